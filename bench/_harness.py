@@ -1,0 +1,62 @@
+"""Shared bits for benchmarks: an emulator subprocess on loopback and timing summaries."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCOUNT_EMAIL = "bench@example.com"
+TOKEN = "bench-token-not-secret-here"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.ConnectionError):
+            requests.get(url, timeout=1)
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up in {timeout}s")
+
+
+@contextlib.contextmanager
+def emulator_process(*flags: str) -> Iterator[str]:
+    """Run ``bridge emulator`` in its own process; yield its root URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bridge.cli", "emulator", "--port", str(port),
+           "--account-email", ACCOUNT_EMAIL, "--token", TOKEN, *flags]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/_emulator/faults")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "n": len(ordered),
+        "mean_ms": statistics.fmean(ordered) * 1000,
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "per_s": len(ordered) / sum(ordered),
+    }

@@ -1,0 +1,154 @@
+"""Typed values that cross the ProProfs boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Priority = Literal["high", "normal", "low"]
+PRIORITIES: tuple[str, ...] = ("high", "normal", "low")
+
+#: Ticket statuses the list filter accepts (the vendor's spelling); responses use lower case.
+STATUSES: tuple[str, ...] = ("New", "Open", "Pending", "Hold", "Resolved", "Closed")
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    """Every field of a create-ticket request except the credentials."""
+
+    email: str
+    subject: str
+    name: str | None = None
+    phone: str | None = None
+    description: str | None = None
+    staff: str | None = None
+    priority: Priority | None = None
+    inbox: str | None = None
+    custom_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (custom fields as id → value), for storage and display."""
+        out: dict[str, Any] = {"email": self.email, "subject": self.subject}
+        for key in ("name", "phone", "description", "staff", "priority", "inbox"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.custom_fields:
+            out["custom_fields"] = dict(self.custom_fields)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TicketDraft:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            email=str(data["email"]),
+            subject=str(data["subject"]),
+            name=data.get("name"),
+            phone=data.get("phone"),
+            description=data.get("description"),
+            staff=data.get("staff"),
+            priority=data.get("priority"),
+            inbox=data.get("inbox"),
+            custom_fields={str(k): str(v) for k, v in (data.get("custom_fields") or {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class Person:
+    """A staff member, inbox or message author as the list API returns them."""
+
+    id: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of a ticket's thread; the first one is the ticket's description."""
+
+    text: str
+    created: datetime
+    sender: str
+    to: str
+    reply_by: Person | None = None
+
+
+@dataclass(frozen=True)
+class CustomFieldValue:
+    id: str
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Label:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A ticket as the list API describes it, with aware (UTC) datetimes."""
+
+    ticket_id: str
+    customer_email: str
+    customer_name: str
+    customer_phone: str
+    subject: str
+    messages: tuple[Message, ...]
+    staff: Person | None
+    priority: str
+    due_date: str
+    inbox: Person | None
+    custom_fields: tuple[CustomFieldValue, ...]
+    labels: tuple[Label, ...]
+    status: str
+    deleted: bool
+    created: datetime
+    modified: datetime
+
+    @property
+    def is_open(self) -> bool:
+        """True unless the help desk marked it resolved or closed (or deleted it)."""
+        return not self.deleted and self.status.lower() not in ("resolved", "closed")
+
+    def custom_field(self, field_id: str) -> str | None:
+        for cf in self.custom_fields:
+            if cf.id == field_id:
+                return cf.value
+        return None
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    """One page of a list response (PROPROFS_API L6)."""
+
+    page: int
+    total_tickets: int
+    total_on_page: int
+    per_page: int
+    tickets: tuple[Ticket, ...]
+    first_page_link: str
+    previous_page_link: str
+    next_page_link: str
+    last_page_link: str
+
+    @property
+    def has_next(self) -> bool:
+        return bool(self.next_page_link)
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    """List filters; datetimes must be aware and are sent in the account's zone (L7)."""
+
+    start_ticket_id: int | None = None
+    end_ticket_id: int | None = None
+    inbox: str | None = None
+    status: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    modified_from: datetime | None = None
+    modified_to: datetime | None = None
