@@ -39,8 +39,19 @@ def wait_for(url: str, timeout: float = 15.0) -> None:
 def emulator_process(*flags: str) -> Iterator[str]:
     """Run ``bridge emulator`` in its own process; yield its root URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "bridge.cli", "emulator", "--port", str(port),
-           "--account-email", ACCOUNT_EMAIL, "--token", TOKEN, *flags]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        "emulator",
+        "--port",
+        str(port),
+        "--account-email",
+        ACCOUNT_EMAIL,
+        "--token",
+        TOKEN,
+        *flags,
+    ]
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     try:

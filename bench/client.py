@@ -18,12 +18,17 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import ACCOUNT_EMAIL, TOKEN, emulator_process, summary  # noqa: E402
-from bridge.proprofs import ProProfsClient, TicketDraft  # noqa: E402
+from bench._harness import ACCOUNT_EMAIL, TOKEN, emulator_process, summary
+from bridge.proprofs import ProProfsClient, TicketDraft
 
 DRAFT = TicketDraft(
-    email="jane@example.com", subject="Benchmark ticket", name="Jane", description="x" * 400,
-    priority="normal", inbox="IB238-436", custom_fields={"CF007-07": "Micro"},
+    email="jane@example.com",
+    subject="Benchmark ticket",
+    name="Jane",
+    description="x" * 400,
+    priority="normal",
+    inbox="IB238-436",
+    custom_fields={"CF007-07": "Micro"},
 )
 
 
@@ -42,13 +47,18 @@ def main() -> None:
         list_body = {"account_email": ACCOUNT_EMAIL, "token": TOKEN}
 
         def bare_create() -> None:
-            r = bare.post(base + "create/ticket/", data=json.dumps(create_body),
-                          headers=headers, timeout=(5, 30))
+            r = bare.post(
+                base + "create/ticket/",
+                data=json.dumps(create_body),
+                headers=headers,
+                timeout=(5, 30),
+            )
             assert r.json()["status"] == "success"
 
         def bare_list() -> None:
-            r = bare.post(base + "list/ticket/", data=json.dumps(list_body),
-                          headers=headers, timeout=(5, 30))
+            r = bare.post(
+                base + "list/ticket/", data=json.dumps(list_body), headers=headers, timeout=(5, 30)
+            )
             assert r.json()["status"] == "success"
 
         def client_create() -> None:
@@ -61,12 +71,17 @@ def main() -> None:
         for warm in (bare_create, client_create, bare_create, bare_list, client_list):
             for _ in range(10):
                 warm()  # the creates leave 30 tickets, so every list returns a full page
-        results: dict[str, list[float]] = {k: [] for k in
-                                           ("bare create", "client create", "bare list", "client list")}
+        results: dict[str, list[float]] = {
+            k: [] for k in ("bare create", "client create", "bare list", "client list")
+        }
         batch = 20
         for _ in range(calls // batch):
-            for name, fn in (("bare create", bare_create), ("client create", client_create),
-                             ("bare list", bare_list), ("client list", client_list)):
+            for name, fn in (
+                ("bare create", bare_create),
+                ("client create", client_create),
+                ("bare list", bare_list),
+                ("client list", client_list),
+            ):
                 for _ in range(batch):
                     started = time.perf_counter()
                     fn()
@@ -77,12 +92,16 @@ def main() -> None:
     print(f"{'side':<14} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
     stats = {name: summary(samples) for name, samples in results.items()}
     for name, s in stats.items():
-        print(f"{name:<14} {s['per_s']:>9.1f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} "
-              f"{s['mean_ms']:>8.2f}")
+        print(
+            f"{name:<14} {s['per_s']:>9.1f} {s['p50_ms']:>8.2f} {s['p99_ms']:>8.2f} "
+            f"{s['mean_ms']:>8.2f}"
+        )
     for kind in ("create", "list"):
         c, b = stats[f"client {kind}"], stats[f"bare {kind}"]
-        print(f"{kind}: client/bare mean time ratio {c['mean_ms'] / b['mean_ms']:.3f}; "
-              f"overhead per call {c['mean_ms'] - b['mean_ms']:+.3f} ms")
+        print(
+            f"{kind}: client/bare mean time ratio {c['mean_ms'] / b['mean_ms']:.3f}; "
+            f"overhead per call {c['mean_ms'] - b['mean_ms']:+.3f} ms"
+        )
 
 
 if __name__ == "__main__":

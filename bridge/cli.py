@@ -8,7 +8,10 @@ import sys
 import threading
 
 import click
+from marshmallow import ValidationError
 
+from .config import ConfigError, Settings, load_settings
+from .mapping import MappingError, validation_messages
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
 
 DEMO_EMAIL = "demo@example.com"
@@ -144,6 +147,81 @@ Everything stored: curl -s {server.url}/_emulator/tickets
 Press Ctrl-C to stop.""")
     sys.stdout.flush()
     _serve_until_signal(server)
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $BRIDGE_CONFIG, then ./bridge.yaml).",
+)
+
+
+def _settings(config_file: str | None) -> Settings:
+    try:
+        return load_settings(config_file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(1) from None
+
+
+@main.command("check-config")
+@config_option
+def check_config(config_file: str | None) -> None:
+    """Validate the config; every problem names the file, line and key path."""
+    settings = _settings(config_file)
+    click.echo(f"{settings.source_path}: OK — {len(settings.routes)} route(s)")
+    for route in settings.routes.values():
+        what = (
+            route.source.name
+            if route.source
+            else ("declared fields" if route.fields else "custom schema")
+        )
+        click.echo(f"  {route.kind:<6} {route.path:<28} {what}")
+
+
+@main.command("try")
+@config_option
+@click.argument("route")
+@click.argument("payload", type=click.File("r"))
+def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile) -> None:
+    """Show the ticket PAYLOAD (JSON file, or -) would become on ROUTE; creates nothing."""
+    settings = _settings(config_file)
+    selected = settings.routes.get(route)
+    if selected is None:
+        click.echo(f"no route {route!r}; routes: {', '.join(settings.routes)}", err=True)
+        raise SystemExit(1)
+    try:
+        body = json.load(payload)
+    except ValueError as exc:
+        click.echo(f"the payload is not JSON: {exc}", err=True)
+        raise SystemExit(1) from None
+    try:
+        data, extra = selected.mapping.load(body)
+    except ValidationError as exc:
+        click.echo(
+            json.dumps(
+                {
+                    "status": "error",
+                    "code": "validation_failed",
+                    "errors": validation_messages(exc),
+                },
+                indent=2,
+            )
+        )
+        raise SystemExit(1) from None
+    try:
+        draft = selected.mapping.render(data, ref="pb-try0000000000000", extra=extra)
+        dedup = selected.mapping.dedup_key(data)
+    except MappingError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    out = {"route": selected.name, "ticket": draft.to_dict()}
+    if dedup:
+        out["dedup_key"] = dedup
+    click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
 
 
 if __name__ == "__main__":  # pragma: no cover

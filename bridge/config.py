@@ -1,0 +1,634 @@
+"""``bridge.yaml`` → validated, typed settings.
+
+Safe defaults live in code; the file and the environment override them; a bad
+config stops the program with messages naming the file, line and key path
+(``bridge.yaml:14 routes.contact.fields.email.type: must be one of: …``).
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
+
+from .declared import FIELD_TYPES, FieldSpec, build_schema
+from .mapping import UNKNOWN_POLICIES, MappingError, RouteMapping, TicketSpec
+from .proprofs.client import DEFAULT_BASE_URL
+from .proprofs.models import PRIORITIES
+from .sources import Source, get_source, source_names
+
+KINDS = ("form", "hook", "widget")
+PATH_PREFIX = {"form": "/forms/", "hook": "/hooks/", "widget": "/widget/"}
+ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+INTERPOLATION = re.compile(r"\$\$|\$\{([^}]*)\}")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "secret",
+        "password",
+        "bearer",
+        "password_hash",
+        "signing_key",
+        "api_key",
+        "hmac_secret",
+    }
+)
+DEFAULT_STORE = "sqlite:///bridge.db"
+
+
+class ConfigError(Exception):
+    """The config is unusable; ``problems`` lists every reason, each naming file:line path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# --- YAML with line numbers and interpolation --------------------------------------------------
+
+
+class _Document:
+    """A YAML document as plain data plus the line of every key path."""
+
+    def __init__(self, text: str, filename: str, env: Mapping[str, str]) -> None:
+        self.filename = filename
+        self.env = env
+        self.lines: dict[tuple[Any, ...], int] = {}
+        self.problems: list[str] = []
+        self.failed: set[str] = set()  # key paths whose interpolation failed
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else 1
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError([f"{filename}:{line} (yaml): {problem}"]) from None
+        self.data = self._walk(node, ()) if node is not None else {}
+
+    def _walk(self, node: yaml.Node, path: tuple[Any, ...]) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                line = key_node.start_mark.line + 1
+                if key in out:
+                    self.problems.append(
+                        f"{self.filename}:{line} {_dotted((*path, key))}: duplicate key"
+                    )
+                self.lines[(*path, key)] = line
+                out[key] = self._walk(value_node, (*path, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._walk(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        value = _SCALARS.construct_object(node)
+        if isinstance(value, str) and "$" in value:
+            value = self._interpolate(value, path)
+        return value
+
+    def _interpolate(self, text: str, path: tuple[Any, ...]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            expr = match.group(1)
+            if expr.startswith("file:"):
+                file_path = expr[5:]
+                try:
+                    return Path(file_path).read_text().rstrip("\r\n")
+                except OSError as exc:
+                    self._problem(path, f"cannot read {file_path}: {exc.strerror}")
+                    return ""
+            name, has_default, default = expr.partition(":-")
+            if not ENV_NAME.match(name):
+                self._problem(path, f"'${{{expr}}}' is not a variable reference")
+                return ""
+            value = self.env.get(name)
+            if value is None or (has_default and value == ""):
+                if has_default:
+                    return default
+                self._problem(path, f"environment variable {name} is not set (and has no default)")
+                return ""
+            return value
+
+        # "$${" stays a literal "${" (escape), as in compose files.
+        return INTERPOLATION.sub(replace, text)
+
+    def _problem(self, path: tuple[Any, ...], message: str) -> None:
+        self.failed.add(_dotted(path))
+        self.problems.append(f"{self.filename}:{self.line(path)} {_dotted(path)}: {message}")
+
+    def line(self, path: tuple[Any, ...]) -> int:
+        """The line of ``path``, or of its nearest ancestor the file states."""
+        while path and path not in self.lines:
+            path = path[:-1]
+        return self.lines.get(path, 1)
+
+
+_SCALARS = yaml.SafeLoader("")  # only its constructor is used, for plain scalars
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in path) or "(top)"
+
+
+# --- marshmallow schemas for the config itself ---------------------------------------------------
+
+
+class _Strict(Schema):
+    """Unknown keys are errors: a typo must never be silently ignored."""
+
+
+def _timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError("not a known time zone (e.g. America/Chicago, UTC)") from None
+
+
+def _regex(value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValidationError(f"not a valid regular expression: {exc}") from None
+
+
+def _module_class(value: str) -> None:
+    if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
+        raise ValidationError("must be a dotted path 'module:Class'")
+
+
+class ProProfsSchema(_Strict):
+    base_url = fields.URL(
+        load_default=DEFAULT_BASE_URL, require_tld=False, schemes={"http", "https"}
+    )
+    account_email = fields.Email(required=True)
+    token = fields.String(required=True, validate=validate.Length(min=1))
+    timezone = fields.String(load_default="America/Chicago", validate=_timezone)
+    connect_timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
+    read_timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1, max=600))
+
+
+class FieldSpecSchema(_Strict):
+    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES))
+    required = fields.Boolean(load_default=False)
+    max_length = fields.Integer(validate=validate.Range(min=1))
+    min_length = fields.Integer(validate=validate.Range(min=0))
+    choices = fields.List(fields.String(), validate=validate.Length(min=1))
+    pattern = fields.String(validate=_regex)
+    default = fields.Raw(allow_none=True)
+    label = fields.String()
+    help = fields.String()
+    placeholder = fields.String()
+
+    @validates_schema
+    def choices_for_choice(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("type") == "choice" and not data.get("choices"):
+            raise ValidationError("a choice field needs choices", "choices")
+        if data.get("choices") and data.get("type") not in ("choice", "list"):
+            raise ValidationError("only choice and list fields take choices", "choices")
+
+
+TICKET_TEXT_FIELDS = (
+    "subject",
+    "description",
+    "name",
+    "email",
+    "phone",
+    "priority",
+    "staff",
+    "inbox",
+)
+
+
+class TicketSpecSchema(_Strict):
+    subject = fields.String()
+    description = fields.String()
+    name = fields.String()
+    email = fields.String()
+    phone = fields.String()
+    priority = fields.String()
+    staff = fields.String()
+    inbox = fields.String()
+    custom_fields = fields.Dict(
+        keys=fields.String(
+            validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+        ),
+        values=fields.String(),
+    )
+    priority_map = fields.Dict(
+        keys=fields.String(), values=fields.String(validate=validate.OneOf(PRIORITIES))
+    )
+    priority_default = fields.String(validate=validate.OneOf(PRIORITIES))
+    max_lengths = fields.Dict(
+        keys=fields.String(validate=validate.OneOf([*TICKET_TEXT_FIELDS, "custom_field"])),
+        values=fields.Integer(validate=validate.Range(min=10, max=1_000_000)),
+    )
+    ref_field = fields.String(
+        validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+    )
+
+
+class HookAuthSchema(_Strict):
+    bearer = fields.String(
+        validate=validate.Length(min=8, error="use a token of 8 characters or more")
+    )
+
+
+class RouteSchema(_Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    declared = fields.Dict(
+        data_key="fields",
+        keys=fields.String(
+            validate=validate.Regexp(
+                r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", error="field names are letters, digits and _"
+            )
+        ),
+        values=fields.Raw(),
+    )
+    source = fields.String()
+    schema = fields.String(validate=_module_class)
+    unknown = fields.String(validate=validate.OneOf(UNKNOWN_POLICIES))
+    ticket = fields.Dict(keys=fields.String(), values=fields.Raw())
+    dedup_key = fields.String()
+    auth = fields.Dict(keys=fields.String(), values=fields.Raw())
+    max_body = fields.Integer(validate=validate.Range(min=1024, max=10 * 1024 * 1024))
+
+
+class TopSchema(_Strict):
+    proprofs = fields.Dict(required=True)
+    store = fields.String(load_default=DEFAULT_STORE)
+    defaults = fields.Dict(load_default=dict)
+    routes = fields.Dict(required=True)
+
+
+# --- typed settings ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProProfsSettings:
+    account_email: str
+    token: str = field(repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    timezone: str = "America/Chicago"
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class Route:
+    """A configured route: how input is checked and how it becomes a ticket."""
+
+    name: str
+    kind: str
+    mapping: RouteMapping
+    fields: Mapping[str, FieldSpec]
+    source: Source | None
+    auth: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    max_body: int = 256 * 1024
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def path(self) -> str:
+        return PATH_PREFIX[self.kind] + self.name
+
+
+@dataclass(frozen=True)
+class Settings:
+    proprofs: ProProfsSettings
+    routes: Mapping[str, Route]
+    store: str = DEFAULT_STORE
+    source_path: str = "<dict>"
+
+
+def config_path(explicit: str | None = None) -> Path:
+    """``--config``, else ``$BRIDGE_CONFIG``, else ``./bridge.yaml``."""
+    return Path(explicit or os.environ.get("BRIDGE_CONFIG") or "bridge.yaml")
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, interpolate and validate a config file; raise :class:`ConfigError` listing all."""
+    file = config_path(str(path) if path else None)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read the config: {exc.strerror}"]) from None
+    doc = _Document(text, str(file), os.environ if env is None else env)
+    return _build(doc)
+
+
+def settings_from_text(
+    text: str, filename: str = "bridge.yaml", env: Mapping[str, str] | None = None
+) -> Settings:
+    """Like :func:`load_settings` for config text (tests, ``bridge try``)."""
+    return _build(_Document(text, filename, os.environ if env is None else env))
+
+
+def settings_from_dict(data: Mapping[str, Any]) -> Settings:
+    """Settings from an in-memory dict, validated the same way (tests build apps from dicts)."""
+    text = yaml.safe_dump(dict(data), sort_keys=False)
+    return _build(_Document(text, "<dict>", {}))
+
+
+def _build(doc: _Document) -> Settings:
+    problems = list(doc.problems)
+
+    def report(path: tuple[Any, ...], messages: Any) -> None:
+        for sub, message in _flatten(messages):
+            full = path + sub
+            if _dotted(full) in doc.failed:
+                continue  # already reported: its variable or file is missing
+            problems.append(f"{doc.filename}:{doc.line(full)} {_dotted(full)}: {message}")
+
+    if not isinstance(doc.data, dict):
+        raise ConfigError([f"{doc.filename}:1 (top): the config must be a mapping"])
+    top = _load(TopSchema(), doc.data, (), report) or {}
+    proprofs = _load(ProProfsSchema(), top.get("proprofs") or {}, ("proprofs",), report)
+    defaults = top.get("defaults") or {}
+    if defaults:
+        partial = {k: v for k, v in defaults.items() if k != "kind"}
+        if "kind" in defaults:
+            report(("defaults", "kind"), ["a route's kind cannot have a default"])
+        _load(RouteSchema(partial=True), partial, ("defaults",), report)
+    routes: dict[str, Route] = {}
+    raw_routes = top.get("routes") or {}
+    if not isinstance(raw_routes, dict) or not raw_routes:
+        report(("routes",), ["define at least one route"])
+        raw_routes = {}
+    for name, raw in raw_routes.items():
+        path = ("routes", name)
+        if not ROUTE_NAME.match(str(name)):
+            report(path, ["route names are lower-case letters, digits, - and _"])
+            continue
+        if not isinstance(raw, dict):
+            report(path, ["a route must be a mapping"])
+            continue
+        merged = _merge(defaults, raw)
+        route = _build_route(str(name), merged, path, doc, report, own=raw)
+        if route is not None:
+            routes[route.name] = route
+    if problems:
+        raise ConfigError(problems)
+    assert proprofs is not None
+    return Settings(
+        proprofs=ProProfsSettings(**proprofs),
+        routes=routes,
+        store=str(top.get("store") or DEFAULT_STORE),
+        source_path=doc.filename,
+    )
+
+
+def _build_route(
+    name: str,
+    data: dict[str, Any],
+    path: tuple[Any, ...],
+    doc: _Document,
+    report: Any,
+    own: Mapping[str, Any],
+) -> Route | None:
+    loaded, ok = _load_partly(RouteSchema(), data, path, report)
+    kind = loaded.get("kind", "")
+    specs: dict[str, FieldSpec] = {}
+    for field_name, raw_spec in (loaded.get("declared") or {}).items():
+        spec_path = (*path, "fields", field_name)
+        if not isinstance(raw_spec, dict):
+            report(spec_path, ["a field is a mapping like {type: string, required: true}"])
+            ok = False
+            continue
+        spec = _load(FieldSpecSchema(), raw_spec, spec_path, report)
+        if spec is None:
+            ok = False
+            continue
+        spec["choices"] = tuple(spec.get("choices") or ())
+        specs[field_name] = FieldSpec(name=field_name, **spec)
+    ticket_raw = loaded.get("ticket") or {}
+    ticket = _load(TicketSpecSchema(), ticket_raw, (*path, "ticket"), report)
+    if ticket is None or not ok or kind not in KINDS:
+        return None
+
+    ways = [k for k in ("declared", "source", "schema") if loaded.get(k)]
+    source: Source | None = None
+    if kind == "hook" and not ways:
+        ways = ["source"]
+        loaded["source"] = "generic"
+    if len(ways) != 1:
+        report(
+            path,
+            ["give exactly one of fields, source or schema"]
+            if ways
+            else ["declare fields (or a schema 'module:Class')"],
+        )
+        return None
+    if "source" in ways:
+        if kind != "hook":
+            report((*path, "source"), ["only hook routes take a sender preset"])
+            return None
+        if loaded["source"] not in source_names():
+            report((*path, "source"), [f"must be one of: {', '.join(source_names())}"])
+            return None
+        source = get_source(loaded["source"])
+        schema: Schema = source.schema()
+    elif "schema" in ways:
+        schema_or_error = _import_schema(loaded["schema"])
+        if isinstance(schema_or_error, str):
+            report((*path, "schema"), [schema_or_error])
+            return None
+        schema = schema_or_error
+    else:
+        schema = build_schema(name, specs)()
+
+    spec = _ticket_spec(ticket, source, own_ticket=own.get("ticket") or {})
+    try:
+        mapping = RouteMapping(
+            name,
+            schema,
+            spec,
+            unknown=loaded.get("unknown", "reject"),
+            dedup_key=loaded.get("dedup_key") or (source.dedup_key if source else None),
+        )
+    except MappingError as exc:
+        where, _, message = str(exc).partition(": ")
+        report(tuple(where.split(".")), [message])
+        return None
+    for problem_path, message in _requirements(mapping, kind):
+        report(path + problem_path, [message])
+    if kind != "hook" and loaded.get("auth"):
+        report((*path, "auth"), ["only hook routes take auth"])
+    auth = loaded.get("auth") or {}
+    if auth:
+        _load(HookAuthSchema(), auth, (*path, "auth"), report)
+    return Route(
+        name=name,
+        kind=kind,
+        mapping=mapping,
+        fields=specs,
+        source=source,
+        auth=auth,
+        max_body=int(loaded.get("max_body") or 256 * 1024),
+        settings=data,
+    )
+
+
+def _ticket_spec(
+    ticket: dict[str, Any], source: Source | None, own_ticket: Mapping[str, Any]
+) -> TicketSpec:
+    values = dict(ticket)
+    if source is not None:
+        values.setdefault("subject", source.subject)
+        values.setdefault("description", source.description)
+        if source.priority and "priority" not in own_ticket:
+            # A priority inherited from defaults is the fallback; the sender's severity leads.
+            inherited = values.get("priority")
+            if inherited in PRIORITIES and "priority_default" not in values:
+                values["priority_default"] = inherited
+            values["priority"] = source.priority
+        values["priority_map"] = {**source.priority_map, **(ticket.get("priority_map") or {})}
+    return TicketSpec(**values)
+
+
+def _requirements(mapping: RouteMapping, kind: str) -> list[tuple[tuple[str, ...], str]]:
+    """ProProfs needs a requester email and a subject on every ticket: does this route give both?"""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    specs = {} if mapping.passthrough else mapping.schema.fields
+    required = {name for name, f in specs.items() if f.required or f.load_default is not missing}
+    for key in ("email", "subject"):
+        template = mapping.templates.get(key)
+        if template is None or not template.source.strip():
+            hint = (
+                "a hook route needs a fixed requester, e.g. email: alerts@example.com"
+                if key == "email" and kind == "hook"
+                else f"set ticket.{key}"
+            )
+            problems.append((("ticket", key), f"ProProfs requires {key} on every ticket; {hint}"))
+            continue
+        if template.is_literal or template.has_default:
+            continue
+        always = {"route", "ref", "received_at"}
+        if specs:
+            absent = sorted(template.variables - required - always)
+            if key == "subject" and (template.literal_text or template.variables & required):
+                continue  # some text always shows, whatever the optional fields hold
+            if absent:
+                problems.append(
+                    (
+                        ("ticket", key),
+                        f"uses {', '.join(absent)}, which may be "
+                        "absent; make it required or add |default('…')",
+                    )
+                )
+        elif key == "email":
+            problems.append(
+                (
+                    ("ticket", key),
+                    "a hook route needs a fixed requester, e.g. "
+                    "email: alerts@example.com (or a template with |default('…'))",
+                )
+            )
+    return problems
+
+
+def _import_schema(dotted: str) -> Schema | str:
+    module_name, _, class_name = dotted.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        return f"cannot import {module_name}: {exc}"
+    cls = getattr(module, class_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Schema)):
+        return f"{dotted} is not a marshmallow Schema class"
+    return cls()
+
+
+def _load(schema: Schema, data: Any, path: tuple[Any, ...], report: Any) -> dict[str, Any] | None:
+    """The loaded data, or ``None`` after reporting every problem under ``path``."""
+    try:
+        return dict(schema.load(data))
+    except ValidationError as exc:
+        report(path, exc.messages)
+        return None
+
+
+def _load_partly(
+    schema: Schema, data: Any, path: tuple[Any, ...], report: Any
+) -> tuple[dict[str, Any], bool]:
+    """Like :func:`_load`, but keeps what was valid so later checks can still report."""
+    try:
+        return dict(schema.load(data)), True
+    except ValidationError as exc:
+        report(path, exc.messages)
+        valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
+        return dict(valid), False
+
+
+def _flatten(messages: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], str]]:
+    """marshmallow's nested messages as (sub-path, text); Dict's 'key'/'value' levels folded."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if (key in ("value", "key") and prefix) or key == "_schema":
+                out += _flatten(value, prefix)
+            else:
+                out += _flatten(value, (*prefix, key))
+    elif isinstance(messages, list):
+        for item in messages:
+            out += _flatten(item, prefix)
+    else:
+        text = str(messages)
+        if text == "Unknown field.":
+            text = "unknown key (check its spelling)"
+        if text.split(" ", 1)[0] in _MARSHMALLOW_OPENERS:
+            text = text[:1].lower() + text[1:]  # "Must be one of" → "must be one of"
+        out.append((prefix, text))
+    return out
+
+
+_MARSHMALLOW_OPENERS = frozenset(
+    {
+        "Must",
+        "Not",
+        "Missing",
+        "Unknown",
+        "Length",
+        "Field",
+        "Invalid",
+        "Shorter",
+        "Longer",
+        "String",
+        "Does",
+        "Value",
+    }
+)
+
+
+def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults under a route, dicts merged key by key (custom field maps too), lists replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def mask_secrets(value: Any) -> Any:
+    """A copy with every secret-looking key's value replaced, for display."""
+    if isinstance(value, Mapping):
+        return {
+            k: ("********" if k in SECRET_KEYS and v else mask_secrets(v)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value

@@ -1,0 +1,301 @@
+"""The config file: shape, interpolation, defaults, and errors that name file:line key.path."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bridge.config import ConfigError, load_settings, mask_secrets, settings_from_text
+
+BASE = """\
+proprofs:
+  account_email: owner@example.com
+  token: tok-123456
+routes:
+  contact:
+    kind: form
+    fields:
+      email:   {type: email, required: true}
+      message: {type: text, required: true}
+    ticket:
+      subject: "Contact: {{ message|truncate(40) }}"
+      description: "{{ message }}"
+      email: "{{ email }}"
+"""
+
+
+def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        settings_from_text(textwrap.dedent(text), "bridge.yaml", env or {})
+    return info.value.problems
+
+
+def test_the_base_config_loads_with_safe_defaults() -> None:
+    settings = settings_from_text(BASE, env={})
+    assert settings.proprofs.base_url == "https://www.proprofsdesk.com/app/api/v1/"
+    assert settings.proprofs.timezone == "America/Chicago"
+    assert settings.store == "sqlite:///bridge.db"
+    route = settings.routes["contact"]
+    assert (route.kind, route.path) == ("form", "/forms/contact")
+    assert list(route.fields) == ["email", "message"]
+
+
+def test_paths_follow_kind_and_name() -> None:
+    text = BASE + (
+        "  hooks-1:\n    kind: hook\n    ticket: {email: alerts@example.com}\n"
+        "  help:\n    kind: widget\n    fields: {email: {type: email, required: true}}\n"
+        '    ticket: {email: "{{ email }}", subject: Widget}\n'
+    )
+    settings = settings_from_text(text, env={})
+    assert {r.name: r.path for r in settings.routes.values()} == {
+        "contact": "/forms/contact",
+        "hooks-1": "/hooks/hooks-1",
+        "help": "/widget/help",
+    }
+    assert settings.routes["hooks-1"].source is not None
+    assert settings.routes["hooks-1"].source.name == "generic"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("type: email, required", "type: emial, required"),
+            "bridge.yaml:8 routes.contact.fields.email.type: must be one of: string, text, email",
+        ),
+        (
+            ('description: "{{ message }}"', 'description: "{{ message.__class__ }}"'),
+            "bridge.yaml:12 routes.contact.ticket.description: templates may not read private attributes (__class__)",
+        ),
+        (
+            ("kind: form", "kind: page"),
+            "bridge.yaml:6 routes.contact.kind: must be one of: form, hook, widget.",
+        ),
+        (
+            ("    ticket:\n", "    tikcet: {}\n    ticket:\n"),
+            "bridge.yaml:10 routes.contact.tikcet: unknown key (check its spelling)",
+        ),
+        (
+            ("  token: tok-123456\n", "  token: tok-123456\n  tokne: x\n"),
+            "bridge.yaml:4 proprofs.tokne: unknown key",
+        ),
+        (
+            ("  account_email: owner@example.com\n", ""),
+            "bridge.yaml:1 proprofs.account_email: missing data for required field.",
+        ),
+        (
+            ("  account_email: owner@example.com", "  account_email: owner"),
+            "bridge.yaml:2 proprofs.account_email: not a valid email address.",
+        ),
+        (
+            ("  token: tok-123456\n", "  token: tok-123456\n  timezone: Mars/Olympus\n"),
+            "bridge.yaml:4 proprofs.timezone: not a known time zone",
+        ),
+        (
+            ("{type: text, required: true}", "{type: text, required: maybe}"),
+            "bridge.yaml:9 routes.contact.fields.message.required: not a valid boolean.",
+        ),
+        (
+            ("{type: text, required: true}", "{type: choice}"),
+            "bridge.yaml:9 routes.contact.fields.message.choices: a choice field needs choices",
+        ),
+        (
+            ("{type: text, required: true}", "{type: text, pattern: '(['}"),
+            "bridge.yaml:9 routes.contact.fields.message.pattern: not a valid regular expression",
+        ),
+        (
+            ("{type: text, required: true}", "{type: text, max_lenght: 9}"),
+            "bridge.yaml:9 routes.contact.fields.message.max_lenght: unknown key",
+        ),
+        (
+            ('description: "{{ message }}"', 'description: "{{ message }"'),
+            "bridge.yaml:12 routes.contact.ticket.description: template error",
+        ),
+        (
+            ('description: "{{ message }}"', 'description: "{{ message|shout }}"'),
+            "bridge.yaml:12 routes.contact.ticket.description: template error: No filter named 'shout'",
+        ),
+        (
+            ('      email: "{{ email }}"\n', ""),
+            "bridge.yaml:10 routes.contact.ticket.email: ProProfs requires email on every ticket",
+        ),
+        (
+            ('      subject: "Contact: {{ message|truncate(40) }}"\n', ""),
+            "bridge.yaml:10 routes.contact.ticket.subject: ProProfs requires subject",
+        ),
+        (
+            ("{type: email, required: true}", "{type: email}"),
+            "bridge.yaml:13 routes.contact.ticket.email: uses email, which may be absent",
+        ),
+        (
+            ("    ticket:\n", "    ticket:\n      priority_map: {sev1: urgent}\n"),
+            "bridge.yaml:11 routes.contact.ticket.priority_map.sev1: must be one of: high, normal, low.",
+        ),
+        (
+            ("    ticket:\n", "    ticket:\n      custom_fields: {topic: x}\n"),
+            "bridge.yaml:11 routes.contact.ticket.custom_fields.topic: custom field ids look like CF007-07",
+        ),
+        (
+            ("    ticket:\n", "    ticket:\n      max_lengths: {subject: 5}\n"),
+            "bridge.yaml:11 routes.contact.ticket.max_lengths.subject: must be greater than or equal to 10",
+        ),
+        (
+            ("    kind: form\n", "    kind: form\n    source: generic\n"),
+            "bridge.yaml:5 routes.contact: give exactly one of fields, source or schema",
+        ),
+        (
+            ("    kind: form\n", "    kind: form\n    unknown: keep\n"),
+            "bridge.yaml:7 routes.contact.unknown: must be one of: reject, drop, append.",
+        ),
+        (
+            ("  contact:\n", "  Contact Us:\n"),
+            "bridge.yaml:5 routes.Contact Us: route names are lower-case letters",
+        ),
+        (
+            ("    kind: form\n", "    kind: form\n    auth: {bearer: abcdefghijk}\n"),
+            "bridge.yaml:7 routes.contact.auth: only hook routes take auth",
+        ),
+        (
+            ("    kind: form\n", "    kind: form\n    kind: hook\n"),
+            "bridge.yaml:7 routes.contact.kind: duplicate key",
+        ),
+        (("routes:", "routs:"), "bridge.yaml:4 routs: unknown key"),
+        (
+            ("  contact:\n", "  contact: [1, 2]\n  old:\n"),
+            "bridge.yaml:5 routes.contact: a route must be a mapping",
+        ),
+    ],
+)
+def test_every_error_names_file_line_and_key_path(change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in BASE
+    found = problems(BASE.replace(old, new, 1))
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_yaml_syntax_errors_name_the_line() -> None:
+    assert problems(BASE + "  broken: [\n")[0].startswith("bridge.yaml:15 (yaml):")
+
+
+def test_every_problem_is_listed_not_just_the_first() -> None:
+    found = problems(
+        BASE.replace("type: email, required", "type: x, required")
+        .replace("kind: form", "kind: page")
+        .replace("owner@example.com", "owner")
+    )
+    assert len(found) == 3
+
+
+def test_hook_routes_need_a_fixed_requester() -> None:
+    found = problems(BASE + "  alerts:\n    kind: hook\n    ticket: {email: '{{ sender }}'}\n")
+    assert any(
+        "routes.alerts.ticket.email: a hook route needs a fixed requester" in p for p in found
+    )
+    found = problems(BASE + "  alerts:\n    kind: hook\n")
+    assert any("alerts@example.com" in p for p in found)
+
+
+def test_env_interpolation_with_defaults_and_escapes() -> None:
+    text = (
+        BASE.replace("tok-123456", "${PP_TOKEN}")
+        .replace("owner@example.com", "${PP_EMAIL:-fallback@example.com}")
+        .replace('"{{ message }}"', '"cost: $$5 {{ message }} ${SUFFIX:-}"')
+    )
+    settings = settings_from_text(text, env={"PP_TOKEN": "from-env"})
+    assert settings.proprofs.token == "from-env"
+    assert settings.proprofs.account_email == "fallback@example.com"
+    assert (
+        settings.routes["contact"].mapping.templates["description"].source
+        == "cost: $5 {{ message }} "
+    )
+
+
+def test_a_missing_variable_without_default_is_an_error_that_names_it() -> None:
+    found = problems(BASE.replace("tok-123456", "${PP_TOKEN}"))
+    assert found == [
+        "bridge.yaml:3 proprofs.token: environment variable PP_TOKEN is not set "
+        "(and has no default)"
+    ]
+
+
+def test_secrets_from_files(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("file-token-value\n")
+    settings = settings_from_text(BASE.replace("tok-123456", f"${{file:{secret}}}"), env={})
+    assert settings.proprofs.token == "file-token-value"
+    found = problems(BASE.replace("tok-123456", f"${{file:{tmp_path}/missing}}"))
+    assert found[0].startswith("bridge.yaml:3 proprofs.token: cannot read")
+
+
+def test_defaults_are_inherited_and_custom_fields_merge_key_by_key() -> None:
+    text = BASE.replace(
+        "routes:",
+        textwrap.dedent("""\
+        defaults:
+          unknown: drop
+          ticket:
+            priority: low
+            inbox: IB238-436
+            custom_fields: {CF1-1: default-one, CF1-2: default-two}
+        routes:""").rstrip(),
+    ).replace(
+        '      email: "{{ email }}"\n',
+        '      email: "{{ email }}"\n      priority: high\n      custom_fields: {CF1-2: mine}\n',
+    )
+    route = settings_from_text(text, env={}).routes["contact"]
+    spec = route.mapping.spec
+    assert (spec.priority, spec.inbox) == ("high", "IB238-436")
+    assert dict(spec.custom_fields) == {"CF1-1": "default-one", "CF1-2": "mine"}
+    assert route.mapping.unknown == "drop"
+
+
+def test_a_defaults_error_names_the_defaults_line() -> None:
+    text = BASE.replace("routes:", "defaults:\n  unknwn: drop\nroutes:")
+    assert any(p.startswith("bridge.yaml:5 defaults.unknwn: unknown key") for p in problems(text))
+
+
+def test_load_settings_reads_the_file_named_by_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "custom.yaml"
+    path.write_text(BASE)
+    monkeypatch.setenv("BRIDGE_CONFIG", str(path))
+    assert load_settings().source_path == str(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_custom_schema_by_dotted_path() -> None:
+    text = BASE.replace(
+        "    fields:\n      email:   {type: email, required: true}\n"
+        "      message: {type: text, required: true}\n",
+        "    schema: tests.sample_schema:ContactSchema\n",
+    )
+    route = settings_from_text(text, env={}).routes["contact"]
+    data, _ = route.mapping.load({"email": "a@b.co", "message": "hi"})
+    assert data == {"email": "a@b.co", "message": "HI"}
+    found = problems(
+        BASE.replace(
+            "    fields:\n      email:   {type: email, required: true}\n"
+            "      message: {type: text, required: true}\n",
+            "    schema: tests.sample_schema:NotASchema\n",
+        )
+    )
+    assert any("is not a marshmallow Schema class" in p for p in found)
+
+
+def test_secrets_never_appear_in_errors_or_reprs() -> None:
+    secret = "sup3r-secret-value"
+    found = problems(BASE.replace("tok-123456", secret).replace("kind: form", "kind: nope"))
+    assert all(secret not in p for p in found)
+    settings = settings_from_text(BASE.replace("tok-123456", secret), env={})
+    assert secret not in repr(settings)
+    masked = mask_secrets(
+        {
+            "proprofs": {"token": secret, "account_email": "x"},
+            "routes": {"a": {"auth": {"bearer": secret}}},
+        }
+    )
+    assert secret not in str(masked) and masked["proprofs"]["account_email"] == "x"
