@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import signal
+import subprocess
 import sys
 import threading
+import time
+from dataclasses import replace
+from pathlib import Path
 
 import click
 from marshmallow import ValidationError
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, config_path, load_settings, parse_duration
 from .mapping import MappingError, validation_messages
+from .outbox.store import StoreUnavailable, SubmissionStore
+from .outbox.tables import STATES
+from .outbox.worker import Worker
+from .proprofs.client import ProProfsClient
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
 
 
 @click.group()
@@ -117,38 +128,6 @@ def _serve_until_signal(server: EmulatorServer) -> None:
         server.stop()
 
 
-@main.command()
-@click.option("--port", default=8025, show_default=True, type=int, help="Emulator port.")
-def demo(port: int) -> None:
-    """Start the emulator and show how to create and list a ticket against it."""
-    state = EmulatorState(DEMO_EMAIL, DEMO_TOKEN)
-    server = EmulatorServer(state, "127.0.0.1", port)
-    base = server.base_url
-    create = {
-        "account_email": DEMO_EMAIL,
-        "token": DEMO_TOKEN,
-        "email": "jane@example.com",
-        "name": "Jane Doe",
-        "subject": "Hello from the demo",
-        "description": "My first ticket.",
-        "priority": "normal",
-    }
-    listing = {"account_email": DEMO_EMAIL, "token": DEMO_TOKEN}
-    headers = "-H 'Accept: application/json' -H 'Content-Type: application/json'"
-    click.echo(f"""ProProfs emulator running at {base}
-
-Create a ticket:
-  curl -s {headers} -d '{json.dumps(create)}' {base}create/ticket/
-
-List tickets:
-  curl -s {headers} -d '{json.dumps(listing)}' {base}list/ticket/
-
-Everything stored: curl -s {server.url}/_emulator/tickets
-Press Ctrl-C to stop.""")
-    sys.stdout.flush()
-    _serve_until_signal(server)
-
-
 config_option = click.option(
     "--config",
     "config_file",
@@ -222,6 +201,307 @@ def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile
     if dedup:
         out["dedup_key"] = dedup
     click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
+
+
+def _client(settings: Settings) -> ProProfsClient:
+    p = settings.proprofs
+    return ProProfsClient(
+        p.base_url,
+        p.account_email,
+        p.token,
+        timezone=p.timezone,
+        connect_timeout=p.connect_timeout,
+        read_timeout=p.read_timeout,
+        pool_size=settings.delivery.concurrency + 2,
+    )
+
+
+def _store(settings: Settings) -> SubmissionStore:
+    return SubmissionStore(settings.store, pool_size=settings.delivery.concurrency + 2)
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+
+
+@main.command()
+@config_option
+@click.option("--concurrency", type=int, help="Creates in flight at once (default: config).")
+@click.option("--until-idle", is_flag=True, help="Exit once nothing is due.")
+def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -> None:
+    """Deliver submissions (any number of these may run against one database)."""
+    _logging()
+    settings = _settings(config_file)
+    delivery = settings.delivery
+    if concurrency:
+        delivery = replace(delivery, concurrency=concurrency)
+    store = _store(settings)
+    try:
+        store.engine  # noqa: B018 - open (and, on SQLite, migrate) before the first claim
+    except StoreUnavailable as exc:
+        click.echo(f"cannot open the store: {exc}", err=True)
+        raise SystemExit(1) from None
+    with _client(settings) as client:
+        runner = Worker(store, client, delivery)
+        runner.install_signal_handlers()
+        click.echo(
+            f"worker {runner.owner} delivering with concurrency {delivery.concurrency}", err=True
+        )
+        runner.run(until_idle=until_idle)
+    store.dispose()
+
+
+@main.command()
+@config_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers.")
+@click.option("--no-delivery", is_flag=True, help="Serve intake only; run `bridge worker` apart.")
+def serve(config_file: str | None, host: str, port: int, workers: int, no_delivery: bool) -> None:
+    """Serve the bridge with gunicorn, with delivery running unless --no-delivery."""
+    settings = _settings(config_file)
+    path = str(config_path(config_file).resolve())
+    raise SystemExit(_serve(settings, path, host, port, workers, not no_delivery))
+
+
+def _serve(
+    settings: Settings,
+    path: str,
+    host: str,
+    port: int,
+    workers: int,
+    delivery: bool,
+    env_extra: dict[str, str] | None = None,
+) -> int:
+    env = {**os.environ, **(env_extra or {}), "BRIDGE_CONFIG": path}
+    if settings.store.startswith("sqlite"):
+        _store(settings).engine  # noqa: B018 - migrate once, before any child opens it
+    web_cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "30",
+        "--graceful-timeout",
+        "20",
+        "bridge.app:from_environment()",
+    ]
+    worker_cmd = [sys.executable, "-m", "bridge.cli", "worker", "--config", path]
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    web = subprocess.Popen(web_cmd, env=env)
+    deliverer = subprocess.Popen(worker_cmd, env=env) if delivery else None
+    code = 0
+    try:
+        while not stop.is_set():
+            if web.poll() is not None:
+                code = web.returncode or 1
+                click.echo(f"gunicorn exited ({web.returncode}); stopping", err=True)
+                break
+            if deliverer is not None and deliverer.poll() is not None:
+                click.echo(f"delivery worker exited ({deliverer.returncode}); restarting", err=True)
+                time.sleep(1)
+                deliverer = subprocess.Popen(worker_cmd, env=env)
+            stop.wait(0.5)
+    finally:
+        for proc in (web, deliverer):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        for proc in (web, deliverer):
+            if proc is not None:
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    return code
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int, help="Bridge port.")
+@click.option("--emulator-port", default=8025, show_default=True, type=int)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="Config (default: examples/demo.yaml).",
+)
+def demo(port: int, emulator_port: int, config_file: str | None) -> None:
+    """The ProProfs emulator and the bridge, with delivery, on embedded defaults."""
+    path = Path(config_file) if config_file else DEMO_CONFIG
+    if not path.is_file():
+        click.echo(f"cannot find {path}; run from a checkout or pass --config", err=True)
+        raise SystemExit(1)
+    state = EmulatorState(DEMO_EMAIL, DEMO_TOKEN)
+    emulator_server = EmulatorServer(state, "127.0.0.1", emulator_port).start()
+    extra = {"DEMO_PROPROFS_URL": emulator_server.base_url}
+    os.environ.update(extra)
+    settings = _settings(str(path))
+    bridge_url = f"http://127.0.0.1:{port}"
+    click.echo(f"""
+proprofs-bridge demo
+  bridge:    {bridge_url}   (store: {settings.store})
+  emulator:  {emulator_server.base_url}
+
+Send an alert-style webhook (becomes a ticket within a second):
+  curl -s -X POST {bridge_url}/hooks/events -H 'Content-Type: application/json' \\
+       -d '{{"id": "evt-1", "title": "Nightly backup failed", "severity": "critical"}}'
+
+See the tickets the emulator holds:
+  curl -s {emulator_server.url}/_emulator/tickets
+
+Inspect the outbox:
+  .venv/bin/bridge outbox list --config {path}
+Press Ctrl-C to stop.
+""")
+    sys.stdout.flush()
+    try:
+        code = _serve(settings, str(path.resolve()), "127.0.0.1", port, 2, True, extra)
+    finally:
+        emulator_server.stop()
+    raise SystemExit(code)
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+@config_option
+def db_upgrade(config_file: str | None) -> None:
+    """Apply the outbox migrations (SQLite also does this by itself at start)."""
+    settings = _settings(config_file)
+    store = SubmissionStore(settings.store, auto_upgrade=False)
+    try:
+        store.upgrade()
+    except StoreUnavailable as exc:
+        click.echo(f"cannot reach the store: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo("the outbox schema is up to date")
+
+
+@main.group()
+def outbox() -> None:
+    """Inspect and act on submissions."""
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+@outbox.command("list")
+@config_option
+@click.option("--state", type=click.Choice(STATES))
+@click.option("--route")
+@click.option("--limit", default=50, show_default=True, type=int)
+def outbox_list(config_file: str | None, state: str | None, route: str | None, limit: int) -> None:
+    """Recent submissions, newest first."""
+    store = _store(_settings(config_file))
+    rows = store.list(state=state, route=route, limit=limit)
+    click.echo(f"{'id':<24} {'route':<14} {'state':<10} {'tries':>5} {'ticket':<8} created")
+    for sub in rows:
+        click.echo(
+            f"{sub.id:<24} {sub.route:<14} {sub.state:<10} {sub.attempts:>5} "
+            f"{sub.ticket_id or '-':<8} {_when(sub.created_at)}"
+        )
+    counts = store.counts()
+    click.echo("totals: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+
+
+@outbox.command("show")
+@config_option
+@click.argument("submission_id")
+def outbox_show(config_file: str | None, submission_id: str) -> None:
+    """One submission, its ticket draft and every attempt."""
+    store = _store(_settings(config_file))
+    sub = store.get(submission_id)
+    if sub is None:
+        click.echo(f"no submission {submission_id}", err=True)
+        raise SystemExit(1)
+    click.echo(
+        json.dumps(
+            {
+                "id": sub.id,
+                "route": sub.route,
+                "kind": sub.kind,
+                "state": sub.state,
+                "attempts": sub.attempts,
+                "ticket_id": sub.ticket_id,
+                "dedup_key": sub.dedup_key,
+                "last_error": sub.last_error,
+                "created": _when(sub.created_at),
+                "next_attempt": _when(sub.next_attempt_at)
+                if sub.state in ("pending", "unknown")
+                else None,
+                "draft": sub.draft.to_dict(),
+                "attempt_log": [
+                    {
+                        "number": a.number,
+                        "kind": a.kind,
+                        "outcome": a.outcome,
+                        "at": _when(a.finished_at),
+                        "http_status": a.http_status,
+                        "ticket_id": a.ticket_id,
+                        "error": a.error,
+                    }
+                    for a in store.attempts_for(sub.id)
+                ],
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+@outbox.command("replay")
+@config_option
+@click.argument("submission_id", required=False)
+@click.option("--all-dead", is_flag=True, help="Replay every dead submission.")
+@click.option("--route", help="With --all-dead: only this route's.")
+def outbox_replay(
+    config_file: str | None, submission_id: str | None, all_dead: bool, route: str | None
+) -> None:
+    """Send dead submissions again from a fresh retry schedule."""
+    store = _store(_settings(config_file))
+    if all_dead == bool(submission_id):
+        click.echo("give a submission id or --all-dead", err=True)
+        raise SystemExit(2)
+    if all_dead:
+        click.echo(f"replaying {store.replay_all_dead(route=route)} dead submission(s)")
+        return
+    assert submission_id is not None
+    if not store.replay(submission_id):
+        click.echo(f"{submission_id} is not a dead submission", err=True)
+        raise SystemExit(1)
+    click.echo(f"replaying {submission_id}")
+
+
+@outbox.command("purge")
+@config_option
+@click.option("--older-than", required=True, help="e.g. 30d, 12h")
+@click.option(
+    "--state",
+    type=click.Choice(["delivered", "dead", "suppressed"]),
+    default="delivered",
+    show_default=True,
+)
+def outbox_purge(config_file: str | None, older_than: str, state: str) -> None:
+    """Delete old delivered (or dead) submissions and their attempts."""
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError:
+        raise click.BadParameter(
+            "use a duration like 30d or 12h", param_hint="--older-than"
+        ) from None
+    store = _store(_settings(config_file))
+    click.echo(f"purged {store.purge(older_than=seconds, state=state)} {state} submission(s)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,8 @@ from marshmallow import Schema, ValidationError, fields, missing, validate, vali
 
 from .declared import FIELD_TYPES, FieldSpec, build_schema
 from .mapping import UNKNOWN_POLICIES, MappingError, RouteMapping, TicketSpec
+from .outbox.retry import DEFAULT_SCHEDULE, RetryPolicy
+from .outbox.worker import DeliverySettings
 from .proprofs.client import DEFAULT_BASE_URL
 from .proprofs.models import PRIORITIES
 from .sources import Source, get_source, source_names
@@ -265,9 +267,50 @@ class RouteSchema(_Strict):
     max_body = fields.Integer(validate=validate.Range(min=1024, max=10 * 1024 * 1024))
 
 
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from ``30``, ``"30s"``, ``"5m"``, ``"2h"``, ``"1d"`` (ValueError otherwise)."""
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    if isinstance(value, int | float):
+        return float(value)
+    match = DURATION.match(str(value))
+    if not match:
+        raise ValueError("not a duration")
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+
+
+class Duration(fields.Field):
+    """A duration in seconds, written as a number or with a unit (``5m``, ``2h``)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise ValidationError("must be a duration like 30, 30s, 5m, 2h or 1d") from None
+        if seconds < 0:
+            raise ValidationError("must not be negative")
+        return seconds
+
+
+class DeliverySchema(_Strict):
+    concurrency = fields.Integer(load_default=4, validate=validate.Range(min=1, max=256))
+    rate_limit = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0.01))
+    lease = Duration(load_default=120.0)
+    poll_interval = Duration(load_default=0.5)
+    reconcile_lag = Duration(load_default=30.0)
+    retry_schedule = fields.List(Duration(), validate=validate.Length(min=1, max=50))
+    retry_jitter = fields.Float(load_default=0.2, validate=validate.Range(min=0, max=1))
+    min_retry_after_timeout = Duration(load_default=60.0)
+
+
 class TopSchema(_Strict):
     proprofs = fields.Dict(required=True)
     store = fields.String(load_default=DEFAULT_STORE)
+    delivery = fields.Dict(load_default=dict)
     defaults = fields.Dict(load_default=dict)
     routes = fields.Dict(required=True)
 
@@ -309,6 +352,7 @@ class Settings:
     routes: Mapping[str, Route]
     store: str = DEFAULT_STORE
     source_path: str = "<dict>"
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -356,6 +400,7 @@ def _build(doc: _Document) -> Settings:
         raise ConfigError([f"{doc.filename}:1 (top): the config must be a mapping"])
     top = _load(TopSchema(), doc.data, (), report) or {}
     proprofs = _load(ProProfsSchema(), top.get("proprofs") or {}, ("proprofs",), report)
+    delivery = _load(DeliverySchema(), top.get("delivery") or {}, ("delivery",), report)
     defaults = top.get("defaults") or {}
     if defaults:
         partial = {k: v for k, v in defaults.items() if k != "kind"}
@@ -381,12 +426,30 @@ def _build(doc: _Document) -> Settings:
             routes[route.name] = route
     if problems:
         raise ConfigError(problems)
-    assert proprofs is not None
+    assert proprofs is not None and delivery is not None
     return Settings(
         proprofs=ProProfsSettings(**proprofs),
         routes=routes,
         store=str(top.get("store") or DEFAULT_STORE),
         source_path=doc.filename,
+        delivery=_delivery(delivery),
+    )
+
+
+def _delivery(values: dict[str, Any]) -> DeliverySettings:
+    schedule = values.get("retry_schedule")
+    retry = RetryPolicy(
+        schedule=tuple(schedule) if schedule else DEFAULT_SCHEDULE,
+        jitter=values["retry_jitter"],
+        min_after_timeout=values["min_retry_after_timeout"],
+    )
+    return DeliverySettings(
+        concurrency=values["concurrency"],
+        rate_limit=values["rate_limit"],
+        lease_seconds=values["lease"],
+        poll_interval=values["poll_interval"],
+        reconcile_lag=values["reconcile_lag"],
+        retry=retry,
     )
 
 

@@ -178,7 +178,9 @@ class ProProfsClient:
         try:
             response = self.session.post(url, json=payload, timeout=self.timeout)
         except requests.ConnectTimeout:
-            raise TransientError(f"connect to ProProfs timed out ({path})") from None
+            raise TransientError(
+                f"connect to ProProfs timed out ({path})", timed_out=True
+            ) from None
         except requests.ReadTimeout:
             if create:
                 raise AmbiguousError(

@@ -13,10 +13,19 @@ class ProProfsError(Exception):
     #: Whether the delivery queue may try the same call again later.
     retryable: bool = False
 
-    def __init__(self, message: str, *, status: int | None = None, description: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        description: str = "",
+        timed_out: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.description = description
+        #: The call ran out of time (retry no sooner than the policy's minimum after a timeout).
+        self.timed_out = timed_out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r}, status={self.status!r})"

@@ -1,0 +1,1 @@
+"""The HTTP edge: parse, guard, validate, map, enqueue — and answer only after the commit."""

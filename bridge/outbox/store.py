@@ -1,0 +1,529 @@
+"""The submission store: enqueue, claim under a fenced lease, record outcomes, operate.
+
+No network call ever happens inside one of these transactions; every write is
+one short transaction. SQLite (WAL, ``synchronous=FULL``, ``BEGIN IMMEDIATE``)
+is the embedded default; PostgreSQL claims with ``FOR UPDATE SKIP LOCKED``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from ..proprofs.models import TicketDraft
+from .tables import STATES, attempts, submissions
+
+log = logging.getLogger(__name__)
+s = submissions
+
+
+class StoreUnavailable(Exception):
+    """The store cannot take or change a submission right now (intake answers 503)."""
+
+
+@dataclass(frozen=True)
+class EnqueueResult:
+    id: str
+    duplicate: bool
+    state: str
+    ticket_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A row of the outbox, as operators and the worker see it."""
+
+    id: str
+    route: str
+    kind: str
+    draft: TicketDraft
+    dedup_key: str | None
+    state: str
+    attempts: int
+    next_attempt_at: float
+    lease_owner: str | None
+    lease_token: int
+    lease_expires_at: float | None
+    claimed_from: str | None
+    sent_at: float | None
+    ticket_id: str | None
+    last_error: str | None
+    meta: Mapping[str, Any]
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+
+    @property
+    def ref(self) -> str:
+        """The reference written into the ticket's description footer."""
+        return self.id
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Submission:
+        return cls(
+            id=row["id"],
+            route=row["route"],
+            kind=row["kind"],
+            draft=TicketDraft.from_dict(json.loads(row["draft"])),
+            dedup_key=row["dedup_key"],
+            state=row["state"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            lease_owner=row["lease_owner"],
+            lease_token=row["lease_token"],
+            lease_expires_at=row["lease_expires_at"],
+            claimed_from=row["claimed_from"],
+            sent_at=row["sent_at"],
+            ticket_id=row["ticket_id"],
+            last_error=row["last_error"],
+            meta=json.loads(row["meta"] or "{}"),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            delivered_at=row["delivered_at"],
+        )
+
+
+@dataclass(frozen=True)
+class Attempt:
+    number: int
+    kind: str
+    outcome: str
+    worker: str | None
+    started_at: float
+    finished_at: float
+    http_status: int | None
+    ticket_id: str | None
+    error: str | None
+
+
+def new_submission_id() -> str:
+    """An unguessable id that doubles as the ticket reference: ``pb-`` + 20 hex digits."""
+    return "pb-" + secrets.token_hex(10)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writes take the write lock up front (no deadlock-prone upgrade); reads stay deferred.
+    read = conn.get_execution_options().get("sqlite_read", False)
+    conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    """An engine set up for the outbox: SQLite pragmas, or a PostgreSQL pool."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            poolclass=sa.pool.QueuePool,
+        )
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+
+
+class SubmissionStore:
+    """The outbox over one database URL; safe to share between threads, re-opened after fork."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease_seconds: float = 120.0,
+        pool_size: int = 10,
+        auto_upgrade: bool | None = None,
+    ) -> None:
+        self.url = url
+        self.lease_seconds = lease_seconds
+        self.pool_size = pool_size
+        self.is_sqlite = url.startswith("sqlite")
+        self._engine: Engine | None = None
+        self._pid = os.getpid()
+        self._auto_upgrade = self.is_sqlite if auto_upgrade is None else auto_upgrade
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"SubmissionStore({sa.make_url(self.url).render_as_string(hide_password=True)!r})"
+
+    # --- connections -------------------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None or self._pid != os.getpid():
+            if self._engine is not None:
+                # Never use a connection across a fork: drop the parent's pool unclosed.
+                self._engine.dispose(close=False)
+            self._engine = make_engine(self.url, self.pool_size)
+            self._pid = os.getpid()
+        if not self._ready:
+            self._ready = True
+            try:
+                if self._auto_upgrade:
+                    self.upgrade()
+            except Exception:
+                self._ready = False
+                raise
+        return self._engine
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError:
+            raise
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"the store cannot write: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as raw:
+                conn = raw.execution_options(sqlite_read=True)
+                with conn.begin():
+                    yield conn
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"the store cannot read: {type(exc).__name__}") from exc
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (``bridge db upgrade``)."""
+        from .migrate import upgrade
+
+        upgrade(self.engine)
+
+    def ping(self) -> bool:
+        try:
+            with self._read() as conn:
+                conn.execute(sa.select(sa.literal(1)))
+            return True
+        except StoreUnavailable:
+            return False
+
+    # --- intake ------------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        route: str,
+        kind: str,
+        draft: TicketDraft,
+        *,
+        dedup_key: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        submission_id: str | None = None,
+        now: float | None = None,
+    ) -> EnqueueResult:
+        """Store one submission in one transaction; a repeated dedup key is a no-op."""
+        now = time.time() if now is None else now
+        sid = submission_id or new_submission_id()
+        row = {
+            "id": sid,
+            "route": route,
+            "kind": kind,
+            "draft": json.dumps(draft.to_dict()),
+            "dedup_key": dedup_key,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_token": 0,
+            "meta": json.dumps(dict(meta or {})),
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self._write() as conn:
+                conn.execute(s.insert().values(**row))
+            return EnqueueResult(sid, False, "pending")
+        except IntegrityError:
+            if dedup_key is None:
+                raise StoreUnavailable("the store refused the submission") from None
+        existing = self.find_by_dedup(route, dedup_key)
+        if existing is None:  # deleted in between: very unlikely; the sender may retry
+            raise StoreUnavailable("the store changed while deduplicating")
+        return EnqueueResult(existing.id, True, existing.state, existing.ticket_id)
+
+    def find_by_dedup(self, route: str, dedup_key: str) -> Submission | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(s.select().where(s.c.route == route, s.c.dedup_key == dedup_key))
+                .mappings()
+                .first()
+            )
+        return Submission.from_row(row) if row else None
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def claim(self, owner: str, limit: int, *, now: float | None = None) -> list[Submission]:
+        """Lease up to ``limit`` due submissions: pending, unknown to re-check, or leases lost.
+
+        Each claim bumps ``lease_token`` (the fencing token); ``claimed_from`` says
+        what the claimer must do: ``pending`` → send; ``unknown``/``in_flight`` → reconcile.
+        """
+        now = time.time() if now is None else now
+        due = sa.or_(
+            sa.and_(s.c.state.in_(("pending", "unknown")), s.c.next_attempt_at <= now),
+            sa.and_(s.c.state == "in_flight", s.c.lease_expires_at < now),
+        )
+        pick = sa.select(s.c.id).where(due).order_by(s.c.next_attempt_at).limit(limit)
+        if not self.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        sending = s.c.state == "pending"
+        stmt = (
+            s.update()
+            .where(s.c.id.in_(pick.scalar_subquery()))
+            .values(
+                state="in_flight",
+                claimed_from=s.c.state,
+                lease_owner=owner,
+                lease_token=s.c.lease_token + 1,
+                lease_expires_at=now + self.lease_seconds,
+                attempts=sa.case((sending, s.c.attempts + 1), else_=s.c.attempts),
+                sent_at=sa.case((sending, now), else_=s.c.sent_at),
+                updated_at=now,
+            )
+            .returning(*s.c)
+        )
+        with self._write() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [Submission.from_row(r) for r in rows]
+
+    def _finish(
+        self, claim: Submission, values: dict[str, Any], attempt: dict[str, Any], now: float | None
+    ) -> bool:
+        """Apply an outcome only if this claim still holds the lease (fencing)."""
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            result = conn.execute(
+                s.update()
+                .where(
+                    s.c.id == claim.id,
+                    s.c.lease_token == claim.lease_token,
+                    s.c.state == "in_flight",
+                )
+                .values(lease_owner=None, lease_expires_at=None, updated_at=now, **values)
+            )
+            if result.rowcount != 1:
+                return False  # our lease was taken over: the new holder decides
+            conn.execute(
+                attempts.insert().values(
+                    submission_id=claim.id,
+                    number=claim.attempts,
+                    worker=claim.lease_owner,
+                    finished_at=now,
+                    **attempt,
+                )
+            )
+        return True
+
+    def mark_delivered(
+        self,
+        claim: Submission,
+        ticket_id: str,
+        *,
+        kind: str,
+        started_at: float,
+        http_status: int | None = None,
+        now: float | None = None,
+    ) -> bool:
+        now = time.time() if now is None else now
+        return self._finish(
+            claim,
+            {"state": "delivered", "ticket_id": ticket_id, "delivered_at": now, "last_error": None},
+            {
+                "kind": kind,
+                "outcome": "delivered",
+                "started_at": started_at,
+                "http_status": http_status,
+                "ticket_id": ticket_id,
+            },
+            now,
+        )
+
+    def mark_retry(
+        self,
+        claim: Submission,
+        delay: float,
+        error: str,
+        *,
+        kind: str,
+        started_at: float,
+        http_status: int | None = None,
+        now: float | None = None,
+    ) -> bool:
+        now = time.time() if now is None else now
+        return self._finish(
+            claim,
+            {"state": "pending", "next_attempt_at": now + delay, "last_error": error},
+            {
+                "kind": kind,
+                "outcome": "retry",
+                "started_at": started_at,
+                "http_status": http_status,
+                "error": error,
+            },
+            now,
+        )
+
+    def mark_dead(
+        self,
+        claim: Submission,
+        error: str,
+        *,
+        kind: str,
+        started_at: float,
+        http_status: int | None = None,
+        now: float | None = None,
+    ) -> bool:
+        return self._finish(
+            claim,
+            {"state": "dead", "last_error": error},
+            {
+                "kind": kind,
+                "outcome": "dead",
+                "started_at": started_at,
+                "http_status": http_status,
+                "error": error,
+            },
+            now,
+        )
+
+    def mark_unknown(
+        self,
+        claim: Submission,
+        recheck_at: float,
+        error: str,
+        *,
+        kind: str,
+        started_at: float,
+        now: float | None = None,
+    ) -> bool:
+        return self._finish(
+            claim,
+            {"state": "unknown", "next_attempt_at": recheck_at, "last_error": error},
+            {"kind": kind, "outcome": "unknown", "started_at": started_at, "error": error},
+            now,
+        )
+
+    def release(self, claim: Submission, *, now: float | None = None) -> bool:
+        """Give a claim back untouched (graceful stop before sending)."""
+        now = time.time() if now is None else now
+        back = claim.claimed_from if claim.claimed_from in ("pending", "unknown") else "unknown"
+        values: dict[str, Any] = {
+            "state": back,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": now,
+        }
+        if back == "pending" and claim.claimed_from == "pending":
+            values["attempts"] = max(0, claim.attempts - 1)  # it was never sent
+        with self._write() as conn:
+            result = conn.execute(
+                s.update()
+                .where(
+                    s.c.id == claim.id,
+                    s.c.lease_token == claim.lease_token,
+                    s.c.state == "in_flight",
+                )
+                .values(**values)
+            )
+        return result.rowcount == 1
+
+    # --- operators ---------------------------------------------------------------------------
+
+    def get(self, submission_id: str) -> Submission | None:
+        with self._read() as conn:
+            row = conn.execute(s.select().where(s.c.id == submission_id)).mappings().first()
+        return Submission.from_row(row) if row else None
+
+    def attempts_for(self, submission_id: str) -> list[Attempt]:
+        with self._read() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(attempts)
+                    .where(attempts.c.submission_id == submission_id)
+                    .order_by(attempts.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        return [Attempt(**{k: r[k] for k in Attempt.__dataclass_fields__}) for r in rows]
+
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        route: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Submission]:
+        query = s.select().order_by(s.c.created_at.desc()).limit(limit).offset(offset)
+        if state:
+            query = query.where(s.c.state == state)
+        if route:
+            query = query.where(s.c.route == route)
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Submission.from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            rows = conn.execute(sa.select(s.c.state, sa.func.count()).group_by(s.c.state)).all()
+        found = {state: int(n) for state, n in rows}
+        return {state: found.get(state, 0) for state in STATES}
+
+    def replay(self, submission_id: str, *, now: float | None = None) -> bool:
+        """Send a dead submission again from a fresh schedule."""
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            result = conn.execute(
+                s.update()
+                .where(s.c.id == submission_id, s.c.state == "dead")
+                .values(state="pending", attempts=0, next_attempt_at=now, updated_at=now)
+            )
+        return result.rowcount == 1
+
+    def replay_all_dead(self, *, route: str | None = None, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        stmt = s.update().where(s.c.state == "dead")
+        if route:
+            stmt = stmt.where(s.c.route == route)
+        with self._write() as conn:
+            result = conn.execute(
+                stmt.values(state="pending", attempts=0, next_attempt_at=now, updated_at=now)
+            )
+        return int(result.rowcount)
+
+    def purge(self, *, older_than: float, state: str, now: float | None = None) -> int:
+        """Delete submissions in ``state`` last changed more than ``older_than`` seconds ago."""
+        if state not in ("delivered", "dead", "suppressed"):
+            raise ValueError("only delivered, dead or suppressed submissions can be purged")
+        cutoff = (time.time() if now is None else now) - older_than
+        with self._write() as conn:
+            doomed = sa.select(s.c.id).where(s.c.state == state, s.c.updated_at < cutoff)
+            conn.execute(attempts.delete().where(attempts.c.submission_id.in_(doomed)))
+            result = conn.execute(s.delete().where(s.c.state == state, s.c.updated_at < cutoff))
+        return int(result.rowcount)

@@ -1,0 +1,331 @@
+"""The delivery worker: claim due submissions, create their tickets, record what happened.
+
+Every create is sent outside any database transaction, under a fenced lease. An
+outcome that cannot be known (a timeout after sending, a lost lease) is never
+retried blindly: the submission goes to ``unknown`` and is reconciled through
+the list API, which finds the ticket by the reference in its description.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ..proprofs.client import ProProfsClient
+from ..proprofs.errors import (
+    AmbiguousError,
+    AuthenticationError,
+    InvalidRequestError,
+    ProProfsError,
+)
+from ..proprofs.models import Ticket, TicketFilters
+from .retry import RetryPolicy
+from .store import StoreUnavailable, Submission, SubmissionStore
+
+log = logging.getLogger(__name__)
+REF_RE = re.compile(r"\b(pb-[0-9a-f]{20})\b")
+
+#: Testing seam for crash-safety tests: ``BRIDGE_CRASH_AT=claimed|sent|stored`` makes the
+#: worker kill itself with SIGKILL at that point (after ``BRIDGE_CRASH_AFTER`` occurrences).
+CRASH_POINTS = ("claimed", "sent", "stored")
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    concurrency: int = 4
+    rate_limit: float | None = None  # creates per second toward ProProfs, per worker process
+    lease_seconds: float = 120.0
+    poll_interval: float = 0.5
+    reconcile_lag: float = 30.0  # how long a new ticket may take to show in the list
+    reconcile_first_check: float = 2.0
+    reconcile_margin: float = 300.0  # padding around the send time (clock skew)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class RateLimiter:
+    """A token bucket shared by the worker's threads: at most ``rate`` calls per second."""
+
+    def __init__(self, rate: float | None, burst: int = 1) -> None:
+        self.rate = rate
+        self.capacity = float(max(1, burst))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def acquire(self, stop: threading.Event) -> bool:
+        """Wait for a token; ``False`` if asked to stop first."""
+        if not self.rate:
+            return not stop.is_set()
+        while not stop.is_set():
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return True
+                wait = (1 - self.tokens) / self.rate
+            stop.wait(wait)
+        return False
+
+
+class _Crash:
+    def __init__(self) -> None:
+        self.point = os.environ.get("BRIDGE_CRASH_AT", "")
+        self.after = int(os.environ.get("BRIDGE_CRASH_AFTER", "1") or 1)
+        self.seen = 0
+        self.lock = threading.Lock()
+
+    def at(self, point: str) -> None:
+        if point != self.point:
+            return
+        with self.lock:
+            self.seen += 1
+            if self.seen >= self.after:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Worker:
+    """Delivers submissions from one store through one ProProfs client."""
+
+    def __init__(
+        self,
+        store: SubmissionStore,
+        client: ProProfsClient,
+        settings: DeliverySettings | None = None,
+        *,
+        owner: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.settings = settings or DeliverySettings()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.limiter = RateLimiter(self.settings.rate_limit)
+        self._crash = _Crash()
+        # The lease must outlive the longest create, or another worker would reconcile early.
+        timeout = sum(client.timeout)
+        self.store.lease_seconds = max(self.settings.lease_seconds, timeout + 10)
+        self.delivered = 0
+
+    def __repr__(self) -> str:
+        return f"Worker(owner={self.owner!r}, concurrency={self.settings.concurrency})"
+
+    # --- loop ---------------------------------------------------------------------------------
+
+    def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
+        """Deliver until stopped (SIGTERM/SIGINT via :meth:`stop`), or until nothing is due."""
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        active: set[Future[None]] = set()
+        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="deliver") as pool:
+            while not self.stop_event.is_set():
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+                active = {f for f in active if not f.done()}
+                free = self.settings.concurrency - len(active)
+                claimed: list[Submission] = []
+                if free > 0:
+                    try:
+                        claimed = self.store.claim(self.owner, free)
+                    except StoreUnavailable as exc:
+                        log.warning("cannot claim: %s", exc)
+                        self.stop_event.wait(min(5.0, self.settings.poll_interval * 4))
+                        continue
+                for task in self._tasks(claimed):
+                    active.add(pool.submit(task))
+                if not claimed:
+                    if until_idle and not active and not self._anything_due_soon():
+                        break
+                    self.stop_event.wait(self.settings.poll_interval if not active else 0.02)
+            for future in active:
+                future.result()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stop())
+
+    def _anything_due_soon(self) -> bool:
+        counts = self.store.counts()
+        return bool(counts["pending"] or counts["unknown"] or counts["in_flight"])
+
+    def _tasks(self, claimed: Iterable[Submission]) -> list[Callable[[], None]]:
+        creates = [c for c in claimed if c.claimed_from == "pending"]
+        checks = [c for c in claimed if c.claimed_from != "pending"]
+        tasks: list[Callable[[], None]] = [
+            lambda c=c: self._guard(self.deliver, c) for c in creates
+        ]
+        if checks:
+            tasks.append(lambda: self._guard_batch(self.reconcile, checks))
+        for _ in claimed:
+            self._crash.at("claimed")
+        return tasks
+
+    def _guard(self, fn: Callable[[Submission], None], claim: Submission) -> None:
+        try:
+            fn(claim)
+        except StoreUnavailable as exc:
+            # The outcome is lost with the store; the lease expires and reconcile decides.
+            log.error("store unavailable while recording %s: %s", claim.id, exc)
+        except Exception:  # a bug must not kill the worker; the lease expiry recovers it
+            log.exception("delivery of %s failed unexpectedly", claim.id)
+
+    def _guard_batch(
+        self, fn: Callable[[list[Submission]], None], claims: list[Submission]
+    ) -> None:
+        try:
+            fn(claims)
+        except StoreUnavailable as exc:
+            log.error("store unavailable while reconciling: %s", exc)
+        except Exception:
+            log.exception("reconcile failed unexpectedly")
+
+    # --- one create ---------------------------------------------------------------------------
+
+    def deliver(self, claim: Submission) -> None:
+        """Send one claimed submission's create and record the outcome (fenced)."""
+        if not self.limiter.acquire(self.stop_event):
+            self.store.release(claim)
+            return
+        started = self.clock()
+        try:
+            ticket_id = self.client.create_ticket(claim.draft)
+        except (AuthenticationError, InvalidRequestError) as exc:
+            self.store.mark_dead(
+                claim, str(exc), kind="create", started_at=started, http_status=exc.status
+            )
+            log.warning("submission %s is dead: %s", claim.id, exc)
+            return
+        except AmbiguousError as exc:
+            recheck = self.clock() + self.settings.reconcile_first_check
+            self.store.mark_unknown(claim, recheck, str(exc), kind="create", started_at=started)
+            log.info("submission %s: outcome unknown, will reconcile (%s)", claim.id, exc)
+            return
+        except ProProfsError as exc:
+            self._retry_or_dead(claim, exc, str(exc), started, exc.status)
+            return
+        self._crash.at("sent")
+        if self.store.mark_delivered(claim, ticket_id, kind="create", started_at=started):
+            self.delivered += 1
+            log.info("submission %s delivered as ticket %s", claim.id, ticket_id)
+        else:
+            log.warning(
+                "submission %s: lease lost before recording ticket %s; reconcile will find it",
+                claim.id,
+                ticket_id,
+            )
+        self._crash.at("stored")
+
+    def _retry_or_dead(
+        self,
+        claim: Submission,
+        error: ProProfsError | None,
+        text: str,
+        started: float,
+        status: int | None,
+        kind: str = "create",
+    ) -> None:
+        delay = self.settings.retry.next_delay(claim.attempts, error)
+        if delay is None:
+            self.store.mark_dead(
+                claim,
+                f"gave up after {claim.attempts} attempts: {text}",
+                kind=kind,
+                started_at=started,
+                http_status=status,
+            )
+            log.warning("submission %s is dead after %d attempts", claim.id, claim.attempts)
+        else:
+            self.store.mark_retry(
+                claim, delay, text, kind=kind, started_at=started, http_status=status
+            )
+
+    # --- reconcile ----------------------------------------------------------------------------
+
+    def reconcile(self, claims: list[Submission]) -> None:
+        """Find tickets the claims may have created (PROPROFS_API A4); settle each claim."""
+        started = self.clock()
+        margin = self.settings.reconcile_margin
+        sent = [c.sent_at or c.created_at for c in claims]
+        inboxes = {c.draft.inbox for c in claims}
+        filters = TicketFilters(
+            inbox=inboxes.pop() if len(inboxes) == 1 else None,
+            created_from=datetime.fromtimestamp(min(sent) - margin, UTC),
+            created_to=datetime.fromtimestamp(self.clock() + margin, UTC),
+        )
+        try:
+            found = find_references(self.client.iter_tickets(filters), {c.id for c in claims})
+        except ProProfsError as exc:
+            for claim in claims:
+                self.store.mark_unknown(
+                    claim,
+                    self.clock() + max(5.0, self.settings.poll_interval),
+                    f"reconcile failed: {exc}",
+                    kind="reconcile",
+                    started_at=started,
+                )
+            return
+        now = self.clock()
+        for claim in claims:
+            ticket_id = found.get(claim.id)
+            if ticket_id is not None:
+                if self.store.mark_delivered(
+                    claim, ticket_id, kind="reconcile", started_at=started
+                ):
+                    self.delivered += 1
+                    log.info("submission %s reconciled to ticket %s", claim.id, ticket_id)
+                continue
+            settled_at = (claim.sent_at or claim.created_at) + self.settings.reconcile_lag
+            if now < settled_at:
+                # Not listed yet may mean "not yet": look again once the list has caught up.
+                self.store.mark_unknown(
+                    claim,
+                    settled_at,
+                    "not found yet; re-checking",
+                    kind="reconcile",
+                    started_at=started,
+                )
+            else:
+                self._retry_or_dead(
+                    claim,
+                    None,
+                    "no ticket was created; sending again",
+                    started,
+                    None,
+                    kind="reconcile",
+                )
+
+
+def find_references(tickets: Iterable[Ticket], wanted: set[str]) -> dict[str, str]:
+    """Map each wanted reference to the ticket that carries it (lowest id if several)."""
+    found: dict[str, str] = {}
+    for ticket in tickets:
+        texts = [ticket.messages[0].text] if ticket.messages else []
+        texts += [cf.value for cf in ticket.custom_fields]
+        for text in texts:
+            for ref in REF_RE.findall(text):
+                if ref in wanted:
+                    current = found.get(ref)
+                    if current is None or int(ticket.ticket_id) < int(current):
+                        if current is not None:
+                            log.error(
+                                "reference %s is on tickets %s and %s",
+                                ref,
+                                current,
+                                ticket.ticket_id,
+                            )
+                        found[ref] = ticket.ticket_id
+    return found
