@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import requests
 
 from bridge.proprofs import ProProfsClient
 from bridge.proprofs.emulator import EmulatorServer, EmulatorState
+
+if TYPE_CHECKING:
+    from bridge.outbox.store import SubmissionStore
 
 ACCOUNT_EMAIL = "owner@acme.example"
 TOKEN = "tok-6fea0d6144d2b9c1-secret"
@@ -53,3 +58,75 @@ def raw_post(
     """A bare POST to the emulator's API, for rules the client would refuse to break."""
     headers = {"Accept": "application/json", "Content-Type": "application/json"}
     return requests.post(server.url + path, json=body, headers=headers, timeout=10, **kwargs)
+
+
+# --- stores: the same tests on SQLite and PostgreSQL -------------------------------------------
+
+PG_URL = os.environ.get("BRIDGE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BRIDGE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def _pg_reachable() -> str | None:
+    try:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # any failure to reach it is a reason to skip
+        return f"PostgreSQL at {PG_URL} is not reachable: {type(exc).__name__}"
+
+
+def need_postgres() -> None:
+    """Skip (fail under CI) when PostgreSQL cannot be reached."""
+    reason = _pg_reachable()
+    if reason:
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@contextmanager
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    need_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated outbox database on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'outbox.db'}"
+        return
+    with pg_schema_url() as url:
+        from bridge.outbox.store import SubmissionStore
+
+        with SubmissionStore(url, auto_upgrade=False) as migrator:
+            migrator.upgrade()
+        yield url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SubmissionStore]:
+    from bridge.outbox.store import SubmissionStore
+
+    s = SubmissionStore(store_url, lease_seconds=30)
+    yield s
+    s.dispose()

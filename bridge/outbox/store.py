@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -161,6 +162,7 @@ class SubmissionStore:
         self._pid = os.getpid()
         self._auto_upgrade = self.is_sqlite if auto_upgrade is None else auto_upgrade
         self._ready = False
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"SubmissionStore({sa.make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -169,6 +171,13 @@ class SubmissionStore:
 
     @property
     def engine(self) -> Engine:
+        engine = self._engine
+        if engine is not None and self._ready and self._pid == os.getpid():
+            return engine
+        with self._lock:
+            return self._open()
+
+    def _open(self) -> Engine:
         if self._engine is None or self._pid != os.getpid():
             if self._engine is not None:
                 # Never use a connection across a fork: drop the parent's pool unclosed.
@@ -176,19 +185,31 @@ class SubmissionStore:
             self._engine = make_engine(self.url, self.pool_size)
             self._pid = os.getpid()
         if not self._ready:
+            if self._auto_upgrade:
+                self._migrate(self._engine)
             self._ready = True
-            try:
-                if self._auto_upgrade:
-                    self.upgrade()
-            except Exception:
-                self._ready = False
-                raise
         return self._engine
 
+    def _migrate(self, engine: Engine) -> None:
+        from .migrate import upgrade
+
+        try:
+            upgrade(engine)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(f"the store cannot be migrated: {type(exc).__name__}") from exc
+
     def dispose(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+                self._ready = False
+
+    def __enter__(self) -> SubmissionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -212,9 +233,10 @@ class SubmissionStore:
 
     def upgrade(self) -> None:
         """Bring the schema to the newest migration (``bridge db upgrade``)."""
-        from .migrate import upgrade
-
-        upgrade(self.engine)
+        with self._lock:
+            self._open()
+            assert self._engine is not None
+            self._migrate(self._engine)
 
     def ping(self) -> bool:
         try:

@@ -1,0 +1,175 @@
+"""The store on SQLite and PostgreSQL: enqueue, dedup, claims under fenced leases, operators."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.outbox.store import StoreUnavailable, SubmissionStore
+from bridge.proprofs import TicketDraft
+from tests.conftest import need_postgres, pg_schema_url
+
+DRAFT = TicketDraft(email="jane@example.com", subject="Hello", description="Hi")
+
+
+def test_enqueue_stores_a_pending_submission(store: SubmissionStore) -> None:
+    result = store.enqueue("contact", "form", DRAFT, meta={"request_id": "r-1"})
+    assert not result.duplicate and result.state == "pending"
+    assert result.id.startswith("pb-") and len(result.id) == 23
+    sub = store.get(result.id)
+    assert sub is not None and sub.draft == DRAFT and sub.meta == {"request_id": "r-1"}
+    assert sub.ref == result.id
+    assert store.counts()["pending"] == 1
+
+
+def test_a_repeated_dedup_key_is_a_no_op_per_route(store: SubmissionStore) -> None:
+    first = store.enqueue("alerts", "hook", DRAFT, dedup_key="alerts:g1")
+    again = store.enqueue("alerts", "hook", DRAFT, dedup_key="alerts:g1")
+    other_route = store.enqueue("other", "hook", DRAFT, dedup_key="alerts:g1")
+    no_key = [store.enqueue("alerts", "hook", DRAFT) for _ in range(2)]
+    assert again.duplicate and again.id == first.id
+    assert not other_route.duplicate and all(not r.duplicate for r in no_key)
+    assert store.counts()["pending"] == 4
+
+
+def test_concurrent_enqueues_of_one_key_store_one(store: SubmissionStore) -> None:
+    results = []
+    barrier = threading.Barrier(8)
+
+    def post() -> None:
+        barrier.wait()
+        results.append(store.enqueue("alerts", "hook", DRAFT, dedup_key="alerts:storm"))
+
+    threads = [threading.Thread(target=post) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(not r.duplicate for r in results) == 1
+    assert len({r.id for r in results}) == 1
+
+
+def test_claim_leases_due_submissions_and_bumps_the_fencing_token(store: SubmissionStore) -> None:
+    now = time.time()
+    ids = [store.enqueue("r", "hook", DRAFT, now=now).id for _ in range(3)]
+    later = store.enqueue("r", "hook", DRAFT, now=now + 3600).id  # not due yet
+    claims = store.claim("w1", 10, now=now)
+    assert sorted(c.id for c in claims) == sorted(ids) and later not in {c.id for c in claims}
+    assert all(c.state == "in_flight" and c.claimed_from == "pending" for c in claims)
+    assert all(c.lease_token == 1 and c.attempts == 1 and c.lease_owner == "w1" for c in claims)
+    assert store.claim("w2", 10, now=now) == []  # leased
+
+
+def test_a_taken_over_lease_cannot_write_its_result(store: SubmissionStore) -> None:
+    now = time.time()
+    store.enqueue("r", "hook", DRAFT, now=now)
+    (old,) = store.claim("w1", 1, now=now)
+    (new,) = store.claim("w2", 1, now=now + store.lease_seconds + 1)  # the lease expired
+    assert new.claimed_from == "in_flight" and new.lease_token == old.lease_token + 1
+    assert not store.mark_delivered(old, "00700", kind="create", started_at=now)
+    assert store.mark_delivered(new, "00701", kind="reconcile", started_at=now)
+    sub = store.get(new.id)
+    assert sub is not None and (sub.state, sub.ticket_id) == ("delivered", "00701")
+    assert [a.outcome for a in store.attempts_for(sub.id)] == ["delivered"]
+
+
+def test_retry_unknown_dead_release_and_replay(store: SubmissionStore) -> None:
+    now = time.time()
+    sid = store.enqueue("r", "hook", DRAFT, now=now).id
+    (claim,) = store.claim("w", 1, now=now)
+    assert store.mark_retry(claim, 5, "HTTP 503", kind="create", started_at=now, http_status=503,
+                            now=now)
+    assert store.claim("w", 1, now=now + 4) == []
+    (claim,) = store.claim("w", 1, now=now + 6)
+    assert claim.attempts == 2
+    assert store.mark_unknown(claim, now + 10, "timed out", kind="create", started_at=now,
+                              now=now + 6)
+    (check,) = store.claim("w", 1, now=now + 11)
+    assert check.claimed_from == "unknown" and check.attempts == 2  # a re-check is no attempt
+    assert store.release(check)
+    sub = store.get(sid)
+    assert sub is not None and sub.state == "unknown"
+    (check,) = store.claim("w", 1, now=now + 12)
+    assert store.mark_dead(check, "refused", kind="reconcile", started_at=now)
+    assert store.counts()["dead"] == 1
+    assert [s.id for s in store.list(state="dead")] == [sid]
+    assert store.replay(sid) and not store.replay(sid)
+    sub = store.get(sid)
+    assert sub is not None and (sub.state, sub.attempts) == ("pending", 0)
+    outcomes = [a.outcome for a in store.attempts_for(sid)]
+    assert outcomes == ["retry", "unknown", "dead"]
+
+
+def test_release_of_an_unsent_claim_gives_the_attempt_back(store: SubmissionStore) -> None:
+    sid = store.enqueue("r", "hook", DRAFT).id
+    (claim,) = store.claim("w", 1)
+    assert store.release(claim)
+    sub = store.get(sid)
+    assert sub is not None and (sub.state, sub.attempts) == ("pending", 0)
+
+
+def test_replay_all_dead_and_purge(store: SubmissionStore) -> None:
+    now = time.time()
+    for _ in range(3):
+        store.enqueue("a", "hook", DRAFT, now=now)
+    store.enqueue("b", "hook", DRAFT, now=now)
+    for claim in store.claim("w", 10, now=now):
+        store.mark_dead(claim, "x", kind="create", started_at=now, now=now)
+    assert store.replay_all_dead(route="a") == 3
+    assert store.replay_all_dead() == 1
+    for claim in store.claim("w", 10, now=time.time() + 1):
+        store.mark_delivered(claim, "1", kind="create", started_at=now, now=now - 40 * 86400)
+    assert store.purge(older_than=30 * 86400, state="delivered") == 4
+    assert sum(store.counts().values()) == 0
+    with pytest.raises(ValueError):
+        store.purge(older_than=1, state="pending")
+
+
+def test_a_read_only_sqlite_store_refuses_to_enqueue(tmp_path: Path) -> None:
+    path = tmp_path / "ro.db"
+    with SubmissionStore(f"sqlite:///{path}") as writable:
+        writable.upgrade()
+    with SubmissionStore(f"sqlite:///file:{path}?mode=ro&uri=true", auto_upgrade=False) as ro:
+        with pytest.raises(StoreUnavailable):
+            ro.enqueue("r", "hook", DRAFT)
+        assert ro.ping()
+
+
+def test_an_unreachable_postgres_store_refuses_to_enqueue() -> None:
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2"
+    with SubmissionStore(url, auto_upgrade=False) as down:
+        with pytest.raises(StoreUnavailable):
+            down.enqueue("r", "hook", DRAFT)
+        assert not down.ping()
+
+
+def test_two_workers_on_postgres_never_claim_the_same_submission() -> None:
+    need_postgres()
+    with pg_schema_url() as url:
+        seed = SubmissionStore(url, auto_upgrade=True)
+        for _ in range(400):
+            seed.enqueue("r", "hook", DRAFT)
+        claimed: dict[str, list[str]] = {"a": [], "b": []}
+        stores = {name: SubmissionStore(url, pool_size=4) for name in claimed}
+
+        def work(name: str) -> None:
+            while True:
+                batch = stores[name].claim(name, 7)
+                if not batch:
+                    return
+                claimed[name] += [c.id for c in batch]
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in claimed]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        a, b = set(claimed["a"]), set(claimed["b"])
+        assert not a & b
+        assert len(a) + len(b) == 400 and len(claimed["a"]) == len(a)
+        assert a and b  # both really took part
+        for s in (seed, *stores.values()):
+            s.dispose()
