@@ -115,8 +115,8 @@ class Worker:
         self.limiter = RateLimiter(self.settings.rate_limit)
         self._crash = _Crash()
         # The lease must outlive the longest create, or another worker would reconcile early.
-        timeout = sum(client.timeout)
-        self.store.lease_seconds = max(self.settings.lease_seconds, timeout + 10)
+        self.call_budget = sum(client.timeout) + 1.0
+        self.store.lease_seconds = max(self.settings.lease_seconds, self.call_budget + 2)
         self.delivered = 0
 
     def __repr__(self) -> str:
@@ -127,13 +127,16 @@ class Worker:
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
         """Deliver until stopped (SIGTERM/SIGINT via :meth:`stop`), or until nothing is due."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        # A few claims wait ready behind the busy threads, so a freed thread never idles.
+        capacity = self.settings.concurrency + max(1, self.settings.concurrency // 2)
+        wake = threading.Event()
         active: set[Future[None]] = set()
         with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 active = {f for f in active if not f.done()}
-                free = self.settings.concurrency - len(active)
+                free = capacity - len(active)
                 claimed: list[Submission] = []
                 if free > 0:
                     try:
@@ -143,11 +146,16 @@ class Worker:
                         self.stop_event.wait(min(5.0, self.settings.poll_interval * 4))
                         continue
                 for task in self._tasks(claimed):
-                    active.add(pool.submit(task))
-                if not claimed:
-                    if until_idle and not active and not self._anything_due_soon():
-                        break
-                    self.stop_event.wait(self.settings.poll_interval if not active else 0.02)
+                    future = pool.submit(task)
+                    future.add_done_callback(lambda _: wake.set())
+                    active.add(future)
+                if claimed and len(claimed) == free:
+                    continue  # there may be more due right now
+                if until_idle and not claimed and not active and not self._anything_due_soon():
+                    break
+                # Sleep until a task finishes (a slot frees) or the next poll.
+                wake.wait(self.settings.poll_interval)
+                wake.clear()
             for future in active:
                 future.result()
 
@@ -201,6 +209,13 @@ class Worker:
             self.store.release(claim)
             return
         started = self.clock()
+        if (
+            claim.lease_expires_at is not None
+            and started + self.call_budget > claim.lease_expires_at
+        ):
+            # Waiting for the rate limit ate the lease: sending now could race a reconcile.
+            self.store.release(claim)
+            return
         try:
             ticket_id = self.client.create_ticket(claim.draft)
         except (AuthenticationError, InvalidRequestError) as exc:

@@ -54,7 +54,9 @@ def hooks(store_url: str) -> Iterator[tuple[FlaskClient, SubmissionStore]]:
     store.dispose()
 
 
-def post(client: FlaskClient, route: str, body: object, **kw: object) -> tuple[int, dict[str, object]]:
+def post(
+    client: FlaskClient, route: str, body: object, **kw: object
+) -> tuple[int, dict[str, object]]:
     data = body if isinstance(body, bytes | str) else json.dumps(body)
     kw.setdefault("content_type", "application/json")
     response = client.post(f"/hooks/{route}", data=data, **kw)  # type: ignore[arg-type]
@@ -70,7 +72,9 @@ def test_accepted_then_duplicate(hooks: tuple[FlaskClient, SubmissionStore]) -> 
     assert sub is not None and sub.draft.subject == "Disk full" and sub.state == "pending"
     assert sub.draft.description and sub.draft.description.endswith(f"Reference: {body['id']}")
     assert post(client, "events", {"id": "e1", "title": "again"}) == (
-        200, {"status": "duplicate", "id": body["id"]})
+        200,
+        {"status": "duplicate", "id": body["id"]},
+    )
     assert store.counts()["pending"] == 1
 
 
@@ -84,21 +88,40 @@ def test_accepted_then_duplicate(hooks: tuple[FlaskClient, SubmissionStore]) -> 
         ("events", b"\xff\xfe{", {}, 400, "malformed_json"),
         ("events", [1, 2], {}, 422, "validation_failed"),
         ("events", {"a": 1}, {"content_type": "text/plain"}, 415, "unsupported_media_type"),
-        ("events", {"a": 1}, {"content_type": "application/x-www-form-urlencoded"}, 415,
-         "unsupported_media_type"),
+        (
+            "events",
+            {"a": 1},
+            {"content_type": "application/x-www-form-urlencoded"},
+            415,
+            "unsupported_media_type",
+        ),
         ("secured", {"a": 1}, {}, 401, "unauthorized"),
         ("secured", {"a": 1}, {"headers": {"Authorization": "Bearer wrong"}}, 401, "unauthorized"),
-        ("secured", {"a": 1}, {"headers": {"Authorization": "Basic s3cret-bearer-token"}}, 401,
-         "unauthorized"),
-        ("secured", {"a": "x" * 5000},
-         {"headers": {"Authorization": "Bearer s3cret-bearer-token"}}, 413, "too_large"),
+        (
+            "secured",
+            {"a": 1},
+            {"headers": {"Authorization": "Basic s3cret-bearer-token"}},
+            401,
+            "unauthorized",
+        ),
+        (
+            "secured",
+            {"a": "x" * 5000},
+            {"headers": {"Authorization": "Bearer s3cret-bearer-token"}},
+            413,
+            "too_large",
+        ),
         ("typed", {"email": "nope", "message": "hi"}, {}, 422, "validation_failed"),
         ("broken", {"n": 1}, {}, 422, "mapping_failed"),
     ],
 )
 def test_refusals_have_their_status_and_store_nothing(
-    hooks: tuple[FlaskClient, SubmissionStore], route: str, body: object,
-    headers: dict[str, object], status: int, code: str,
+    hooks: tuple[FlaskClient, SubmissionStore],
+    route: str,
+    body: object,
+    headers: dict[str, object],
+    status: int,
+    code: str,
 ) -> None:
     client, store = hooks
     got_status, got = post(client, route, body, **headers)
@@ -111,28 +134,35 @@ def test_validation_errors_name_each_field(hooks: tuple[FlaskClient, SubmissionS
     client, _ = hooks
     status, body = post(client, "typed", {"email": "nope", "extra": 1})
     assert status == 422
-    assert body["errors"] == {"email": ["Not a valid email address."],
-                              "message": ["Missing data for required field."],
-                              "extra": ["Unknown field."]}
+    assert body["errors"] == {
+        "email": ["Not a valid email address."],
+        "message": ["Missing data for required field."],
+        "extra": ["Unknown field."],
+    }
 
 
 def test_a_good_bearer_token_is_accepted(hooks: tuple[FlaskClient, SubmissionStore]) -> None:
     client, _ = hooks
-    status, _ = post(client, "secured", {"a": 1},
-                     headers={"Authorization": "Bearer s3cret-bearer-token"})
+    status, _ = post(
+        client, "secured", {"a": 1}, headers={"Authorization": "Bearer s3cret-bearer-token"}
+    )
     assert status == 202
 
 
-def test_a_chunked_body_over_the_limit_is_refused(hooks: tuple[FlaskClient,
-                                                               SubmissionStore]) -> None:
+def test_a_chunked_body_over_the_limit_is_refused(
+    hooks: tuple[FlaskClient, SubmissionStore],
+) -> None:
     client, store = hooks
 
     # No Content-Length: the server (gunicorn) de-chunks and marks the input terminated.
     body = b'{"a": "' + b"x" * 10_000 + b'"}'
-    response = client.post("/hooks/secured", input_stream=io.BytesIO(body),
-                           content_type="application/json",
-                           environ_overrides={"wsgi.input_terminated": True},
-                           headers={"Authorization": "Bearer s3cret-bearer-token"})
+    response = client.post(
+        "/hooks/secured",
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        environ_overrides={"wsgi.input_terminated": True},
+        headers={"Authorization": "Bearer s3cret-bearer-token"},
+    )
     assert response.status_code == 413
     assert sum(store.counts().values()) == 0
 

@@ -80,13 +80,15 @@ def test_retry_unknown_dead_release_and_replay(store: SubmissionStore) -> None:
     now = time.time()
     sid = store.enqueue("r", "hook", DRAFT, now=now).id
     (claim,) = store.claim("w", 1, now=now)
-    assert store.mark_retry(claim, 5, "HTTP 503", kind="create", started_at=now, http_status=503,
-                            now=now)
+    assert store.mark_retry(
+        claim, 5, "HTTP 503", kind="create", started_at=now, http_status=503, now=now
+    )
     assert store.claim("w", 1, now=now + 4) == []
     (claim,) = store.claim("w", 1, now=now + 6)
     assert claim.attempts == 2
-    assert store.mark_unknown(claim, now + 10, "timed out", kind="create", started_at=now,
-                              now=now + 6)
+    assert store.mark_unknown(
+        claim, now + 10, "timed out", kind="create", started_at=now, now=now + 6
+    )
     (check,) = store.claim("w", 1, now=now + 11)
     assert check.claimed_from == "unknown" and check.attempts == 2  # a re-check is no attempt
     assert store.release(check)

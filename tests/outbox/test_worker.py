@@ -8,24 +8,30 @@ from collections.abc import Iterator
 
 import pytest
 
+from bridge.mapping import footer
 from bridge.outbox.retry import RetryPolicy
 from bridge.outbox.store import SubmissionStore
 from bridge.outbox.worker import DeliverySettings, RateLimiter, Worker, find_references
-from bridge.mapping import footer
 from bridge.proprofs import ProProfsClient, TicketDraft
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import ACCOUNT_EMAIL, TOKEN, set_faults
 
 FAST = DeliverySettings(
-    concurrency=4, poll_interval=0.05, reconcile_lag=1.0, reconcile_first_check=0.2,
+    concurrency=4,
+    poll_interval=0.05,
+    reconcile_lag=1.0,
+    reconcile_first_check=0.2,
     retry=RetryPolicy(schedule=(0, 0.2, 0.2, 0.2), jitter=0, min_after_timeout=0.3),
 )
 
 
 def draft(store_ref: str, n: int = 0, **extra: object) -> TicketDraft:
-    fields: dict[str, object] = {"email": f"u{n}@example.com", "subject": f"S{n}",
-                                 "description": f"Body {n}" + footer(store_ref),
-                                 "inbox": "IB238-436"}
+    fields: dict[str, object] = {
+        "email": f"u{n}@example.com",
+        "subject": f"S{n}",
+        "description": f"Body {n}" + footer(store_ref),
+        "inbox": "IB238-436",
+    }
     fields.update(extra)
     return TicketDraft(**fields)  # type: ignore[arg-type]
 
@@ -40,8 +46,14 @@ def enqueue(store: SubmissionStore, n: int = 0, **extra: object) -> str:
 
 @pytest.fixture
 def client(emulator: EmulatorServer) -> Iterator[ProProfsClient]:
-    with ProProfsClient(emulator.base_url, ACCOUNT_EMAIL, TOKEN, read_timeout=0.5,
-                        connect_timeout=1, list_backoff=0.01) as c:
+    with ProProfsClient(
+        emulator.base_url,
+        ACCOUNT_EMAIL,
+        TOKEN,
+        read_timeout=0.5,
+        connect_timeout=1,
+        list_backoff=0.01,
+    ) as c:
         yield c
 
 
@@ -55,8 +67,9 @@ def tickets(emulator: EmulatorServer) -> list[str]:
     return [t.description or "" for t in emulator.state.tickets.values()]
 
 
-def test_delivers_each_submission_once(store: SubmissionStore, client: ProProfsClient,
-                                       emulator: EmulatorServer) -> None:
+def test_delivers_each_submission_once(
+    store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer
+) -> None:
     ids = [enqueue(store, n) for n in range(10)]
     worker(store, client).run(until_idle=True, max_seconds=20)
     assert store.counts()["delivered"] == 10
@@ -67,8 +80,9 @@ def test_delivers_each_submission_once(store: SubmissionStore, client: ProProfsC
 
 
 @pytest.mark.parametrize("fault", [{"auth_failure": True}, "invalid"])
-def test_permanent_errors_go_dead_at_once(store: SubmissionStore, client: ProProfsClient,
-                                          emulator: EmulatorServer, fault: object) -> None:
+def test_permanent_errors_go_dead_at_once(
+    store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer, fault: object
+) -> None:
     if fault == "invalid":
         sid = enqueue(store, staff="not-a-staff-id")
     else:
@@ -102,8 +116,9 @@ def test_transient_errors_retry_on_the_schedule_then_succeed(
     assert len(emulator.state.tickets) == 1
 
 
-def test_the_schedule_runs_out_into_dead(store: SubmissionStore, client: ProProfsClient,
-                                         emulator: EmulatorServer) -> None:
+def test_the_schedule_runs_out_into_dead(
+    store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer
+) -> None:
     set_faults(emulator, error_rate=1.0)
     sid = enqueue(store)
     worker(store, client).run(until_idle=True, max_seconds=20)
@@ -112,8 +127,9 @@ def test_the_schedule_runs_out_into_dead(store: SubmissionStore, client: ProProf
     assert sub.last_error and sub.last_error.startswith("gave up after 4 attempts")
 
 
-def test_retry_after_is_honoured(store: SubmissionStore, client: ProProfsClient,
-                                 emulator: EmulatorServer) -> None:
+def test_retry_after_is_honoured(
+    store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer
+) -> None:
     set_faults(emulator, rate_limit_rate=1.0, retry_after=30)
     sid = enqueue(store)
     before = time.time()
@@ -175,8 +191,9 @@ def test_a_claim_lost_before_sending_is_sent_once_after_reconcile(
     assert kinds[0] == ("reconcile", "unknown") and kinds[-1] == ("create", "delivered")
 
 
-def test_graceful_stop_releases_what_was_not_sent(store: SubmissionStore,
-                                                 client: ProProfsClient) -> None:
+def test_graceful_stop_releases_what_was_not_sent(
+    store: SubmissionStore, client: ProProfsClient
+) -> None:
     sid = enqueue(store)
     w = worker(store, client, rate_limit=0.001)
     w.limiter.tokens = 0  # the next send must wait for a token
@@ -203,11 +220,32 @@ def test_find_references_prefers_the_lowest_ticket_id() -> None:
 
     def ticket(tid: str, text: str) -> Ticket:
         now = datetime.now(UTC)
-        return Ticket(tid, "", "", "", "", (Message(text, now, "", ""),), None, "", "", None,
-                      (), (), "new", False, now, now)
+        return Ticket(
+            tid,
+            "",
+            "",
+            "",
+            "",
+            (Message(text, now, "", ""),),
+            None,
+            "",
+            "",
+            None,
+            (),
+            (),
+            "new",
+            False,
+            now,
+            now,
+        )
 
     ref = "pb-" + "a" * 20
-    found = find_references([ticket("00702", f"x\nReference: {ref}"),
-                             ticket("00701", f"Reference: {ref}"),
-                             ticket("00703", "Reference: pb-" + "b" * 20)], {ref})
+    found = find_references(
+        [
+            ticket("00702", f"x\nReference: {ref}"),
+            ticket("00701", f"Reference: {ref}"),
+            ticket("00703", "Reference: pb-" + "b" * 20),
+        ],
+        {ref},
+    )
     assert found == {ref: "00701"}

@@ -1,0 +1,197 @@
+"""Real processes for end-to-end tests: configs, worker and server processes, ledgers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+from bridge.mapping import footer
+from bridge.outbox.store import SubmissionStore, new_submission_id
+from bridge.proprofs import TicketDraft
+from bridge.proprofs.emulator import EmulatorServer
+from tests.conftest import ACCOUNT_EMAIL, TOKEN
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+DELIVERY = {
+    "concurrency": 4,
+    "poll_interval": 0.1,
+    "reconcile_lag": 1.5,
+    "retry_schedule": [0, 0.2, 0.5, 1, 1, 2, 2, 2],
+    "retry_jitter": 0,
+    "min_retry_after_timeout": 0.5,
+}
+
+
+def write_config(
+    path: Path,
+    store_url: str,
+    emulator: EmulatorServer,
+    *,
+    delivery: dict[str, object] | None = None,
+    routes: str = "",
+) -> Path:
+    settings = json.dumps({**DELIVERY, **(delivery or {})})
+    path.write_text(f"""
+proprofs:
+  base_url: {emulator.base_url}
+  account_email: {ACCOUNT_EMAIL}
+  token: {TOKEN}
+  connect_timeout: 1
+  read_timeout: 1
+store: "{store_url}"
+delivery: {settings}
+routes:
+  events:
+    kind: hook
+    dedup_key: "{{{{ data.id or '' }}}}"
+    ticket: {{email: hooks@example.com, inbox: IB238-436}}
+{routes}
+""")
+    return path
+
+
+def enqueue_many(store: SubmissionStore, count: int) -> list[str]:
+    ids = []
+    for n in range(count):
+        sid = new_submission_id()
+        store.enqueue(
+            "events",
+            "hook",
+            TicketDraft(
+                email=f"user{n}@example.com",
+                subject=f"Submission {n}",
+                inbox="IB238-436",
+                description=f"Body {n}" + footer(sid),
+            ),
+            submission_id=sid,
+        )
+        ids.append(sid)
+    return ids
+
+
+def start_worker(
+    config: Path,
+    *,
+    crash_at: str = "",
+    crash_after: int = 1,
+    until_idle: bool = False,
+    concurrency: int | None = None,
+) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_CRASH")}
+    if crash_at:
+        env["BRIDGE_CRASH_AT"] = crash_at
+        env["BRIDGE_CRASH_AFTER"] = str(crash_after)
+    cmd = [sys.executable, "-m", "bridge.cli", "worker", "--config", str(config)]
+    if until_idle:
+        cmd.append("--until-idle")
+    if concurrency:
+        cmd += ["--concurrency", str(concurrency)]
+    log = open(config.with_suffix(".worker.log"), "ab")  # noqa: SIM115 - the child owns it
+    try:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
+    finally:
+        log.close()
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=10)
+
+
+def wait_until(predicate: object, timeout: float, interval: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(interval)
+    return bool(predicate())  # type: ignore[operator]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def bridge_server(
+    config: Path, *, workers: int = 2, delivery: bool = True, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``bridge serve`` as a real process (gunicorn + delivery); yields its base URL."""
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        "serve",
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    if not delivery:
+        cmd.append("--no-delivery")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        up = wait_until(lambda: _up(url), 30, 0.2)
+        if not up:
+            raise RuntimeError(f"bridge serve did not come up (exit {proc.poll()})")
+        yield url
+    finally:
+        code = stop(proc)
+        assert code == 0, f"bridge serve exited with {code}"
+
+
+def _up(url: str) -> bool:
+    try:
+        return requests.get(url + "/healthz", timeout=1).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def ledger(store: SubmissionStore, emulator: EmulatorServer, ids: list[str]) -> dict[str, int]:
+    """Accepted vs delivered/dead, and what the help desk really holds."""
+    import re
+
+    refs: dict[str, list[str]] = {}
+    for ticket in emulator.state.tickets.values():
+        for ref in re.findall(r"pb-[0-9a-f]{20}", ticket.description or ""):
+            refs.setdefault(ref, []).append(ticket.ticket_id)
+    states = [store.get(i) for i in ids]
+    delivered = [s for s in states if s is not None and s.state == "delivered"]
+    wrong_ticket = sum(1 for s in delivered if s.ticket_id not in refs.get(s.id, []))
+    return {
+        "accepted": len(ids),
+        "delivered": len(delivered),
+        "dead": sum(1 for s in states if s is not None and s.state == "dead"),
+        "tickets": len(emulator.state.tickets),
+        "duplicates": sum(len(v) - 1 for v in refs.values()),
+        "lost": sum(1 for i in ids if i not in refs),
+        "wrong_ticket": wrong_ticket,
+    }
