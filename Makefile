@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict bridge/proprofs
+	$(BIN)/mypy --strict bridge/proprofs bridge/outbox
 
 unit: $(STAMP)
 	$(BIN)/pytest

@@ -71,7 +71,7 @@ class Submission:
         return self.id
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Submission:
+    def from_row(cls, row: Any) -> Submission:
         return cls(
             id=row["id"],
             route=row["route"],

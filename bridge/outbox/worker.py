@@ -8,6 +8,7 @@ the list API, which finds the ticket by the reference in its description.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -174,7 +175,7 @@ class Worker:
         creates = [c for c in claimed if c.claimed_from == "pending"]
         checks = [c for c in claimed if c.claimed_from != "pending"]
         tasks: list[Callable[[], None]] = [
-            lambda c=c: self._guard(self.deliver, c) for c in creates
+            functools.partial(self._guard, self.deliver, c) for c in creates
         ]
         if checks:
             tasks.append(lambda: self._guard_batch(self.reconcile, checks))
