@@ -175,3 +175,25 @@ def test_two_workers_on_postgres_never_claim_the_same_submission() -> None:
         assert a and b  # both really took part
         for s in (seed, *stores.values()):
             s.dispose()
+
+
+def test_no_connection_crosses_a_fork(tmp_path: Path) -> None:
+    import os
+
+    with SubmissionStore(f"sqlite:///{tmp_path / 'fork.db'}") as parent:
+        parent.enqueue("r", "hook", DRAFT)
+        engine_before = parent.engine
+        pid = os.fork()
+        if pid == 0:  # the child must open its own engine, then write through it
+            code = 3
+            try:
+                if parent.engine is not engine_before:
+                    parent.enqueue("r", "hook", DRAFT)
+                    code = 0
+            except BaseException:
+                code = 4
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert parent.engine is engine_before
+        assert parent.counts()["pending"] == 2
