@@ -2,29 +2,75 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import sys
+from pathlib import Path
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings, load_settings
-from .intake import hooks
+from .guards.ratelimit import RateLimits
+from .intake import forms, hooks
 from .intake.common import Bridge, error, json_response
 from .outbox.store import SubmissionStore
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, store: SubmissionStore | None = None) -> Flask:
+def templates_dir() -> Path:
+    """``templates/`` beside the package (a checkout), or where the wheel installed it."""
+    here = Path(__file__).resolve().parent
+    for candidate in (
+        here.parent / "templates",
+        Path(sys.prefix) / "share" / "proprofs-bridge" / "templates",
+    ):
+        if (candidate / "form.html").is_file():
+            return candidate
+    raise RuntimeError("the bridge's templates are missing; reinstall proprofs-bridge")
+
+
+def signing_key(settings: Settings) -> str:
+    """``server.secret_key``, or a key derived from the ProProfs token (same on every worker)."""
+    if settings.server.secret_key:
+        return settings.server.secret_key
+    return hmac.new(
+        settings.proprofs.token.encode(), b"proprofs-bridge signing key", hashlib.sha256
+    ).hexdigest()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: SubmissionStore | None = None,
+    rate_limits: RateLimits | None = None,
+) -> Flask:
     """The bridge's Flask app for ``settings`` (the store opens lazily, per process)."""
-    app = Flask("bridge")
+    app = Flask("bridge", template_folder=str(templates_dir()))
     app.config["MAX_CONTENT_LENGTH"] = max(
         [route.max_body for route in settings.routes.values()] or [256 * 1024]
     )
+    if settings.server.trusted_proxies:
+        # X-Forwarded-For is believed only as far as the configured proxies reach.
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app,
+            x_for=settings.server.trusted_proxies,  # type: ignore[method-assign]
+            x_proto=settings.server.trusted_proxies,
+            x_host=settings.server.trusted_proxies,
+        )
+    limits = rate_limits or RateLimits(settings.server.rate_limit_storage)
+    limits.init_app(app)
     app.extensions["bridge"] = Bridge(
-        settings=settings, store=store or SubmissionStore(settings.store)
+        settings=settings,
+        store=store or SubmissionStore(settings.store),
+        rate_limits=limits,
+        signing_key=signing_key(settings),
     )
     app.register_blueprint(hooks.blueprint)
+    app.register_blueprint(forms.blueprint)
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -192,6 +193,8 @@ class FieldSpecSchema(_Strict):
     label = fields.String()
     help = fields.String()
     placeholder = fields.String()
+    custom_field = fields.String(validate=validate.Regexp(
+        r"^CF\d+-\d+$", error="custom field ids look like CF007-07"))
 
     @validates_schema
     def choices_for_choice(self, data: dict[str, Any], **_: Any) -> None:
@@ -247,26 +250,6 @@ class HookAuthSchema(_Strict):
     )
 
 
-class RouteSchema(_Strict):
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    declared = fields.Dict(
-        data_key="fields",
-        keys=fields.String(
-            validate=validate.Regexp(
-                r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", error="field names are letters, digits and _"
-            )
-        ),
-        values=fields.Raw(),
-    )
-    source = fields.String()
-    schema = fields.String(validate=_module_class)
-    unknown = fields.String(validate=validate.OneOf(UNKNOWN_POLICIES))
-    ticket = fields.Dict(keys=fields.String(), values=fields.Raw())
-    dedup_key = fields.String()
-    auth = fields.Dict(keys=fields.String(), values=fields.Raw())
-    max_body = fields.Integer(validate=validate.Range(min=1024, max=10 * 1024 * 1024))
-
-
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
@@ -296,6 +279,98 @@ class Duration(fields.Field):
         return seconds
 
 
+def _limit_string(value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValidationError("must be a rate like 10/hour or 50 per day") from None
+
+
+def _url_prefix(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.endswith("/"):
+        raise ValidationError(
+            "must be an http(s) URL prefix ending with / (e.g. https://www.example.com/)"
+        )
+
+
+class PageSchema(_Strict):
+    title = fields.String()
+    intro = fields.String()
+    submit = fields.String()
+    lang = fields.String(
+        validate=validate.Regexp(
+            r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="must be a language tag like en or fr-CA"
+        )
+    )
+    thanks = fields.String()
+    messages = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class RedirectSchema(_Strict):
+    success = fields.URL(schemes={"http", "https"}, require_tld=False)
+    error = fields.URL(schemes={"http", "https"}, require_tld=False)
+    allow_next = fields.List(fields.String(validate=_url_prefix))
+
+
+CAPTCHA_PROVIDERS = ("turnstile", "hcaptcha", "recaptcha")
+
+
+class CaptchaSchema(_Strict):
+    provider = fields.String(required=True, validate=validate.OneOf(CAPTCHA_PROVIDERS))
+    secret = fields.String(required=True, validate=validate.Length(min=1))
+    site_key = fields.String(required=True, validate=validate.Length(min=1))
+    verify_url = fields.URL(schemes={"http", "https"}, require_tld=False)
+    min_score = fields.Float(validate=validate.Range(min=0, max=1))  # reCAPTCHA v3
+    timeout = Duration(load_default=5.0)
+
+
+class SpamSchema(_Strict):
+    honeypot = fields.String(validate=validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"))
+    min_seconds = Duration()
+    max_age = Duration(load_default=86400.0)
+    captcha = fields.Nested(CaptchaSchema)
+
+
+class LimitsSchema(_Strict):
+    per_ip = fields.List(fields.String(validate=_limit_string))
+    per_route = fields.List(fields.String(validate=_limit_string))
+
+
+class RouteSchema(_Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    page = fields.Nested(PageSchema)
+    redirect = fields.Nested(RedirectSchema)
+    origins = fields.List(
+        fields.String(
+            validate=validate.Regexp(
+                r"^https?://[^/\s]+$", error="an origin is scheme://host[:port], without a path"
+            )
+        )
+    )
+    spam = fields.Nested(SpamSchema)
+    limits = fields.Nested(LimitsSchema)
+    double_submit_window = Duration()
+    declared = fields.Dict(
+        data_key="fields",
+        keys=fields.String(
+            validate=validate.Regexp(
+                r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", error="field names are letters, digits and _"
+            )
+        ),
+        values=fields.Raw(),
+    )
+    source = fields.String()
+    schema = fields.String(validate=_module_class)
+    unknown = fields.String(validate=validate.OneOf(UNKNOWN_POLICIES))
+    ticket = fields.Dict(keys=fields.String(), values=fields.Raw())
+    dedup_key = fields.String()
+    auth = fields.Dict(keys=fields.String(), values=fields.Raw())
+    max_body = fields.Integer(validate=validate.Range(min=1024, max=10 * 1024 * 1024))
+
+
 class DeliverySchema(_Strict):
     concurrency = fields.Integer(load_default=4, validate=validate.Range(min=1, max=256))
     rate_limit = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0.01))
@@ -307,9 +382,18 @@ class DeliverySchema(_Strict):
     min_retry_after_timeout = Duration(load_default=60.0)
 
 
+class ServerSchema(_Strict):
+    trusted_proxies = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10))
+    rate_limit_storage = fields.String(
+        load_default="memory://", validate=validate.Regexp(r"^(memory|redis|rediss)://")
+    )
+    secret_key = fields.String(validate=validate.Length(min=16))
+
+
 class TopSchema(_Strict):
     proprofs = fields.Dict(required=True)
     store = fields.String(load_default=DEFAULT_STORE)
+    server = fields.Dict(load_default=dict)
     delivery = fields.Dict(load_default=dict)
     defaults = fields.Dict(load_default=dict)
     routes = fields.Dict(required=True)
@@ -329,6 +413,43 @@ class ProProfsSettings:
 
 
 @dataclass(frozen=True)
+class Captcha:
+    provider: str
+    site_key: str
+    secret: str = field(repr=False)
+    verify_url: str | None = None
+    min_score: float | None = None
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class Guards:
+    """What stands between a browser-facing route and the outbox (forms and the widget)."""
+
+    origins: tuple[str, ...] = ()
+    honeypot: str | None = None
+    min_seconds: float | None = None
+    max_age: float = 86400.0
+    captcha: Captcha | None = None
+    per_ip: tuple[str, ...] = ()
+    per_route: tuple[str, ...] = ()
+    double_submit_window: float = 300.0
+
+
+@dataclass(frozen=True)
+class Page:
+    title: str | None = None
+    intro: str | None = None
+    submit: str | None = None
+    lang: str = "en"
+    thanks: str | None = None
+    messages: Mapping[str, str] = field(default_factory=dict)
+    success_url: str | None = None
+    error_url: str | None = None
+    allow_next: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Route:
     """A configured route: how input is checked and how it becomes a ticket."""
 
@@ -340,10 +461,19 @@ class Route:
     auth: Mapping[str, Any] = field(default_factory=dict, repr=False)
     max_body: int = 256 * 1024
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    guards: Guards = field(default_factory=Guards)
+    page: Page = field(default_factory=Page)
 
     @property
     def path(self) -> str:
         return PATH_PREFIX[self.kind] + self.name
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    trusted_proxies: int = 0
+    rate_limit_storage: str = "memory://"
+    secret_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -352,6 +482,7 @@ class Settings:
     routes: Mapping[str, Route]
     store: str = DEFAULT_STORE
     source_path: str = "<dict>"
+    server: ServerSettings = field(default_factory=ServerSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
 
@@ -426,8 +557,12 @@ def _build(doc: _Document) -> Settings:
             routes[route.name] = route
     if problems:
         raise ConfigError(problems)
-    assert proprofs is not None and delivery is not None
+    server = _load(ServerSchema(), top.get("server") or {}, ("server",), report)
+    if problems:
+        raise ConfigError(problems)
+    assert proprofs is not None and delivery is not None and server is not None
     return Settings(
+        server=ServerSettings(**server),
         proprofs=ProProfsSettings(**proprofs),
         routes=routes,
         store=str(top.get("store") or DEFAULT_STORE),
@@ -512,6 +647,8 @@ def _build_route(
     else:
         schema = build_schema(name, specs)()
 
+    if kind in ("form", "widget"):
+        ticket = _form_ticket_defaults(name, ticket, specs)
     spec = _ticket_spec(ticket, source, own_ticket=own.get("ticket") or {})
     try:
         mapping = RouteMapping(
@@ -542,6 +679,28 @@ def _build_route(
         max_body=int(loaded.get("max_body") or 256 * 1024),
         settings=data,
     )
+
+
+def _form_ticket_defaults(name: str, ticket: dict[str, Any],
+                          specs: Mapping[str, FieldSpec]) -> dict[str, Any]:
+    """The person's name, email and phone become the requester; fields fill custom fields."""
+    values = dict(ticket)
+    for key in ("email", "name", "phone"):
+        if key in specs:
+            values.setdefault(key, f"{{{{ {key} }}}}")
+    body_field = next((n for n, s in specs.items() if s.type == "text"), None)
+    if body_field:
+        values.setdefault("subject", f"[{name}] {{{{ {body_field}|oneline|truncate(70) }}}}")
+    else:
+        values.setdefault("subject", f"New submission on {name}")
+    values.setdefault("description", "{{ data|kv }}")
+    custom = dict(values.get("custom_fields") or {})
+    for field_name, spec in specs.items():
+        if spec.custom_field:
+            custom.setdefault(spec.custom_field, f"{{{{ {field_name} }}}}")
+    if custom:
+        values["custom_fields"] = custom
+    return values
 
 
 def _ticket_spec(

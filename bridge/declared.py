@@ -43,6 +43,7 @@ class FieldSpec:
     label: str | None = None
     help: str | None = None
     placeholder: str | None = None
+    custom_field: str | None = None  # ProProfs custom field id this field fills
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

@@ -118,14 +118,6 @@ def test_paths_follow_kind_and_name() -> None:
             "bridge.yaml:12 routes.contact.ticket.description: template error: No filter named 'shout'",
         ),
         (
-            ('      email: "{{ email }}"\n', ""),
-            "bridge.yaml:10 routes.contact.ticket.email: ProProfs requires email on every ticket",
-        ),
-        (
-            ('      subject: "Contact: {{ message|truncate(40) }}"\n', ""),
-            "bridge.yaml:10 routes.contact.ticket.subject: ProProfs requires subject",
-        ),
-        (
             ("{type: email, required: true}", "{type: email}"),
             "bridge.yaml:13 routes.contact.ticket.email: uses email, which may be absent",
         ),
@@ -186,6 +178,18 @@ def test_every_problem_is_listed_not_just_the_first() -> None:
         .replace("owner@example.com", "owner")
     )
     assert len(found) == 3
+
+
+def test_routes_without_a_subject_are_refused_but_forms_get_defaults() -> None:
+    found = problems(BASE + "  typed:\n    kind: hook\n    schema: tests.sample_schema:ContactSchema\n"
+                     "    ticket: {email: x@example.com}\n")
+    assert any(p.startswith("bridge.yaml:17 routes.typed.ticket.subject: ProProfs requires subject")
+               for p in found), found
+    text = BASE.replace('      subject: "Contact: {{ message|truncate(40) }}"\n', "").replace(
+        '      email: "{{ email }}"\n', "").replace('      description: "{{ message }}"\n', "")
+    spec = settings_from_text(text.replace("    ticket:\n", ""), env={}).routes["contact"].mapping.spec
+    assert (spec.email, spec.description) == ("{{ email }}", "{{ data|kv }}")
+    assert spec.subject == "[contact] {{ message|oneline|truncate(70) }}"
 
 
 def test_hook_routes_need_a_fixed_requester() -> None:

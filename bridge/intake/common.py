@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -13,6 +14,7 @@ from flask import Response, current_app, request
 from marshmallow import ValidationError
 
 from ..config import Route, Settings
+from ..guards.ratelimit import RateLimits
 from ..mapping import MappingError, validation_messages
 from ..outbox.store import StoreUnavailable, SubmissionStore, new_submission_id
 
@@ -25,6 +27,8 @@ class Bridge:
 
     settings: Settings
     store: SubmissionStore
+    rate_limits: RateLimits
+    signing_key: str
 
 
 def bridge() -> Bridge:
@@ -43,54 +47,74 @@ def json_response(
     return response
 
 
-def error(status: int, code: str, message: str, **extra: Any) -> Response:
+def error(
+    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> Response:
     """The one error shape: ``{"status": "error", "code": …, "message": …}``."""
-    headers = extra.pop("headers", None)
     return json_response(
         {"status": "error", "code": code, "message": message, **extra}, status, headers
     )
 
 
 class Rejected(Exception):
-    """Stop handling this request and answer ``response``."""
+    """Stop here: the documented status, a code, and a message a person can act on."""
 
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        errors: Mapping[str, list[str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = dict(errors or {})
+        self.headers = dict(headers or {})
+
+    def response(self) -> Response:
+        """The JSON answer (machines and fetch clients)."""
+        extra: dict[str, Any] = {"errors": self.errors} if self.errors else {}
+        return error(self.status, self.code, self.message, headers=self.headers, **extra)
 
 
-def limit_body(route: Route) -> bytes:
-    """The raw body, refused with 413 past the route's limit (declared or streamed)."""
-    declared = request.content_length
-    if declared is not None and declared > route.max_body:
-        raise Rejected(too_large(route))
-    request.max_content_length = route.max_body
-    data = request.stream.read(route.max_body + 1)
-    if len(data) > route.max_body:
-        raise Rejected(too_large(route))
-    return data
-
-
-def too_large(route: Route) -> Response:
-    return error(
+def too_large(route: Route) -> Rejected:
+    return Rejected(
         413, "too_large", f"The body is larger than this route accepts ({route.max_body} bytes)."
     )
 
 
+def check_declared_size(route: Route) -> None:
+    declared = request.content_length
+    if declared is not None and declared > route.max_body:
+        raise too_large(route)
+    request.max_content_length = route.max_body
+
+
+def limit_body(route: Route) -> bytes:
+    """The raw body, refused with 413 past the route's limit (declared or streamed)."""
+    check_declared_size(route)
+    data = request.stream.read(route.max_body + 1)
+    if len(data) > route.max_body:
+        raise too_large(route)
+    return data
+
+
 def parse_json(body: bytes) -> Any:
     if not body.strip():
-        raise Rejected(error(400, "malformed_json", "The body is empty; send a JSON object."))
+        raise Rejected(400, "malformed_json", "The body is empty; send a JSON object.")
     try:
         return json.loads(body)
     except UnicodeDecodeError:
-        raise Rejected(error(400, "malformed_json", "The body is not UTF-8 text.")) from None
+        raise Rejected(400, "malformed_json", "The body is not UTF-8 text.") from None
     except ValueError as exc:
         raise Rejected(
-            error(
-                400,
-                "malformed_json",
-                f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
-            )
+            400,
+            "malformed_json",
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
         ) from None
 
 
@@ -101,54 +125,76 @@ class Accepted:
     state: str
 
 
-def accept(route: Route, payload: Any, meta: Mapping[str, Any] | None = None) -> Accepted:
-    """Validate, map and store one submission; raise :class:`Rejected` with the answer if not."""
+def accept(
+    route: Route,
+    payload: Any,
+    meta: Mapping[str, Any] | None = None,
+    *,
+    double_submit: bool = False,
+) -> Accepted:
+    """Validate, map and store one submission; raise :class:`Rejected` if it cannot be."""
     try:
         data, extra = route.mapping.load(payload)
     except ValidationError as exc:
         raise Rejected(
-            error(
-                422,
-                "validation_failed",
-                "Some fields need attention.",
-                errors=validation_messages(exc),
-            )
+            422, "validation_failed", "Some fields need attention.", errors=validation_messages(exc)
         ) from None
     submission_id = new_submission_id()
+    now = time.time()
     try:
         draft = route.mapping.render(data, ref=submission_id, meta=meta, extra=extra)
         dedup_key = route.mapping.dedup_key(data, meta=meta)
     except MappingError as exc:
         log.error("route %s cannot map a valid submission: %s", route.name, exc)
         raise Rejected(
-            error(
-                422,
-                "mapping_failed",
-                f"This route could not turn the submission into a ticket: {exc}",
-            )
+            422, "mapping_failed", f"This route could not turn the submission into a ticket: {exc}"
         ) from None
-    meta = {"request_id": request.headers.get("X-Request-ID", ""), **(meta or {})}
+    store = bridge().store
     try:
-        result = bridge().store.enqueue(
+        if dedup_key is None and double_submit:
+            earlier = _double_submit(route, draft.email, draft.description or "", now)
+            if earlier is not None:
+                return earlier
+            dedup_key = _double_submit_key(route, draft.email, draft.description or "", now)
+        result = store.enqueue(
             route.name,
             route.kind,
             draft,
             dedup_key=dedup_key,
-            meta=meta,
+            meta={"request_id": request.headers.get("X-Request-ID", ""), **(meta or {})},
             submission_id=submission_id,
-            now=time.time(),
+            now=now,
         )
     except StoreUnavailable as exc:
         log.error("store unavailable, refusing submission on %s: %s", route.name, exc)
         raise Rejected(
-            error(
-                503,
-                "store_unavailable",
-                "The submission could not be stored; please try again shortly.",
-                headers={"Retry-After": "30"},
-            )
+            503,
+            "store_unavailable",
+            "The submission could not be stored; please try again shortly.",
+            headers={"Retry-After": "30"},
         ) from None
     return Accepted(result.id, result.duplicate, result.state)
+
+
+def _content_hash(route: Route, email: str, body: str) -> str:
+    # The reference footer differs per submission; the person's words do not.
+    words = body.rsplit("\n\n--\nReference: ", 1)[0]
+    return hashlib.sha256(f"{route.name}\0{email.lower()}\0{words}".encode()).hexdigest()[:32]
+
+
+def _double_submit_key(route: Route, email: str, body: str, now: float) -> str:
+    window = max(1.0, route.guards.double_submit_window)
+    return f"{route.name}:same:{_content_hash(route, email, body)}:{int(now // window)}"
+
+
+def _double_submit(route: Route, email: str, body: str, now: float) -> Accepted | None:
+    """The same route, email and words within the window: the earlier submission."""
+    window = max(1.0, route.guards.double_submit_window)
+    previous = f"{route.name}:same:{_content_hash(route, email, body)}:{int(now // window) - 1}"
+    earlier = bridge().store.find_by_dedup(route.name, previous)
+    if earlier is not None and now - earlier.created_at <= window:
+        return Accepted(earlier.id, True, earlier.state)
+    return None
 
 
 def accepted_response(result: Accepted) -> Response:

@@ -7,7 +7,7 @@ import hmac
 from flask import Blueprint, Response, request
 
 from ..config import Route
-from .common import Rejected, accept, accepted_response, bridge, error, limit_body, parse_json
+from .common import Rejected, accept, accepted_response, bridge, limit_body, parse_json
 
 blueprint = Blueprint("hooks", __name__)
 
@@ -15,7 +15,7 @@ blueprint = Blueprint("hooks", __name__)
 def _route(name: str) -> Route:
     route = bridge().settings.routes.get(name)
     if route is None or route.kind != "hook":
-        raise Rejected(error(404, "unknown_route", f"There is no hook route named {name!r}."))
+        raise Rejected(404, "unknown_route", f"There is no hook route named {name!r}.")
     return route
 
 
@@ -30,12 +30,10 @@ def check_auth(route: Route) -> None:
         given.strip().encode(), str(expected).encode()
     ):
         raise Rejected(
-            error(
-                401,
-                "unauthorized",
-                "Missing or wrong bearer token.",
-                headers={"WWW-Authenticate": 'Bearer realm="bridge"'},
-            )
+            401,
+            "unauthorized",
+            "Missing or wrong bearer token.",
+            headers={"WWW-Authenticate": 'Bearer realm="bridge"'},
         )
 
 
@@ -47,13 +45,11 @@ def receive(name: str) -> Response:
         check_auth(route)
         if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
             raise Rejected(
-                error(
-                    415,
-                    "unsupported_media_type",
-                    "Send the body as JSON (Content-Type: application/json).",
-                )
+                415,
+                "unsupported_media_type",
+                "Send the body as JSON (Content-Type: application/json).",
             )
         payload = parse_json(body)
         return accepted_response(accept(route, payload))
     except Rejected as rejected:
-        return rejected.response
+        return rejected.response()

@@ -1,0 +1,410 @@
+"""``/forms/<route>``: the hosted form, and posts from HTML forms and ``fetch``.
+
+Order of checks after the size limit (issue contract): allowed origins, rate
+limits, honeypot, time token, CAPTCHA; then the route's schema and the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..config import Route
+from ..guards import GuardRefusal, captcha, origins
+from ..guards.spam import TIME_FIELD, TimeToken, honeypot_filled
+from ..outbox.store import new_submission_id
+from .common import Rejected, accept, bridge, check_declared_size, json_response, too_large
+from .negotiation import wants_json
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("forms", __name__)
+_captcha_session = requests.Session()
+
+INPUT_TYPES = {
+    "email": "email",
+    "phone": "tel",
+    "url": "url",
+    "integer": "number",
+    "number": "number",
+    "date": "date",
+    "datetime": "datetime-local",
+}
+AUTOCOMPLETE = {"name": "name", "email": "email", "phone": "tel", "company": "organization"}
+TEXT = {
+    "title": "Contact us",
+    "submit": "Send",
+    "required": "required",
+    "choose": "Choose…",
+    "errors_summary": "Please correct the following:",
+    "honeypot": "Leave this empty",
+    "thanks_title": "Thank you",
+    "thanks_body": "Your message has been received. We will get back to you soon.",
+    "back": "Back",
+    "error_title": "Something went wrong",
+}
+CAPTCHA_WIDGETS = {
+    "turnstile": ("cf-turnstile", "https://challenges.cloudflare.com/turnstile/v0/api.js"),
+    "hcaptcha": ("h-captcha", "https://js.hcaptcha.com/1/api.js"),
+    "recaptcha": ("g-recaptcha", "https://www.google.com/recaptcha/api.js"),
+}
+
+
+def form_route(name: str, kinds: tuple[str, ...] = ("form",)) -> Route:
+    route = bridge().settings.routes.get(name)
+    if route is None or route.kind not in kinds:
+        raise Rejected(404, "unknown_route", f"There is no form named {name!r}.")
+    return route
+
+
+def texts(route: Route) -> dict[str, Any]:
+    merged: dict[str, Any] = {**TEXT, **route.page.messages}
+    merged["choices"] = {
+        k[len("choice.") :]: v for k, v in route.page.messages.items() if k.startswith("choice.")
+    }
+    return merged
+
+
+def translate(route: Route, errors: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """Field messages in the page's language (page.messages maps English text to another)."""
+    table = route.page.messages
+    return {name: [table.get(m, m) for m in messages] for name, messages in errors.items()}
+
+
+def time_tokens() -> TimeToken:
+    return TimeToken(bridge().signing_key)
+
+
+def render_form(
+    route: Route,
+    *,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, list[str]] | None = None,
+    status: int = 200,
+    form_errors: list[str] | None = None,
+) -> Response:
+    text = texts(route)
+    errors = translate(route, errors or {})
+    cap = route.guards.captcha
+    captcha_view = None
+    if cap is not None:
+        css_class, script = CAPTCHA_WIDGETS[cap.provider]
+        captcha_view = {"site_key": cap.site_key, "css_class": css_class, "script": script}
+    html = render_template(
+        "form.html",
+        route=route,
+        fields=route.fields,
+        values=values or {},
+        errors=errors,
+        form_errors=(form_errors or []) + errors.get("_form", []) + errors.get("_schema", []),
+        title=route.page.title or text["title"],
+        intro=route.page.intro,
+        submit=route.page.submit or text["submit"],
+        lang=route.page.lang,
+        text=text,
+        action=url_for("forms.submit", name=route.name),
+        input_types=INPUT_TYPES,
+        autocomplete=AUTOCOMPLETE,
+        honeypot=route.guards.honeypot,
+        time_token=time_tokens().issue(route.name) if route.guards.min_seconds else None,
+        captcha=captcha_view,
+        status_message=text["errors_summary"] if errors or form_errors else "",
+    )
+    response = Response(html, status=status, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'unsafe-inline'; script-src https:; frame-src https:; "
+        "form-action 'self'; frame-ancestors 'self'"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@blueprint.get("/forms/<name>")
+def show(name: str) -> Response:
+    try:
+        route = form_route(name)
+    except Rejected as rejected:
+        return _message_page(rejected.status, TEXT["error_title"], rejected.message)
+    return render_form(route)
+
+
+@blueprint.get("/forms/<name>/token")
+def token(name: str) -> Response:
+    """A fresh time token for a form hosted elsewhere (put it in a hidden ``_ts`` field)."""
+    try:
+        route = form_route(name, ("form", "widget"))
+    except Rejected as rejected:
+        return rejected.response()
+    headers = _cors_for(route)
+    headers["Cache-Control"] = "no-store"
+    return json_response(
+        {"token": time_tokens().issue(route.name), "field": TIME_FIELD}, 200, headers
+    )
+
+
+@blueprint.get("/forms/<name>/thanks")
+def thanks(name: str) -> Response:
+    try:
+        route = form_route(name)
+    except Rejected as rejected:
+        return _message_page(rejected.status, TEXT["error_title"], rejected.message)
+    text = texts(route)
+    html = render_template(
+        "thanks.html",
+        title=text["thanks_title"],
+        body=route.page.thanks or text["thanks_body"],
+        lang=route.page.lang,
+        back=url_for("forms.show", name=route.name),
+        back_text=text["back"],
+    )
+    return Response(html, mimetype="text/html")
+
+
+@blueprint.route("/forms/<name>", methods=["OPTIONS"])
+def preflight(name: str) -> Response:
+    return cors_preflight(name, ("form",))
+
+
+def cors_preflight(name: str, kinds: tuple[str, ...]) -> Response:
+    """Answer a CORS preflight: allowed origins get the headers, others a bare 403."""
+    route = bridge().settings.routes.get(name)
+    origin = origins.request_origin(request.headers)
+    if route is None or route.kind not in kinds:
+        return Response(status=404)
+    if (
+        origin is None
+        or not route.guards.origins
+        or not origins.allowed(origin, route.guards.origins, _own_origin())
+    ):
+        return Response(status=403)
+    return Response(status=204, headers=origins.cors_headers(origin, preflight=True))
+
+
+def _own_origin() -> str:
+    return request.host_url.rstrip("/").lower()
+
+
+def _cors_for(route: Route) -> dict[str, str]:
+    origin = origins.request_origin(request.headers)
+    if (
+        origin
+        and route.guards.origins
+        and origins.allowed(origin, route.guards.origins, _own_origin())
+    ):
+        return origins.cors_headers(origin)
+    return {}
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def run_guards(route: Route, fields: Mapping[str, Any]) -> bool:
+    """Rate limits, honeypot, time token, CAPTCHA (origins come first, before the body is read).
+
+    ``False`` means: spam — answer as if accepted, store nothing.
+    """
+    guards = route.guards
+    if guards.per_ip or guards.per_route:
+        bridge().rate_limits.check(route.name, client_ip(), guards.per_ip, guards.per_route)
+    if guards.honeypot and honeypot_filled(fields.get(guards.honeypot)):
+        log.info("honeypot filled on route %s; pretending success", route.name)
+        return False
+    if guards.min_seconds:
+        raw = fields.get(TIME_FIELD)
+        time_tokens().verify(
+            raw if isinstance(raw, str) else None, route.name, guards.min_seconds, guards.max_age
+        )
+    if guards.captcha is not None:
+        answer = fields.get(captcha.RESPONSE_FIELDS[guards.captcha.provider]) or fields.get(
+            "captcha"
+        )
+        captcha.verify(
+            guards.captcha,
+            answer if isinstance(answer, str) else None,
+            client_ip(),
+            _captcha_session,
+        )
+    return True
+
+
+def read_fields(route: Route) -> dict[str, Any]:
+    """The posted fields in their order; lists only for ``list`` fields; files refused."""
+    check_declared_size(route)
+    try:
+        if request.mimetype == "application/json" or request.mimetype.endswith("+json"):
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                raise Rejected(400, "malformed_json", "Send the form as a JSON object.")
+            return body
+        if request.mimetype not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            raise Rejected(
+                415,
+                "unsupported_media_type",
+                "Send the form as application/x-www-form-urlencoded, multipart/form-data or JSON.",
+            )
+        form: MultiDict[str, str] = request.form
+        if request.files:
+            name = next(iter(request.files))
+            raise Rejected(
+                422,
+                "validation_failed",
+                "Some fields need attention.",
+                errors={
+                    name: [
+                        "File uploads are not accepted on this form; "
+                        "please paste the text or share a link instead."
+                    ]
+                },
+            )
+    except RequestEntityTooLarge:
+        raise too_large(route) from None
+    fields: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for key in form:  # MultiDict keeps the posted order
+        values = form.getlist(key)
+        spec = route.fields.get(key)
+        if spec is not None and spec.type == "list":
+            if len(values) == 1 and "\n" in values[0]:  # a textarea, one item per line
+                values = [v.strip() for v in values[0].splitlines() if v.strip()]
+            fields[key] = values
+        elif len(values) > 1:
+            errors[key] = ["Send one value for this field."]
+        else:
+            fields[key] = values[0]
+    if errors:
+        raise Rejected(422, "validation_failed", "Some fields need attention.", errors=errors)
+    return fields
+
+
+def reserved(route: Route) -> set[str]:
+    names = {"_next", TIME_FIELD, *captcha.ALL_RESPONSE_FIELDS}
+    if route.guards.honeypot:
+        names.add(route.guards.honeypot)
+    return names
+
+
+def safe_next(route: Route, target: object) -> str | None:
+    """A ``_next`` URL only if it falls under one of the route's allowed prefixes."""
+    if not isinstance(target, str) or not target or not route.page.allow_next:
+        return None
+    if any(c in target for c in "\r\n\t\\") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    for prefix in route.page.allow_next:
+        allowed = urlsplit(prefix)
+        if (parts.scheme, parts.netloc.lower()) == (allowed.scheme, allowed.netloc.lower()) and (
+            parts.path.startswith(allowed.path)
+        ):
+            return target
+    return None
+
+
+@blueprint.post("/forms/<name>")
+def submit(name: str) -> Response:
+    as_json = wants_json(
+        request.mimetype,
+        request.accept_mimetypes,
+        request.headers.get("X-Requested-With"),
+        request.headers.get("Sec-Fetch-Mode"),
+    )
+    route: Route | None = None
+    fields: dict[str, Any] = {}
+    try:
+        route = form_route(name)
+        check_declared_size(route)
+        check_origin(route)
+        fields = read_fields(route)
+        if not run_guards(route, fields):
+            return _answer_success(route, new_submission_id(), as_json, fields)
+        payload = {k: v for k, v in fields.items() if k not in reserved(route)}
+        result = accept(
+            route,
+            payload,
+            meta={"origin": origins.request_origin(request.headers) or ""},
+            double_submit=True,
+        )
+        return _answer_success(route, result.id, as_json, fields)
+    except GuardRefusal as refusal:
+        errors = {refusal.field: [refusal.message]} if refusal.field else {}
+        headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else {}
+        rejected = Rejected(
+            refusal.status, refusal.code, refusal.message, errors=errors, headers=headers
+        )
+        return _answer_error(route, rejected, as_json, fields)
+    except Rejected as rejected:
+        return _answer_error(route, rejected, as_json, fields)
+
+
+def check_origin(route: Route) -> None:
+    """First guard, before the body is parsed: the post must come from an allowed site."""
+    origin = origins.request_origin(request.headers)
+    if not origins.allowed(origin, route.guards.origins, _own_origin()):
+        raise GuardRefusal(
+            403, "origin_not_allowed", "Submissions are not accepted from this site."
+        )
+
+
+def _answer_success(
+    route: Route, submission_id: str, as_json: bool, fields: Mapping[str, Any]
+) -> Response:
+    if as_json:
+        return json_response({"status": "accepted", "id": submission_id}, 202, _cors_for(route))
+    target = (
+        safe_next(route, fields.get("_next"))
+        or route.page.success_url
+        or url_for("forms.thanks", name=route.name)
+    )
+    return redirect(target, code=303)
+
+
+def _answer_error(
+    route: Route | None, rejected: Rejected, as_json: bool, fields: Mapping[str, Any]
+) -> Response:
+    if as_json or route is None:
+        if route is None and not as_json:
+            return _message_page(rejected.status, TEXT["error_title"], rejected.message)
+        response = rejected.response()
+        for key, value in (_cors_for(route) if route else {}).items():
+            response.headers[key] = value
+        return response
+    if rejected.status == 422:
+        if route.page.error_url:
+            return redirect(route.page.error_url, code=303)
+        values = {k: v for k, v in fields.items() if k in route.fields}
+        response = render_form(
+            route,
+            values=values,
+            errors=rejected.errors,
+            status=422,
+            form_errors=[] if rejected.errors else [rejected.message],
+        )
+        return response
+    page = _message_page(
+        rejected.status,
+        texts(route)["error_title"],
+        rejected.message,
+        back=url_for("forms.show", name=route.name),
+        lang=route.page.lang,
+    )
+    for key, value in rejected.headers.items():
+        page.headers[key] = value
+    return page
+
+
+def _message_page(
+    status: int, title: str, message: str, *, back: str | None = None, lang: str = "en"
+) -> Response:
+    html = render_template(
+        "message.html", title=title, message=message, back=back, back_text=TEXT["back"], lang=lang
+    )
+    return Response(html, status=status, mimetype="text/html")
