@@ -193,8 +193,9 @@ class FieldSpecSchema(_Strict):
     label = fields.String()
     help = fields.String()
     placeholder = fields.String()
-    custom_field = fields.String(validate=validate.Regexp(
-        r"^CF\d+-\d+$", error="custom field ids look like CF007-07"))
+    custom_field = fields.String(
+        validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+    )
 
     @validates_schema
     def choices_for_choice(self, data: dict[str, Any], **_: Any) -> None:
@@ -669,6 +670,12 @@ def _build_route(
     auth = loaded.get("auth") or {}
     if auth:
         _load(HookAuthSchema(), auth, (*path, "auth"), report)
+    browser_keys = ("page", "redirect", "origins", "spam", "limits", "double_submit_window")
+    if kind == "hook":
+        for key in browser_keys:
+            if key in loaded:
+                report((*path, key), ["only form and widget routes take this"])
+    guards, page = _browser_settings(loaded)
     return Route(
         name=name,
         kind=kind,
@@ -678,11 +685,44 @@ def _build_route(
         auth=auth,
         max_body=int(loaded.get("max_body") or 256 * 1024),
         settings=data,
+        guards=guards,
+        page=page,
     )
 
 
-def _form_ticket_defaults(name: str, ticket: dict[str, Any],
-                          specs: Mapping[str, FieldSpec]) -> dict[str, Any]:
+def _browser_settings(loaded: Mapping[str, Any]) -> tuple[Guards, Page]:
+    spam = loaded.get("spam") or {}
+    captcha = spam.get("captcha")
+    limits = loaded.get("limits") or {}
+    guards = Guards(
+        origins=tuple(o.rstrip("/") for o in loaded.get("origins") or ()),
+        honeypot=spam.get("honeypot"),
+        min_seconds=spam.get("min_seconds"),
+        max_age=spam.get("max_age", 86400.0),
+        captcha=Captcha(**captcha) if captcha else None,
+        per_ip=tuple(limits.get("per_ip") or ()),
+        per_route=tuple(limits.get("per_route") or ()),
+        double_submit_window=loaded.get("double_submit_window", 300.0),
+    )
+    page_raw = dict(loaded.get("page") or {})
+    redirect = loaded.get("redirect") or {}
+    page = Page(
+        title=page_raw.get("title"),
+        intro=page_raw.get("intro"),
+        submit=page_raw.get("submit"),
+        lang=page_raw.get("lang", "en"),
+        thanks=page_raw.get("thanks"),
+        messages=page_raw.get("messages") or {},
+        success_url=redirect.get("success"),
+        error_url=redirect.get("error"),
+        allow_next=tuple(redirect.get("allow_next") or ()),
+    )
+    return guards, page
+
+
+def _form_ticket_defaults(
+    name: str, ticket: dict[str, Any], specs: Mapping[str, FieldSpec]
+) -> dict[str, Any]:
     """The person's name, email and phone become the requester; fields fill custom fields."""
     values = dict(ticket)
     for key in ("email", "name", "phone"):

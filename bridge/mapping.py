@@ -187,6 +187,15 @@ class Template:
         return str(value)
 
 
+def _in_sent_order(data: Mapping[str, Any], payload: Any) -> dict[str, Any]:
+    """The loaded fields in the order the sender sent them (then defaults), not the schema's."""
+    if not isinstance(payload, Mapping):
+        return dict(data)
+    ordered = {key: data[key] for key in payload if key in data}
+    ordered.update((key, value) for key, value in data.items() if key not in ordered)
+    return ordered
+
+
 def _private_names(tree: nodes.Template) -> list[str]:
     """Attribute and item names starting with "_" — the first step of every sandbox escape."""
     found = [n.attr for n in tree.find_all(nodes.Getattr) if n.attr.startswith("_")]
@@ -245,9 +254,9 @@ class RouteMapping:
         if self.passthrough:
             data = self.schema.load(payload)
             return dict(data), {}
-        data = self.schema.load(payload, unknown=self._unknown_mode)
+        data = _in_sent_order(self.schema.load(payload, unknown=self._unknown_mode), payload)
         if self.unknown != "append":
-            return dict(data), {}
+            return data, {}
         known = {k: v for k, v in data.items() if k in self._declared}
         # The sender's order, not the loader's: a person reads them as they were sent.
         extras = {k: data[k] for k in payload if k in data and k not in self._declared}

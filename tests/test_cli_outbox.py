@@ -37,11 +37,13 @@ def test_list_show_replay_purge(tmp_path: Path) -> None:
     bad = store.enqueue("events", "hook", TicketDraft(email="a@b.co", subject="Bad"), now=now)
     for claim in store.claim("w", 5, now=now):
         if claim.id == ok.id:
-            store.mark_delivered(claim, "00700", kind="create", started_at=now,
-                                 now=now - 40 * 86400)
+            store.mark_delivered(
+                claim, "00700", kind="create", started_at=now, now=now - 40 * 86400
+            )
         else:
-            store.mark_dead(claim, "staff 'x' is not a staff id", kind="create", started_at=now,
-                            http_status=200)
+            store.mark_dead(
+                claim, "staff 'x' is not a staff id", kind="create", started_at=now, http_status=200
+            )
     code, out, _ = run("outbox", "list", "--config", str(config))
     assert code == 0 and ok.id in out and bad.id in out
     assert "totals: delivered 1, dead 1" in out
@@ -73,8 +75,11 @@ def test_db_upgrade_and_unreachable_store(tmp_path: Path) -> None:
     assert code == 0 and "up to date" in out
     store.dispose()
     down = tmp_path / "down.yaml"
-    down.write_text(config.read_text().replace(
-        f"sqlite:///{tmp_path / 'ops.db'}", "postgresql+psycopg://postgres@127.0.0.1:9/x"
-        "?connect_timeout=1"))
+    down.write_text(
+        config.read_text().replace(
+            f"sqlite:///{tmp_path / 'ops.db'}",
+            "postgresql+psycopg://postgres@127.0.0.1:9/x?connect_timeout=1",
+        )
+    )
     code, _, err = run("db", "upgrade", "--config", str(down))
     assert code == 1 and "cannot reach the store" in err

@@ -181,13 +181,22 @@ def test_every_problem_is_listed_not_just_the_first() -> None:
 
 
 def test_routes_without_a_subject_are_refused_but_forms_get_defaults() -> None:
-    found = problems(BASE + "  typed:\n    kind: hook\n    schema: tests.sample_schema:ContactSchema\n"
-                     "    ticket: {email: x@example.com}\n")
-    assert any(p.startswith("bridge.yaml:17 routes.typed.ticket.subject: ProProfs requires subject")
-               for p in found), found
-    text = BASE.replace('      subject: "Contact: {{ message|truncate(40) }}"\n', "").replace(
-        '      email: "{{ email }}"\n', "").replace('      description: "{{ message }}"\n', "")
-    spec = settings_from_text(text.replace("    ticket:\n", ""), env={}).routes["contact"].mapping.spec
+    found = problems(
+        BASE + "  typed:\n    kind: hook\n    schema: tests.sample_schema:ContactSchema\n"
+        "    ticket: {email: x@example.com}\n"
+    )
+    assert any(
+        p.startswith("bridge.yaml:17 routes.typed.ticket.subject: ProProfs requires subject")
+        for p in found
+    ), found
+    text = (
+        BASE.replace('      subject: "Contact: {{ message|truncate(40) }}"\n', "")
+        .replace('      email: "{{ email }}"\n', "")
+        .replace('      description: "{{ message }}"\n', "")
+    )
+    spec = (
+        settings_from_text(text.replace("    ticket:\n", ""), env={}).routes["contact"].mapping.spec
+    )
     assert (spec.email, spec.description) == ("{{ email }}", "{{ data|kv }}")
     assert spec.subject == "[contact] {{ message|oneline|truncate(70) }}"
 

@@ -70,8 +70,6 @@ class TimeToken:
 
 def honeypot_filled(value: object) -> bool:
     """A person never sees the honeypot field; anything in it means a bot."""
-    return (
-        (isinstance(value, str)
-        and value.strip() != "")
-        or (isinstance(value, list) and any(str(v).strip() for v in value))
+    return (isinstance(value, str) and value.strip() != "") or (
+        isinstance(value, list) and any(str(v).strip() for v in value)
     )

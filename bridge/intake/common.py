@@ -152,10 +152,11 @@ def accept(
     store = bridge().store
     try:
         if dedup_key is None and double_submit:
-            earlier = _double_submit(route, draft.email, draft.description or "", now)
+            content = _content_hash(route, draft.email, data)
+            earlier = _double_submit(route, content, now)
             if earlier is not None:
                 return earlier
-            dedup_key = _double_submit_key(route, draft.email, draft.description or "", now)
+            dedup_key = _double_submit_key(route, content, now)
         result = store.enqueue(
             route.name,
             route.kind,
@@ -176,21 +177,21 @@ def accept(
     return Accepted(result.id, result.duplicate, result.state)
 
 
-def _content_hash(route: Route, email: str, body: str) -> str:
-    # The reference footer differs per submission; the person's words do not.
-    words = body.rsplit("\n\n--\nReference: ", 1)[0]
+def _content_hash(route: Route, email: str, data: Mapping[str, Any]) -> str:
+    """The person (email, any case) and their words (every other field)."""
+    words = json.dumps({k: v for k, v in data.items() if k != "email"}, sort_keys=True, default=str)
     return hashlib.sha256(f"{route.name}\0{email.lower()}\0{words}".encode()).hexdigest()[:32]
 
 
-def _double_submit_key(route: Route, email: str, body: str, now: float) -> str:
+def _double_submit_key(route: Route, content: str, now: float) -> str:
     window = max(1.0, route.guards.double_submit_window)
-    return f"{route.name}:same:{_content_hash(route, email, body)}:{int(now // window)}"
+    return f"{route.name}:same:{content}:{int(now // window)}"
 
 
-def _double_submit(route: Route, email: str, body: str, now: float) -> Accepted | None:
+def _double_submit(route: Route, content: str, now: float) -> Accepted | None:
     """The same route, email and words within the window: the earlier submission."""
     window = max(1.0, route.guards.double_submit_window)
-    previous = f"{route.name}:same:{_content_hash(route, email, body)}:{int(now // window) - 1}"
+    previous = f"{route.name}:same:{content}:{int(now // window) - 1}"
     earlier = bridge().store.find_by_dedup(route.name, previous)
     if earlier is not None and now - earlier.created_at <= window:
         return Accepted(earlier.id, True, earlier.state)

@@ -126,7 +126,7 @@ def render_form(
     return response
 
 
-@blueprint.get("/forms/<name>")
+@blueprint.route("/forms/<name>", methods=["GET"], provide_automatic_options=False)
 def show(name: str) -> Response:
     try:
         route = form_route(name)
@@ -309,7 +309,7 @@ def safe_next(route: Route, target: object) -> str | None:
     return None
 
 
-@blueprint.post("/forms/<name>")
+@blueprint.route("/forms/<name>", methods=["POST"], provide_automatic_options=False)
 def submit(name: str) -> Response:
     as_json = wants_json(
         request.mimetype,
