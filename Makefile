@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ demo: $(STAMP)
 	$(BIN)/bridge demo
 
 ## Lint, type-check and run the whole test suite.
-test: lint typecheck unit
+test: browser lint typecheck unit
+
+## The system's Chromium for the browser tests (Debian's package; never a downloaded build).
+browser:
+	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "Chromium is missing and cannot be installed here: browser tests will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -277,6 +277,8 @@ def read_fields(route: Route) -> dict[str, Any]:
             fields[key] = values
         elif len(values) > 1:
             errors[key] = ["Send one value for this field."]
+        elif values[0] == "" and spec is not None and not spec.required:
+            continue  # an HTML form sends empty inputs as "": an optional field left blank
         else:
             fields[key] = values[0]
     if errors:

@@ -220,6 +220,16 @@ def test_invalid_input_re_renders_the_form_with_input_and_messages(
     assert stored(store) == 0
 
 
+def test_optional_fields_left_blank_are_absent_not_invalid(
+    web: tuple[FlaskClient, SubmissionStore],
+) -> None:
+    client, store = web
+    response = client.post("/forms/contact", data={**GOOD, "topic": ""}, headers={**BROWSER, **ORIGIN})
+    assert response.status_code == 303
+    (sub,) = store.list()
+    assert sub.draft.custom_fields == {}
+
+
 def test_field_order_is_kept_and_lists_come_from_repeated_keys(
     web: tuple[FlaskClient, SubmissionStore],
 ) -> None:
