@@ -71,3 +71,48 @@ def summary(samples: list[float]) -> dict[str, float]:
         "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
         "per_s": len(ordered) / sum(ordered),
     }
+
+
+@contextlib.contextmanager
+def gunicorn(app_spec: str, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+    """``gunicorn APP`` on a free loopback port with the bridge's serve settings; yields its URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
+           str(workers), "--timeout", "30", "--no-control-socket", "--log-level", "warning",
+           app_spec]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
+                            stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/healthz", timeout=30)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def load(url: str, bodies: list[object], *, threads: int = 8, headers: dict[str, str] | None = None,
+         form: bool = False) -> tuple[float, dict[int, int]]:
+    """POST every body with ``threads`` keep-alive clients; (requests/s, status counts)."""
+    import concurrent.futures
+    import threading
+
+    local = threading.local()
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def post(body: object) -> None:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+        if form:
+            response = session.post(url, data=body, headers=headers, timeout=30)
+        else:
+            response = session.post(url, json=body, headers=headers, timeout=30)
+        with lock:
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        list(pool.map(post, bodies))
+    return len(bodies) / (time.perf_counter() - started), statuses

@@ -626,3 +626,22 @@ def test_header_injection_newlines_are_refused(
     )
     assert response.status_code == 422 and field in response.get_json()["errors"]
     assert stored(store) == 0
+
+
+def test_malformed_json_and_a_store_that_cannot_write(tmp_path: Any) -> None:
+    client, store = app_for(tmp_path)
+    response = client.post("/forms/plain", data="{nope", content_type="application/json")
+    assert response.status_code == 400 and response.get_json()["code"] == "malformed_json"
+    store.dispose()
+    path = tmp_path / "forms.db"
+    url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    text = CONFIG.replace("STORE", url).replace("PROXIES", "0")
+    ro = SubmissionStore(url, auto_upgrade=False)
+    ro_client = create_app(settings_from_text(text, env={}), store=ro).test_client()
+    answer = ro_client.post("/forms/plain", data={"email": "a@example.com", "message": "hi"},
+                            headers=AJAX)
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
+    page = ro_client.post("/forms/plain", data={"email": "a@example.com", "message": "hi"},
+                          headers=BROWSER)
+    assert page.status_code == 503 and "could not be stored" in page.get_data(as_text=True)
+    ro.dispose()
