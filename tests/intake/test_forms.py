@@ -645,3 +645,45 @@ def test_malformed_json_and_a_store_that_cannot_write(tmp_path: Any) -> None:
                           headers=BROWSER)
     assert page.status_code == 503 and "could not be stored" in page.get_data(as_text=True)
     ro.dispose()
+
+
+def test_redis_backed_limits_are_shared_across_instances(tmp_path: Any) -> None:
+    """Two bridge instances on one Redis count one client's posts together."""
+    import uuid
+
+    from tests.conftest import IN_CI, REDIS_URL
+
+    try:
+        import redis
+
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:
+        reason = f"Redis at {REDIS_URL} is not reachable: {type(exc).__name__}"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    route = f"r{uuid.uuid4().hex[:8]}"  # fresh counters in the shared Redis
+    extra = f"""
+  {route}:
+    kind: form
+    fields:
+      email:   {{type: email, required: true}}
+      message: {{type: text, required: true}}
+    limits: {{per_ip: ["3/hour"]}}
+"""
+    clients = []
+    for n in range(2):
+        url = f"sqlite:///{tmp_path / f'redis{n}.db'}"
+        text = (CONFIG.replace("STORE", url).replace("PROXIES", "0")
+                .replace("server: {trusted_proxies: 0}",
+                         f"server: {{trusted_proxies: 0, rate_limit_storage: '{REDIS_URL}'}}")
+                + extra)
+        store = SubmissionStore(url)
+        clients.append((create_app(settings_from_text(text, env={}), store=store).test_client(),
+                        store))
+    codes = [clients[n % 2][0].post(f"/forms/{route}", headers=AJAX,
+                                    data={"email": "a@example.com", "message": f"m{n}"}).status_code
+             for n in range(5)]
+    assert codes == [202, 202, 202, 429, 429]
+    for _, store in clients:
+        store.dispose()
