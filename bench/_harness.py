@@ -74,14 +74,29 @@ def summary(samples: list[float]) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def gunicorn(app_spec: str, *, workers: int = 2, env: dict[str, str] | None = None) -> Iterator[str]:
+def gunicorn(
+    app_spec: str, *, workers: int = 2, env: dict[str, str] | None = None
+) -> Iterator[str]:
     """``gunicorn APP`` on a free loopback port with the bridge's serve settings; yields its URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
-           str(workers), "--timeout", "30", "--no-control-socket", "--log-level", "warning",
-           app_spec]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})},
-                            stderr=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--timeout",
+        "30",
+        "--no-control-socket",
+        "--log-level",
+        "warning",
+        app_spec,
+    ]
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env={**os.environ, **(env or {})}, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url + "/healthz", timeout=30)
@@ -91,8 +106,14 @@ def gunicorn(app_spec: str, *, workers: int = 2, env: dict[str, str] | None = No
         proc.wait(timeout=30)
 
 
-def load(url: str, bodies: list[object], *, threads: int = 8, headers: dict[str, str] | None = None,
-         form: bool = False) -> tuple[float, dict[int, int]]:
+def load(
+    url: str,
+    bodies: list[object],
+    *,
+    threads: int = 8,
+    headers: dict[str, str] | None = None,
+    form: bool = False,
+) -> tuple[float, dict[int, int]]:
     """POST every body with ``threads`` keep-alive clients; (requests/s, status counts)."""
     import concurrent.futures
     import threading

@@ -21,30 +21,39 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import gunicorn, load  # noqa: E402
+from bench._harness import gunicorn, load
 
 ORIGIN = "https://www.example.com"
 
 
 def config(workdir: Path) -> Path:
     path = workdir / "bridge.yaml"
-    path.write_text(json.dumps({
-        "proprofs": {"base_url": "http://127.0.0.1:9/app/api/v1/",
-                     "account_email": "bench@example.com", "token": "bench-token"},
-        "store": f"sqlite:///{workdir / 'forms.db'}",
-        "routes": {"contact": {
-            "kind": "form",
-            "fields": {
-                "name": {"type": "string", "required": True, "max_length": 200},
-                "email": {"type": "email", "required": True},
-                "topic": {"type": "choice", "choices": ["sales", "support", "billing"]},
-                "message": {"type": "text", "required": True, "max_length": 10000},
-            },
-            "origins": [ORIGIN],
-            "spam": {"honeypot": "_gotcha", "min_seconds": 1, "max_age": "1h"},
-            "limits": {"per_ip": ["1000000/hour"], "per_route": ["1000000/day"]},
-        }},
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "proprofs": {
+                    "base_url": "http://127.0.0.1:9/app/api/v1/",
+                    "account_email": "bench@example.com",
+                    "token": "bench-token",
+                },
+                "store": f"sqlite:///{workdir / 'forms.db'}",
+                "routes": {
+                    "contact": {
+                        "kind": "form",
+                        "fields": {
+                            "name": {"type": "string", "required": True, "max_length": 200},
+                            "email": {"type": "email", "required": True},
+                            "topic": {"type": "choice", "choices": ["sales", "support", "billing"]},
+                            "message": {"type": "text", "required": True, "max_length": 10000},
+                        },
+                        "origins": [ORIGIN],
+                        "spam": {"honeypot": "_gotcha", "min_seconds": 1, "max_age": "1h"},
+                        "limits": {"per_ip": ["1000000/hour"], "per_route": ["1000000/day"]},
+                    }
+                },
+            }
+        )
+    )
     return path
 
 
@@ -61,16 +70,24 @@ def main() -> None:
             html = requests.get(f"{url}/forms/contact", timeout=10).text
             token = re.search(r'name="_ts" value="([^"]+)"', html).group(1)  # type: ignore[union-attr]
             time.sleep(1.1)  # a person takes longer than min_seconds to type
-            bodies = [{"name": "Jane", "email": f"j{n}@example.com", "topic": "billing",
-                       "message": f"Message number {n}", "_gotcha": "", "_ts": token}
-                      for n in range(posts)]
+            bodies = [
+                {
+                    "name": "Jane",
+                    "email": f"j{n}@example.com",
+                    "topic": "billing",
+                    "message": f"Message number {n}",
+                    "_gotcha": "",
+                    "_ts": token,
+                }
+                for n in range(posts)
+            ]
             load(f"{url}/forms/contact", bodies[:100], headers=headers, form=True)  # warm-up
-            ours, statuses = load(f"{url}/forms/contact", bodies[100:], headers=headers,
-                                  form=True)
+            ours, statuses = load(f"{url}/forms/contact", bodies[100:], headers=headers, form=True)
         with gunicorn("bench.bare_app:app") as url:
             load(f"{url}/forms/contact", bodies[:100], headers=headers, form=True)
-            bare, bare_statuses = load(f"{url}/forms/contact", bodies[100:], headers=headers,
-                                       form=True)
+            bare, bare_statuses = load(
+                f"{url}/forms/contact", bodies[100:], headers=headers, form=True
+            )
     if set(statuses) != {202} or set(bare_statuses) != {202}:
         raise SystemExit(f"unexpected answers: bridge {statuses}, bare {bare_statuses}")
     ratio = ours / bare

@@ -132,7 +132,11 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def bridge_server(
-    config: Path, *, workers: int = 2, delivery: bool = True, env: dict[str, str] | None = None,
+    config: Path,
+    *,
+    workers: int = 2,
+    delivery: bool = True,
+    env: dict[str, str] | None = None,
     port: int | None = None,
 ) -> Iterator[str]:
     """``bridge serve`` as a real process (gunicorn + delivery); yields its base URL."""

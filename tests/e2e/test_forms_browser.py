@@ -52,16 +52,26 @@ fetch("{bridge}/forms/contact", {{method: "POST", headers: {{"Content-Type": "ap
     JSON.stringify({{status: r.status, body: b}}); }}))
   .catch(e => {{ document.getElementById("out").textContent = "refused: " + e; }});
 </script></body></html>"""
-    with static_site({"form.html": form_page, "fetch.html": fetch_page}) as allowed, \
-            static_site({"fetch.html": fetch_page}) as disallowed:
-        yield {"bridge": bridge, "port": str(bridge_port), "allowed": allowed,
-               "disallowed": disallowed}
+    with (
+        static_site({"form.html": form_page, "fetch.html": fetch_page}) as allowed,
+        static_site({"fetch.html": fetch_page}) as disallowed,
+    ):
+        yield {
+            "bridge": bridge,
+            "port": str(bridge_port),
+            "allowed": allowed,
+            "disallowed": disallowed,
+        }
 
 
 @pytest.fixture
 def served(sites: dict[str, str], emulator: EmulatorServer, tmp_path: Path) -> Iterator[str]:
-    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'b.db'}", emulator,
-                          routes=ROUTES.format(allowed=sites["allowed"]))
+    config = write_config(
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 'b.db'}",
+        emulator,
+        routes=ROUTES.format(allowed=sites["allowed"]),
+    )
     with bridge_server(config, port=int(sites["port"])) as url:
         yield url
 

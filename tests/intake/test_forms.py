@@ -224,7 +224,9 @@ def test_optional_fields_left_blank_are_absent_not_invalid(
     web: tuple[FlaskClient, SubmissionStore],
 ) -> None:
     client, store = web
-    response = client.post("/forms/contact", data={**GOOD, "topic": ""}, headers={**BROWSER, **ORIGIN})
+    response = client.post(
+        "/forms/contact", data={**GOOD, "topic": ""}, headers={**BROWSER, **ORIGIN}
+    )
     assert response.status_code == 303
     (sub,) = store.list()
     assert sub.draft.custom_fields == {}
@@ -638,11 +640,13 @@ def test_malformed_json_and_a_store_that_cannot_write(tmp_path: Any) -> None:
     text = CONFIG.replace("STORE", url).replace("PROXIES", "0")
     ro = SubmissionStore(url, auto_upgrade=False)
     ro_client = create_app(settings_from_text(text, env={}), store=ro).test_client()
-    answer = ro_client.post("/forms/plain", data={"email": "a@example.com", "message": "hi"},
-                            headers=AJAX)
+    answer = ro_client.post(
+        "/forms/plain", data={"email": "a@example.com", "message": "hi"}, headers=AJAX
+    )
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
-    page = ro_client.post("/forms/plain", data={"email": "a@example.com", "message": "hi"},
-                          headers=BROWSER)
+    page = ro_client.post(
+        "/forms/plain", data={"email": "a@example.com", "message": "hi"}, headers=BROWSER
+    )
     assert page.status_code == 503 and "could not be stored" in page.get_data(as_text=True)
     ro.dispose()
 
@@ -674,16 +678,25 @@ def test_redis_backed_limits_are_shared_across_instances(tmp_path: Any) -> None:
     clients = []
     for n in range(2):
         url = f"sqlite:///{tmp_path / f'redis{n}.db'}"
-        text = (CONFIG.replace("STORE", url).replace("PROXIES", "0")
-                .replace("server: {trusted_proxies: 0}",
-                         f"server: {{trusted_proxies: 0, rate_limit_storage: '{REDIS_URL}'}}")
-                + extra)
+        text = (
+            CONFIG.replace("STORE", url)
+            .replace("PROXIES", "0")
+            .replace(
+                "server: {trusted_proxies: 0}",
+                f"server: {{trusted_proxies: 0, rate_limit_storage: '{REDIS_URL}'}}",
+            )
+            + extra
+        )
         store = SubmissionStore(url)
-        clients.append((create_app(settings_from_text(text, env={}), store=store).test_client(),
-                        store))
-    codes = [clients[n % 2][0].post(f"/forms/{route}", headers=AJAX,
-                                    data={"email": "a@example.com", "message": f"m{n}"}).status_code
-             for n in range(5)]
+        clients.append(
+            (create_app(settings_from_text(text, env={}), store=store).test_client(), store)
+        )
+    codes = [
+        clients[n % 2][0]
+        .post(f"/forms/{route}", headers=AJAX, data={"email": "a@example.com", "message": f"m{n}"})
+        .status_code
+        for n in range(5)
+    ]
     assert codes == [202, 202, 202, 429, 429]
     for _, store in clients:
         store.dispose()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import threading
 import time
 import traceback
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -640,3 +642,32 @@ def test_faults_endpoint_refuses_nonsense(emulator: EmulatorServer) -> None:
     response = requests.post(f"{emulator.url}/_emulator/faults", json={"nope": 1}, timeout=5)
     assert response.status_code == 400 and "unknown fault" in response.json()["error"]
     assert requests.get(f"{emulator.url}/_emulator/faults", timeout=5).json()["error_rate"] == 0.0
+
+
+def test_the_emulator_keeps_tickets_in_its_data_file(tmp_path: Path) -> None:
+    data = tmp_path / "tickets.json"
+    with EmulatorServer(EmulatorState(ACCOUNT_EMAIL, TOKEN, data_path=str(data))) as first:
+        with ProProfsClient(first.base_url, ACCOUNT_EMAIL, TOKEN) as c:
+            created = [c.create_ticket(draft(i)) for i in range(3)]
+    with EmulatorServer(EmulatorState(ACCOUNT_EMAIL, TOKEN, data_path=str(data))) as second:
+        with ProProfsClient(second.base_url, ACCOUNT_EMAIL, TOKEN) as c:
+            assert [t.ticket_id for t in c.iter_tickets()] == created
+            assert c.create_ticket(draft(9)) == "00703"  # numbering carries on
+
+
+def test_the_emulator_serves_concurrent_requests(emulator: EmulatorServer) -> None:
+    set_faults(emulator, latency_ms=300)
+    results: list[str] = []
+
+    def create(n: int) -> None:
+        with ProProfsClient(emulator.base_url, ACCOUNT_EMAIL, TOKEN) as c:
+            results.append(c.create_ticket(draft(n)))
+
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(10)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(results)) == 10
+    assert time.monotonic() - started < 2.0  # ten 300 ms calls side by side, not in a row
