@@ -17,6 +17,7 @@ from .guards.ratelimit import RateLimits
 from .intake import forms, hooks
 from .intake.common import Bridge, error, json_response
 from .outbox.store import SubmissionStore
+from .proprofs.client import ProProfsClient
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,20 @@ def signing_key(settings: Settings) -> str:
     return hmac.new(
         settings.proprofs.token.encode(), b"proprofs-bridge signing key", hashlib.sha256
     ).hexdigest()
+
+
+def proprofs_client(settings: Settings, pool_size: int = 4) -> ProProfsClient:
+    """A ProProfs client from the config's ``proprofs:`` section."""
+    p = settings.proprofs
+    return ProProfsClient(
+        p.base_url,
+        p.account_email,
+        p.token,
+        timezone=p.timezone,
+        connect_timeout=p.connect_timeout,
+        read_timeout=p.read_timeout,
+        pool_size=pool_size,
+    )
 
 
 def create_app(

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from marshmallow import ValidationError
 
+from .app import proprofs_client
 from .config import ConfigError, Settings, config_path, load_settings, parse_duration
 from .mapping import MappingError, validation_messages
 from .outbox.store import StoreUnavailable, SubmissionStore
@@ -204,16 +205,7 @@ def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile
 
 
 def _client(settings: Settings) -> ProProfsClient:
-    p = settings.proprofs
-    return ProProfsClient(
-        p.base_url,
-        p.account_email,
-        p.token,
-        timezone=p.timezone,
-        connect_timeout=p.connect_timeout,
-        read_timeout=p.read_timeout,
-        pool_size=settings.delivery.concurrency + 2,
-    )
+    return proprofs_client(settings, pool_size=settings.delivery.concurrency + 2)
 
 
 def _store(settings: Settings) -> SubmissionStore:

@@ -22,7 +22,7 @@ import yaml
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from .declared import FIELD_TYPES, FieldSpec, build_schema
-from .mapping import UNKNOWN_POLICIES, MappingError, RouteMapping, TicketSpec
+from .mapping import UNKNOWN_POLICIES, MappingError, RouteMapping, Template, TicketSpec
 from .outbox.retry import DEFAULT_SCHEDULE, RetryPolicy
 from .outbox.worker import DeliverySettings
 from .proprofs.client import DEFAULT_BASE_URL
@@ -245,10 +245,48 @@ class TicketSpecSchema(_Strict):
     )
 
 
-class HookAuthSchema(_Strict):
-    bearer = fields.String(
-        validate=validate.Length(min=8, error="use a token of 8 characters or more")
+SECRET_LENGTH = validate.Length(min=8, error="use a secret of 8 characters or more")
+
+
+class BasicAuthSchema(_Strict):
+    username = fields.String(required=True, validate=validate.Length(min=1))
+    password = fields.String(required=True, validate=SECRET_LENGTH)
+
+
+class QueryAuthSchema(_Strict):
+    param = fields.String(load_default="token", validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"))
+    token = fields.String(required=True, validate=SECRET_LENGTH)
+
+
+class HmacAuthSchema(_Strict):
+    scheme = fields.String(
+        required=True, validate=validate.OneOf(["grafana", "sentry", "pagerduty", "standard"])
     )
+    secret = fields.String(required=True, validate=SECRET_LENGTH)
+    header = fields.String()
+    timestamp_header = fields.String()
+    tolerance = fields.Float(load_default=300.0, validate=validate.Range(min=1, max=86400))
+
+
+class SnsAuthSchema(_Strict):
+    topics = fields.List(
+        fields.String(
+            validate=validate.Regexp(
+                r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]+$",
+                error="must be an SNS topic ARN",
+            )
+        ),
+        load_default=list,
+    )
+    verify = fields.Boolean(load_default=True)
+
+
+class HookAuthSchema(_Strict):
+    bearer = fields.String(validate=SECRET_LENGTH)
+    basic = fields.Nested(BasicAuthSchema)
+    query = fields.Nested(QueryAuthSchema)
+    hmac = fields.Nested(HmacAuthSchema)
+    sns = fields.Nested(SnsAuthSchema)
 
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -370,6 +408,10 @@ class RouteSchema(_Strict):
     dedup_key = fields.String()
     auth = fields.Dict(keys=fields.String(), values=fields.Raw())
     max_body = fields.Integer(validate=validate.Range(min=1024, max=10 * 1024 * 1024))
+    resolved = fields.String(validate=validate.OneOf(["ignore", "ticket"]))
+    alert_mode = fields.String(validate=validate.OneOf(["group", "alert"]))
+    max_alerts = fields.Integer(validate=validate.Range(min=1, max=1000))
+    ticket_check_ttl = Duration()
 
 
 class DeliverySchema(_Strict):
@@ -451,6 +493,18 @@ class Page:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """How a hook route treats an alert's lifecycle."""
+
+    resolved: str = "ignore"  # ignore | ticket
+    alert_mode: str = "group"  # group | alert (one ticket per alert)
+    max_alerts: int = 20  # alerts listed in a description before "N more"
+    ticket_check_ttl: float = 60.0  # how long the list API's "still open" answer is trusted
+    status: Template | None = None  # the preset's firing/resolved template
+    alert_dedup_key: Template | None = None
+
+
+@dataclass(frozen=True)
 class Route:
     """A configured route: how input is checked and how it becomes a ticket."""
 
@@ -464,6 +518,7 @@ class Route:
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
     guards: Guards = field(default_factory=Guards)
     page: Page = field(default_factory=Page)
+    alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
 
     @property
     def path(self) -> str:
@@ -669,7 +724,25 @@ def _build_route(
         report((*path, "auth"), ["only hook routes take auth"])
     auth = loaded.get("auth") or {}
     if auth:
-        _load(HookAuthSchema(), auth, (*path, "auth"), report)
+        auth = _load(HookAuthSchema(), auth, (*path, "auth"), report) or {}
+        if auth.get("sns") and (source is None or source.name != "aws_sns"):
+            report((*path, "auth", "sns"), ["SNS signatures go with source: aws_sns"])
+    alerts = AlertSettings()
+    if kind == "hook":
+        alerts = AlertSettings(
+            resolved=loaded.get("resolved", "ignore"),
+            alert_mode=loaded.get("alert_mode", "group"),
+            max_alerts=loaded.get("max_alerts", 20),
+            ticket_check_ttl=loaded.get("ticket_check_ttl", 60.0),
+            status=Template(source.status, f"sources.{source.name}.status") if source else None,
+            alert_dedup_key=(
+                Template(source.alert_dedup_key, f"sources.{source.name}.dedup")
+                if source and source.alert_dedup_key
+                else None
+            ),
+        )
+        if alerts.alert_mode == "alert" and (source is None or source.split is None):
+            report((*path, "alert_mode"), ["per-alert mode needs source: alertmanager or grafana"])
     browser_keys = ("page", "redirect", "origins", "spam", "limits", "double_submit_window")
     if kind == "hook":
         for key in browser_keys:
@@ -687,6 +760,7 @@ def _build_route(
         settings=data,
         guards=guards,
         page=page,
+        alerts=alerts,
     )
 
 

@@ -6,9 +6,9 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Response, current_app, request
 from marshmallow import ValidationError
@@ -17,8 +17,11 @@ from ..config import Route, Settings
 from ..guards.ratelimit import RateLimits
 from ..mapping import MappingError, validation_messages
 from ..outbox.store import StoreUnavailable, SubmissionStore, new_submission_id
+from ..proprofs.client import ProProfsClient
+from ..proprofs.models import TicketDraft
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -29,6 +32,18 @@ class Bridge:
     store: SubmissionStore
     rate_limits: RateLimits
     signing_key: str
+    client_factory: Callable[[], ProProfsClient] | None = None
+    certificate_fetcher: Callable[[str], bytes] | None = None
+    url_opener: Callable[[str], int] | None = None
+    _client: ProProfsClient | None = None
+
+    @property
+    def client(self) -> ProProfsClient:
+        """The ProProfs client for reads made at intake (made lazily, once per process)."""
+        if self._client is None:
+            assert self.client_factory is not None
+            self._client = self.client_factory()
+        return self._client
 
 
 def bridge() -> Bridge:
@@ -125,14 +140,18 @@ class Accepted:
     state: str
 
 
-def accept(
-    route: Route,
-    payload: Any,
-    meta: Mapping[str, Any] | None = None,
-    *,
-    double_submit: bool = False,
-) -> Accepted:
-    """Validate, map and store one submission; raise :class:`Rejected` if it cannot be."""
+@dataclass(frozen=True)
+class Prepared:
+    """A validated submission, mapped to its ticket, not yet stored."""
+
+    data: dict[str, Any]
+    draft: TicketDraft
+    dedup_key: str | None
+    submission_id: str
+
+
+def prepare(route: Route, payload: Any, meta: Mapping[str, Any] | None = None) -> Prepared:
+    """Load through the route's schema and render its ticket; :class:`Rejected` if not."""
     try:
         data, extra = route.mapping.load(payload)
     except ValidationError as exc:
@@ -140,7 +159,6 @@ def accept(
             422, "validation_failed", "Some fields need attention.", errors=validation_messages(exc)
         ) from None
     submission_id = new_submission_id()
-    now = time.time()
     try:
         draft = route.mapping.render(data, ref=submission_id, meta=meta, extra=extra)
         dedup_key = route.mapping.dedup_key(data, meta=meta)
@@ -149,23 +167,13 @@ def accept(
         raise Rejected(
             422, "mapping_failed", f"This route could not turn the submission into a ticket: {exc}"
         ) from None
-    store = bridge().store
+    return Prepared(data, draft, dedup_key, submission_id)
+
+
+def stored(action: Callable[[], T], route: Route) -> T:
+    """Run a store write; a store that cannot commit means 503 — never a 2xx."""
     try:
-        if dedup_key is None and double_submit:
-            content = _content_hash(route, draft.email, data)
-            earlier = _double_submit(route, content, now)
-            if earlier is not None:
-                return earlier
-            dedup_key = _double_submit_key(route, content, now)
-        result = store.enqueue(
-            route.name,
-            route.kind,
-            draft,
-            dedup_key=dedup_key,
-            meta={"request_id": request.headers.get("X-Request-ID", ""), **(meta or {})},
-            submission_id=submission_id,
-            now=now,
-        )
+        return action()
     except StoreUnavailable as exc:
         log.error("store unavailable, refusing submission on %s: %s", route.name, exc)
         raise Rejected(
@@ -174,7 +182,44 @@ def accept(
             "The submission could not be stored; please try again shortly.",
             headers={"Retry-After": "30"},
         ) from None
-    return Accepted(result.id, result.duplicate, result.state)
+
+
+def request_meta(meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"request_id": request.headers.get("X-Request-ID", ""), **(meta or {})}
+
+
+def accept(
+    route: Route,
+    payload: Any,
+    meta: Mapping[str, Any] | None = None,
+    *,
+    double_submit: bool = False,
+) -> Accepted:
+    """Validate, map and store one submission; raise :class:`Rejected` if it cannot be."""
+    ready = prepare(route, payload, meta)
+    store = bridge().store
+    now = time.time()
+
+    def write() -> Accepted:
+        key = ready.dedup_key
+        if key is None and double_submit:
+            content = _content_hash(route, ready.draft.email, ready.data)
+            earlier = _double_submit(route, content, now)
+            if earlier is not None:
+                return earlier
+            key = _double_submit_key(route, content, now)
+        result = store.enqueue(
+            route.name,
+            route.kind,
+            ready.draft,
+            dedup_key=key,
+            meta=request_meta(meta),
+            submission_id=ready.submission_id,
+            now=now,
+        )
+        return Accepted(result.id, result.duplicate, result.state)
+
+    return stored(write, route)
 
 
 def _content_hash(route: Route, email: str, data: Mapping[str, Any]) -> str:

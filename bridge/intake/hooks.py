@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
-import hmac
+import logging
+from typing import Any
 
+import requests
 from flask import Blueprint, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import Route
-from .common import Rejected, accept, accepted_response, bridge, limit_body, parse_json
+from ..guards import GuardRefusal, signatures
+from ..sources import GENERIC
+from .alerts import Outcome, check_not_rejected, receive_alert
+from .common import (
+    Rejected,
+    accept,
+    accepted_response,
+    bridge,
+    check_declared_size,
+    json_response,
+    limit_body,
+    prepare,
+    too_large,
+)
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("hooks", __name__)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _route(name: str) -> Route:
@@ -19,37 +37,151 @@ def _route(name: str) -> Route:
     return route
 
 
-def check_auth(route: Route) -> None:
-    """Optional bearer token, compared in constant time."""
-    expected = route.auth.get("bearer")
-    if not expected:
-        return
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), str(expected).encode()
+def read_body(route: Route) -> tuple[bytes, dict[str, str]]:
+    """The raw body (signatures need it) or, for senders that post forms, the form fields."""
+    source = route.source or GENERIC
+    if source.accepts_form and request.mimetype in FORM_TYPES:
+        check_declared_size(route)
+        try:
+            return b"", request.form.to_dict()
+        except RequestEntityTooLarge:
+            raise too_large(route) from None
+    return limit_body(route), {}
+
+
+def authenticate(route: Route, body: bytes) -> None:
+    try:
+        signatures.verify_all(
+            route.auth,
+            headers=request.headers,
+            args=request.args,
+            body=body,
+            first_sighting=lambda message_id: bridge().store.first_sighting(route.name, message_id),
+        )
+    except GuardRefusal as refusal:
+        raise Rejected(
+            refusal.status,
+            refusal.code,
+            refusal.message,
+            headers={"WWW-Authenticate": 'Bearer realm="bridge"'},
+        ) from None
+
+
+def parse(route: Route, body: bytes, form: dict[str, str]) -> Any:
+    source = route.source or GENERIC
+    if (
+        source is GENERIC
+        and request.mimetype != "application/json"
+        and not (request.mimetype.endswith("+json"))
     ):
         raise Rejected(
-            401,
-            "unauthorized",
-            "Missing or wrong bearer token.",
-            headers={"WWW-Authenticate": 'Bearer realm="bridge"'},
+            415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
         )
+    if not form and not body.strip():
+        raise Rejected(400, "malformed_json", "The body is empty; send the sender's JSON.")
+    try:
+        return source.parse(body, request.mimetype, form)
+    except UnicodeDecodeError:
+        raise Rejected(400, "malformed_json", "The body is not UTF-8 text.") from None
+    except ValueError as exc:
+        raise Rejected(
+            400, "malformed_json", f"The body is not valid JSON for {source.name}: {exc}"
+        ) from None
+
+
+def sns_message(route: Route, payload: Any) -> Response | None:
+    """Verify an SNS message; answer subscription handshakes here. ``None``: go on."""
+    settings = route.auth.get("sns")
+    if settings is None:
+        return None
+    state = bridge()
+    if settings.get("verify", True):
+        try:
+            signatures.sns(payload, state.certificate_fetcher or fetch_certificate)
+        except GuardRefusal as refusal:
+            raise Rejected(401, refusal.code, refusal.message) from None
+    kind = payload.get("Type") if isinstance(payload, dict) else None
+    if kind == "SubscriptionConfirmation":
+        topic = payload.get("TopicArn")
+        if topic not in settings.get("topics", []):
+            raise Rejected(
+                403,
+                "topic_not_allowed",
+                "This route does not subscribe to that SNS topic; add its ARN to auth.sns.topics.",
+            )
+        url = payload.get("SubscribeURL")
+        if not signatures.sns_url_allowed(url):
+            raise Rejected(400, "bad_subscribe_url", "The SubscribeURL is not an AWS SNS URL.")
+        status = (state.url_opener or open_url)(str(url))
+        if status != 200:
+            raise Rejected(
+                502,
+                "subscription_failed",
+                f"AWS answered {status} to the subscription confirmation.",
+            )
+        return json_response({"status": "subscribed", "topic": topic}, 200)
+    if kind == "UnsubscribeConfirmation":
+        return json_response({"status": "ignored"}, 200)
+    return None
+
+
+_session = requests.Session()
+_certificates: dict[str, bytes] = {}
+
+
+def fetch_certificate(url: str) -> bytes:
+    """The SNS signing certificate (checked URL), cached per process."""
+    if url not in _certificates:
+        response = _session.get(url, timeout=5)
+        response.raise_for_status()
+        _certificates[url] = response.content
+    return _certificates[url]
+
+
+def open_url(url: str) -> int:
+    return _session.get(url, timeout=10).status_code
 
 
 @blueprint.post("/hooks/<name>")
 def receive(name: str) -> Response:
     try:
         route = _route(name)
-        body = limit_body(route)
-        check_auth(route)
-        if request.mimetype != "application/json" and not request.mimetype.endswith("+json"):
-            raise Rejected(
-                415,
-                "unsupported_media_type",
-                "Send the body as JSON (Content-Type: application/json).",
-            )
-        payload = parse_json(body)
-        return accepted_response(accept(route, payload))
+        body, form = read_body(route)
+        authenticate(route, body)
+        payload = parse(route, body, form)
+        if route.source is not None and route.source.name == "aws_sns":
+            answered = sns_message(route, payload)
+            if answered is not None:
+                return answered
+        if route.source is None or (route.source is GENERIC and route.alerts.status is None):
+            return accepted_response(accept(route, payload))
+        return _alerts(route, payload)
     except Rejected as rejected:
         return rejected.response()
+
+
+def _alerts(route: Route, payload: Any) -> Response:
+    source = route.source
+    assert source is not None
+    notifications = [payload]
+    if route.alerts.alert_mode == "alert" and source.split and isinstance(payload, dict):
+        notifications = source.split(payload)
+    meta = {"max_alerts": route.alerts.max_alerts}
+    outcomes: list[Outcome] = []
+    for notification in notifications:
+        ready = prepare(route, notification, meta)
+        if route.alerts.alert_mode == "alert" and route.alerts.alert_dedup_key is not None:
+            key = route.alerts.alert_dedup_key.render(route.mapping.context(ready.data)).strip()
+            ready = type(ready)(ready.data, ready.draft, f"{route.name}:{key}", ready.submission_id)
+        outcomes.append(receive_alert(route, ready))
+    check_not_rejected(outcomes)
+    accepted = [o.id for o in outcomes if o.status == "accepted"]
+    if accepted:
+        return json_response({"status": "accepted", "id": accepted[0], "ids": accepted}, 202)
+    duplicates = [o.id for o in outcomes if o.status == "duplicate"]
+    if duplicates:
+        return json_response({"status": "duplicate", "id": duplicates[0]}, 200)
+    return json_response(
+        {"status": "ignored", "message": "Resolved notifications create no ticket on this route."},
+        200,
+    )

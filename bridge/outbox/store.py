@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..proprofs.models import TicketDraft
-from .tables import STATES, attempts, submissions
+from .tables import STATES, attempts, incidents, seen_messages, submissions
 
 log = logging.getLogger(__name__)
 s = submissions
@@ -106,6 +106,18 @@ class Attempt:
     http_status: int | None
     ticket_id: str | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class Incident:
+    """An alert group's current ticket: its generation and the submission that makes it."""
+
+    route: str
+    key: str
+    generation: int
+    submission: Submission
+    ticket_open: bool | None
+    checked_at: float | None
 
 
 def new_submission_id() -> str:
@@ -549,3 +561,137 @@ class SubmissionStore:
             conn.execute(attempts.delete().where(attempts.c.submission_id.in_(doomed)))
             result = conn.execute(s.delete().where(s.c.state == state, s.c.updated_at < cutoff))
         return int(result.rowcount)
+
+    # --- alert incidents ----------------------------------------------------------------------
+
+    def incident(self, route: str, key: str) -> Incident | None:
+        """The incident of an alert group, with its current submission."""
+        i = incidents
+        query = (
+            sa.select(i.c.generation, i.c.ticket_open, i.c.checked_at, s)
+            .join(s, s.c.id == i.c.submission_id)
+            .where(i.c.route == route, i.c.key == key)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        if row is None:
+            return None
+        return Incident(
+            route,
+            key,
+            row["generation"],
+            Submission.from_row(row),
+            row["ticket_open"],
+            row["checked_at"],
+        )
+
+    def open_incident(
+        self,
+        route: str,
+        kind: str,
+        key: str,
+        generation: int,
+        draft: TicketDraft,
+        *,
+        submission_id: str,
+        meta: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> EnqueueResult:
+        """Start generation ``generation`` of an incident and enqueue its ticket, atomically.
+
+        Two replicas racing for the same generation meet a primary key or the
+        submissions' unique dedup key: one stores, the other gets ``duplicate``.
+        """
+        now = time.time() if now is None else now
+        row = {
+            "id": submission_id,
+            "route": route,
+            "kind": kind,
+            "draft": json.dumps(draft.to_dict()),
+            "dedup_key": f"{key}#{generation}",
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_token": 0,
+            "meta": json.dumps(dict(meta or {})),
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            with self._write() as conn:
+                if generation == 1:
+                    conn.execute(
+                        incidents.insert().values(
+                            route=route,
+                            key=key,
+                            generation=1,
+                            submission_id=submission_id,
+                            ticket_open=None,
+                            checked_at=None,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                else:
+                    moved = conn.execute(
+                        incidents.update()
+                        .where(
+                            incidents.c.route == route,
+                            incidents.c.key == key,
+                            incidents.c.generation == generation - 1,
+                        )
+                        .values(
+                            generation=generation,
+                            submission_id=submission_id,
+                            ticket_open=None,
+                            checked_at=None,
+                            updated_at=now,
+                        )
+                    )
+                    if moved.rowcount != 1:
+                        raise _Lost()
+                conn.execute(s.insert().values(**row))
+            return EnqueueResult(submission_id, False, "pending")
+        except (IntegrityError, _Lost):
+            current = self.incident(route, key)
+            if current is None:
+                raise StoreUnavailable("the incident changed while opening it") from None
+            sub = current.submission
+            return EnqueueResult(sub.id, True, sub.state, sub.ticket_id)
+
+    def record_ticket_check(
+        self, route: str, key: str, generation: int, is_open: bool, *, now: float | None = None
+    ) -> None:
+        """Cache what the list API said about the incident's ticket."""
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            conn.execute(
+                incidents.update()
+                .where(
+                    incidents.c.route == route,
+                    incidents.c.key == key,
+                    incidents.c.generation == generation,
+                )
+                .values(ticket_open=is_open, checked_at=now, updated_at=now)
+            )
+
+    # --- replay guard -------------------------------------------------------------------------
+
+    def first_sighting(
+        self, route: str, message_id: str, *, keep: float = 3600.0, now: float | None = None
+    ) -> bool:
+        """True the first time ``message_id`` is seen on ``route`` (webhook replay guard)."""
+        now = time.time() if now is None else now
+        try:
+            with self._write() as conn:
+                conn.execute(seen_messages.delete().where(seen_messages.c.seen_at < now - keep))
+                conn.execute(
+                    seen_messages.insert().values(route=route, message_id=message_id, seen_at=now)
+                )
+            return True
+        except IntegrityError:
+            return False
+
+
+class _Lost(Exception):
+    """Another replica opened this incident generation first."""

@@ -62,3 +62,25 @@ attempts = sa.Table(
     sa.Column("error", sa.Text),
 )
 sa.Index("ix_attempts_submission", attempts.c.submission_id)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("route", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(512), primary_key=True),  # the route-namespaced dedup key
+    sa.Column("generation", sa.Integer, nullable=False),  # bumped when a closed one fires again
+    sa.Column("submission_id", sa.String(40), nullable=False),
+    sa.Column("ticket_open", sa.Boolean),  # last answer of the list API, cached
+    sa.Column("checked_at", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+seen_messages = sa.Table(
+    "seen_messages",
+    metadata,
+    sa.Column("route", sa.String(64), primary_key=True),
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("seen_at", sa.Float, nullable=False),
+)
+sa.Index("ix_seen_messages_seen_at", seen_messages.c.seen_at)

@@ -1,16 +1,57 @@
-"""Sender presets: what a hook route's ``source:`` brings — schema, default templates, dedup key.
+"""Sender presets: what a hook route's ``source:`` brings.
 
-Every preset is data over one mechanism (:class:`Source`); the alert presets
-live in their own modules and register themselves here.
+Every preset is data over one mechanism (:class:`Source`): a tolerant schema for
+the sender's real payload, default subject and description templates (files in
+``templates/sources/``), the status (firing or resolved), the default dedup key
+and priority map, and how its body is parsed. Payloads are read by the sender's
+format, not by the request's content type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from marshmallow import INCLUDE, Schema, ValidationError, pre_load
+from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "sources"
+
+
+def template(name: str) -> str:
+    """A preset's default template text (``templates/sources/<name>``)."""
+    for folder in (
+        TEMPLATES,
+        Path(__import__("sys").prefix) / "share" / "proprofs-bridge" / "templates" / "sources",
+    ):
+        path = folder / name
+        if path.is_file():
+            return path.read_text().rstrip("\n")
+    raise RuntimeError(f"the preset template {name} is missing; reinstall proprofs-bridge")
+
+
+def parse_json_or_form(body: bytes, form: Mapping[str, str]) -> Any:
+    """JSON whatever the content type; else form fields, with JSON-looking values decoded."""
+    if form:
+        out: dict[str, Any] = {}
+        for key, value in form.items():
+            out[key] = _maybe_json(value)
+        if set(out) == {"data"} and isinstance(out["data"], dict):
+            return out["data"]  # a sender that wraps its JSON in one form field
+        return out
+    return json.loads(body)
+
+
+def _maybe_json(value: str) -> Any:
+    text = value.strip()
+    if text[:1] in ("{", "["):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return value
+    return value
 
 
 @dataclass(frozen=True)
@@ -21,14 +62,30 @@ class Source:
     schema: type[Schema]
     subject: str
     description: str
+    status: str = "firing"  # template: "firing" or "resolved"
     priority: str | None = None  # template yielding a severity, mapped by priority_map
     priority_map: Mapping[str, str] = field(default_factory=dict)
     dedup_key: str | None = None
+    accepts_form: bool = False
+    preprocess: Callable[[Any], Any] | None = None
+    split: Callable[[Mapping[str, Any]], list[dict[str, Any]]] | None = None
+    alert_dedup_key: str | None = None  # the dedup key in per-alert mode
     docs: str = ""
 
+    def parse(self, body: bytes, mimetype: str, form: Mapping[str, str]) -> Any:
+        """The payload from the raw body (raises ValueError when it is not this format)."""
+        if self.name == "generic":
+            return json.loads(body)
+        use_form = self.accepts_form and mimetype in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        )
+        payload = parse_json_or_form(body, form if use_form else {})
+        return self.preprocess(payload) if self.preprocess else payload
 
-class GenericSchema(Schema):
-    """Any JSON object, taken as it is."""
+
+class Tolerant(Schema):
+    """Senders add fields over versions: keep what we do not know, check what we use."""
 
     class Meta:
         unknown = INCLUDE
@@ -40,6 +97,34 @@ class GenericSchema(Schema):
         return data
 
 
+def tolerant(name: str, declared: Mapping[str, fields.Field]) -> type[Schema]:
+    """A :class:`Tolerant` schema class with ``declared`` fields."""
+    return Tolerant.from_dict(dict(declared), name=name)
+
+
+def nested(name: str, declared: Mapping[str, fields.Field], **kw: Any) -> fields.Nested:
+    return fields.Nested(tolerant(name, declared), **kw)
+
+
+class GenericSchema(Tolerant):
+    """Any JSON object, taken as it is."""
+
+
+SEVERITY_MAP = {
+    "critical": "high",
+    "high": "high",
+    "error": "high",
+    "page": "high",
+    "warning": "normal",
+    "warn": "normal",
+    "medium": "normal",
+    "normal": "normal",
+    "info": "low",
+    "informational": "low",
+    "low": "low",
+    "none": "low",
+}
+
 GENERIC = Source(
     name="generic",
     schema=GenericSchema,
@@ -48,25 +133,33 @@ GENERIC = Source(
         " or ('Webhook received on ' ~ route) }}"
     ),
     description="{{ data | kv }}",
+    status="{{ 'resolved' if (data.status or data.state or '')|lower in "
+    "('resolved', 'ok', 'closed', 'recovered') else 'firing' }}",
     priority="{{ data.priority or data.severity or '' }}",
-    priority_map={
-        "critical": "high",
-        "high": "high",
-        "error": "high",
-        "warning": "normal",
-        "normal": "normal",
-        "info": "low",
-        "low": "low",
-    },
+    priority_map=SEVERITY_MAP,
     docs="Any JSON object; subject from subject/title/summary/message/text, body lists every key.",
 )
 
-REGISTRY: dict[str, Source] = {GENERIC.name: GENERIC}
+REGISTRY: dict[str, Source] = {}
+
+
+def register(source: Source) -> Source:
+    REGISTRY[source.name] = source
+    return source
+
+
+register(GENERIC)
 
 
 def get_source(name: str) -> Source:
+    _load_presets()
     return REGISTRY[name]
 
 
 def source_names() -> list[str]:
+    _load_presets()
     return sorted(REGISTRY)
+
+
+def _load_presets() -> None:
+    from . import presets  # noqa: F401 - registers every preset
