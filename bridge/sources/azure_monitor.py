@@ -39,8 +39,8 @@ SOURCE = register(
         ),
         subject=template("azure_monitor.subject.txt"),
         description=template("azure_monitor.description.txt"),
-        status="{{ 'resolved' if data.essentials.monitorCondition == 'Resolved' else 'firing' }}",
-        priority="{{ data.essentials.severity }}",
+        status="{{ 'resolved' if data.data.essentials.monitorCondition == 'Resolved' else 'firing' }}",
+        priority="{{ data.data.essentials.severity }}",
         priority_map={
             "sev0": "high",
             "sev1": "high",
@@ -48,7 +48,7 @@ SOURCE = register(
             "sev3": "low",
             "sev4": "low",
         },
-        dedup_key="{{ 'alert:' ~ data.essentials.alertId }}",
+        dedup_key="{{ 'alert:' ~ data.data.essentials.alertId }}",
         docs="Azure Monitor common alert schema.",
     )
 )

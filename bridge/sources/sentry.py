@@ -38,7 +38,7 @@ SOURCE = register(
         subject=template("sentry.subject.txt"),
         description=template("sentry.description.txt"),
         status="{{ 'resolved' if action == 'resolved' else 'firing' }}",
-        priority="{{ (data.issue or data.event or {}).level or '' }}",
+        priority="{{ (data.data.issue or data.data.event or {}).level or '' }}",
         priority_map={
             "fatal": "high",
             "error": "high",
@@ -47,8 +47,8 @@ SOURCE = register(
             "debug": "low",
             "sample": "low",
         },
-        dedup_key="{{ 'issue:' ~ data.issue.id if data.issue else 'issue:' ~ "
-        "(data.event.issue_id or data.event.event_id or data.event.title) }}",
+        dedup_key="{{ 'issue:' ~ data.data.issue.id if data.data.issue else 'issue:' ~ "
+        "(data.data.event.issue_id or data.data.event.event_id or data.data.event.title) }}",
         docs="Sentry internal integration: issue and alert webhooks.",
     )
 )
