@@ -67,7 +67,8 @@ SOURCE = register(
         status="{{ status }}",
         priority="{{ commonLabels.severity or alerts[0].labels.severity or '' }}",
         priority_map=SEVERITY_MAP,
-        dedup_key="{{ groupKey or ((groupLabels or commonLabels or {'alertname': alerts[0].labels.alertname})|dictsort|tojson) }}",
+        dedup_key="{{ groupKey or ((groupLabels or commonLabels or "
+        "{'alertname': alerts[0].labels.alertname})|dictsort|tojson) }}",
         alert_dedup_key="{{ alerts[0].fingerprint or alerts[0].labels|dictsort|tojson|hash }}",
         split=split_alerts,
         docs="Alertmanager webhook_configs receiver; bearer auth via http_config.authorization.",

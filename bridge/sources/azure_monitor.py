@@ -39,7 +39,8 @@ SOURCE = register(
         ),
         subject=template("azure_monitor.subject.txt"),
         description=template("azure_monitor.description.txt"),
-        status="{{ 'resolved' if data.data.essentials.monitorCondition == 'Resolved' else 'firing' }}",
+        status="{{ 'resolved' if data.data.essentials.monitorCondition == 'Resolved' "
+        "else 'firing' }}",
         priority="{{ data.data.essentials.severity }}",
         priority_map={
             "sev0": "high",
