@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Flask, Response
@@ -62,6 +63,8 @@ def create_app(
     *,
     store: SubmissionStore | None = None,
     rate_limits: RateLimits | None = None,
+    certificate_fetcher: Callable[[str], bytes] | None = None,
+    url_opener: Callable[[str], int] | None = None,
 ) -> Flask:
     """The bridge's Flask app for ``settings`` (the store opens lazily, per process)."""
     app = Flask("bridge", template_folder=str(templates_dir()))
@@ -83,6 +86,9 @@ def create_app(
         store=store or SubmissionStore(settings.store),
         rate_limits=limits,
         signing_key=signing_key(settings),
+        client_factory=lambda: proprofs_client(settings),
+        certificate_fetcher=certificate_fetcher,
+        url_opener=url_opener,
     )
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(forms.blueprint)
