@@ -156,7 +156,7 @@ def test_per_alert_mode_makes_one_ticket_per_alert(alerts: Any) -> None:
 
 
 def test_twenty_identical_notifications_at_once_make_one_ticket(alerts: Any) -> None:
-    client, store, settings = alerts
+    client, store, _ = alerts
     app = client.application
     barrier = threading.Barrier(20)
     codes: list[int] = []
