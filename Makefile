@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean browser
+.PHONY: demo test lint typecheck unit bench clean browser alertmanager
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/bridge demo
 
 ## Lint, type-check and run the whole test suite.
-test: browser lint typecheck unit
+test: browser alertmanager lint typecheck unit
 
 ## The system's Chromium for the browser tests (Debian's package; never a downloaded build).
 browser:
@@ -27,6 +27,14 @@ browser:
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "Chromium is missing and cannot be installed here: browser tests will skip"; fi
+
+## A real Alertmanager for the alert tests (Debian's prometheus-alertmanager).
+alertmanager:
+	@if command -v prometheus-alertmanager >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    prometheus-alertmanager; \
+	else echo "Alertmanager is missing and cannot be installed here: its test will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
