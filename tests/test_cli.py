@@ -68,7 +68,7 @@ def test_try_grafana() -> None:
     assert isinstance(ticket, dict)
     assert ticket["subject"] == "[FIRING:2] (blue)"
     assert (
-        "- High memory usage [firing] since 2021-10-12T09:51:03.157076+02:00"
+        "[1] High memory usage — firing\n    started: 2021-10-12T09:51:03.157076+02:00"
         in ticket["description"]
     )
     assert "silence: https://play.grafana.org/alerting/silence/new?" in ticket["description"]
