@@ -113,8 +113,9 @@ def load(
     threads: int = 8,
     headers: dict[str, str] | None = None,
     form: bool = False,
+    method: str = "POST",
 ) -> tuple[float, dict[int, int]]:
-    """POST every body with ``threads`` keep-alive clients; (requests/s, status counts)."""
+    """Send every body (POST, or GET) with ``threads`` keep-alive clients; (req/s, statuses)."""
     import concurrent.futures
     import threading
 
@@ -126,7 +127,9 @@ def load(
         session = getattr(local, "session", None)
         if session is None:
             session = local.session = requests.Session()
-        if form:
+        if method == "GET":
+            response = session.get(url, headers=headers, timeout=30)
+        elif form:
             response = session.post(url, data=body, headers=headers, timeout=30)
         else:
             response = session.post(url, json=body, headers=headers, timeout=30)

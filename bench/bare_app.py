@@ -22,3 +22,15 @@ def hook(name: str) -> tuple[object, int]:
 @app.get("/healthz")
 def healthz() -> tuple[object, int]:
     return jsonify({"status": "ok"}), 200
+
+
+@app.get("/widget/<name>/status/<receipt>")
+def status(name: str, receipt: str) -> tuple[object, int]:
+    return jsonify(
+        {
+            "state": "delivered",
+            "ticket_id": "00700",
+            "ticket_status": "open",
+            "messages": [{"from": "you", "text": receipt[:8]}],
+        }
+    ), 200

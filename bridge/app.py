@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
-from .intake import forms, hooks
+from .intake import forms, hooks, widget
 from .intake.common import Bridge, error, json_response
 from .outbox.store import SubmissionStore
 from .proprofs.client import ProProfsClient
@@ -92,6 +92,9 @@ def create_app(
     )
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(forms.blueprint)
+    app.register_blueprint(widget.blueprint)
+    app.extensions["bridge_widget_script"] = widget.Script(templates_dir() / "widget.js")
+    app.extensions["bridge_status_cache"] = widget.StatusCache()
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -378,8 +378,27 @@ class LimitsSchema(_Strict):
     per_route = fields.List(fields.String(validate=_limit_string))
 
 
+class WidgetSchema(_Strict):
+    title = fields.String()
+    launcher = fields.String()
+    color = fields.String(
+        validate=validate.Regexp(r"^#[0-9a-fA-F]{3,8}$", error="a colour like #2455c3")
+    )
+    position = fields.String(validate=validate.OneOf(["right", "left"]))
+    identity_secret = fields.String(validate=validate.Length(min=16))
+    page_url_field = fields.String(
+        validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+    )
+    user_agent_field = fields.String(
+        validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+    )
+    status_cache = Duration()
+    receipt_max_age = Duration()
+
+
 class RouteSchema(_Strict):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    widget = fields.Nested(WidgetSchema)
     page = fields.Nested(PageSchema)
     redirect = fields.Nested(RedirectSchema)
     origins = fields.List(
@@ -493,6 +512,21 @@ class Page:
 
 
 @dataclass(frozen=True)
+class WidgetSettings:
+    """The embeddable widget's look and its backend's settings."""
+
+    title: str = "Contact support"
+    launcher: str = "Help"
+    color: str = "#2455c3"
+    position: str = "right"
+    identity_secret: str | None = field(default=None, repr=False)
+    page_url_field: str | None = None
+    user_agent_field: str | None = None
+    status_cache: float = 30.0
+    receipt_max_age: float = 90 * 86400.0
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     """How a hook route treats an alert's lifecycle."""
 
@@ -519,6 +553,7 @@ class Route:
     guards: Guards = field(default_factory=Guards)
     page: Page = field(default_factory=Page)
     alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
+    widget: WidgetSettings = field(default_factory=lambda: WidgetSettings())
 
     @property
     def path(self) -> str:
@@ -705,6 +740,16 @@ def _build_route(
 
     if kind in ("form", "widget"):
         ticket = _form_ticket_defaults(name, ticket, specs)
+    if kind == "widget":
+        context_fields = {
+            (loaded.get("widget") or {}).get("page_url_field"): "{{ meta.page_url }}",
+            (loaded.get("widget") or {}).get("user_agent_field"): "{{ meta.user_agent }}",
+        }
+        custom = dict(ticket.get("custom_fields") or {})
+        for field_id, value in context_fields.items():
+            if field_id:
+                custom.setdefault(field_id, value)
+        ticket = {**ticket, **({"custom_fields": custom} if custom else {})}
     spec = _ticket_spec(ticket, source, own_ticket=own.get("ticket") or {})
     try:
         mapping = RouteMapping(
@@ -743,7 +788,18 @@ def _build_route(
         )
         if alerts.alert_mode == "alert" and (source is None or source.split is None):
             report((*path, "alert_mode"), ["per-alert mode needs source: alertmanager or grafana"])
-    browser_keys = ("page", "redirect", "origins", "spam", "limits", "double_submit_window")
+    browser_keys = (
+        "page",
+        "redirect",
+        "origins",
+        "spam",
+        "limits",
+        "double_submit_window",
+        "widget",
+    )
+    if kind != "widget" and "widget" in loaded:
+        report((*path, "widget"), ["only widget routes take widget settings"])
+    widget = WidgetSettings(**{k: v for k, v in (loaded.get("widget") or {}).items()})
     if kind == "hook":
         for key in browser_keys:
             if key in loaded:
@@ -761,6 +817,7 @@ def _build_route(
         guards=guards,
         page=page,
         alerts=alerts,
+        widget=widget,
     )
 
 
@@ -807,7 +864,16 @@ def _form_ticket_defaults(
         values.setdefault("subject", f"[{name}] {{{{ {body_field}|oneline|truncate(70) }}}}")
     else:
         values.setdefault("subject", f"New submission on {name}")
-    values.setdefault("description", "{{ data|kv }}")
+    if body_field:
+        # The person's words first, then every other field as ``key: value`` lines.
+        shown_apart = ", ".join(
+            repr(k) for k in (body_field, "email", "name", "phone") if k == body_field or k in specs
+        )
+        values.setdefault(
+            "description", f"{{{{ {body_field} }}}}\n\n{{{{ data|without({shown_apart})|kv }}}}"
+        )
+    else:
+        values.setdefault("description", "{{ data|kv }}")
     custom = dict(values.get("custom_fields") or {})
     for field_name, spec in specs.items():
         if spec.custom_field:

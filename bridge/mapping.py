@@ -73,6 +73,13 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+def _without(value: Any, *keys: str) -> Any:
+    """A mapping without some keys (``data|without('message')|kv``)."""
+    if not isinstance(value, Mapping):
+        return value
+    return {k: v for k, v in value.items() if k not in keys}
+
+
 def _oneline(value: Any) -> str:
     return WHITESPACE_RUN.sub(" ", _text(value)).strip()
 
@@ -98,7 +105,9 @@ def make_environment() -> ImmutableSandboxedEnvironment:
         keep_trailing_newline=False,
         finalize=_finalize,
     )
-    env.filters.update({"kv": _kv, "oneline": _oneline, "hash": _digest, "text": _text})
+    env.filters.update(
+        {"kv": _kv, "without": _without, "oneline": _oneline, "hash": _digest, "text": _text}
+    )
     return env
 
 

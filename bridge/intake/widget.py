@@ -1,0 +1,340 @@
+"""The embeddable support widget: its script, its config, submissions, receipts and status.
+
+A submission answers with a receipt — a signed, unguessable token bound to the route and
+the submission — that the person's browser keeps. The status view reads the ticket's
+state and thread through the list API, cached so that a busy page cannot hammer ProProfs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from ..config import Route
+from ..guards import GuardRefusal
+from ..proprofs.errors import ProProfsError
+from ..proprofs.models import Ticket
+from .common import Rejected, accept, bridge, json_response
+from .forms import _cors_for, check_origin, cors_preflight, run_guards, texts, time_tokens
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("widget", __name__)
+RECEIPT_SALT = "bridge-widget-receipt"
+
+
+# --- the script ------------------------------------------------------------------------------
+
+
+class Script:
+    """``widget.js`` read once, with its content hash for caching."""
+
+    def __init__(self, path: Path) -> None:
+        self.body = path.read_bytes()
+        self.etag = hashlib.sha256(self.body).hexdigest()[:16]
+
+
+@blueprint.get("/widget.js")
+def script() -> Response:
+    state: Script = current_app.extensions["bridge_widget_script"]
+    if request.if_none_match.contains(state.etag):
+        return Response(status=304, headers={"ETag": f'"{state.etag}"'})
+    immutable = request.args.get("v") == state.etag
+    response = Response(state.body, mimetype="application/javascript")
+    response.headers["ETag"] = f'"{state.etag}"'
+    response.headers["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if immutable else "public, max-age=300"
+    )
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- config ----------------------------------------------------------------------------------
+
+
+def widget_route(name: str) -> Route:
+    route = bridge().settings.routes.get(name)
+    if route is None or route.kind != "widget":
+        raise Rejected(404, "unknown_route", f"There is no widget named {name!r}.")
+    return route
+
+
+@blueprint.get("/widget/<name>/config")
+def config(name: str) -> Response:
+    try:
+        route = widget_route(name)
+        check_origin(route)
+    except GuardRefusal as refusal:
+        return Rejected(refusal.status, refusal.code, refusal.message).response()
+    except Rejected as rejected:
+        return rejected.response()
+    text = texts(route)
+    widget = route.widget
+    body = {
+        "route": route.name,
+        "title": route.page.title or widget.title,
+        "intro": route.page.intro,
+        "launcher": widget.launcher,
+        "submit": route.page.submit or text["submit"],
+        "color": widget.color,
+        "position": widget.position,
+        "lang": route.page.lang,
+        "strings": {
+            "thanks": route.page.thanks or text["thanks_body"],
+            "errors": text["errors_summary"],
+            "close": route.page.messages.get("close", "Close"),
+            "sending": route.page.messages.get("sending", "Sending…"),
+            "status_title": route.page.messages.get("status_title", "Your requests"),
+            "received": route.page.messages.get("received", "Received"),
+            "delivered": route.page.messages.get("delivered", "Ticket"),
+            "failed": route.page.messages.get("failed", "Could not be delivered"),
+            "new": route.page.messages.get("new", "New message"),
+            "required": text["required"],
+        },
+        "fields": [
+            {
+                "name": spec.name,
+                "type": spec.type,
+                "label": spec.title,
+                "help": spec.help,
+                "required": spec.required,
+                "choices": [{"value": c, "label": text["choices"].get(c, c)} for c in spec.choices],
+                "max_length": spec.max_length,
+                "placeholder": spec.placeholder,
+            }
+            for spec in route.fields.values()
+        ],
+        "honeypot": route.guards.honeypot,
+        "time_token": time_tokens().issue(route.name) if route.guards.min_seconds else None,
+        "captcha": (
+            {"provider": route.guards.captcha.provider, "site_key": route.guards.captcha.site_key}
+            if route.guards.captcha
+            else None
+        ),
+        "identity": bool(widget.identity_secret),
+    }
+    headers = {**_cors_for(route), "Cache-Control": "no-store"}
+    return json_response(body, 200, headers)
+
+
+@blueprint.route("/widget/<name>", methods=["OPTIONS"])
+@blueprint.route("/widget/<name>/config", methods=["OPTIONS"])
+@blueprint.route("/widget/<name>/status/<receipt>", methods=["OPTIONS"])
+def preflight(name: str, receipt: str | None = None) -> Response:
+    return cors_preflight(name, ("widget",))
+
+
+# --- identity --------------------------------------------------------------------------------
+
+
+def identity_signature(secret: str, email: str) -> str:
+    """What the host site computes server-side: hex HMAC-SHA256 of the email."""
+    return hmac.new(secret.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def verified_identity(route: Route, payload: dict[str, Any]) -> dict[str, str] | None:
+    """The signed identity (email, name) if its HMAC checks out; else ``None`` (plain input)."""
+    secret = route.widget.identity_secret
+    identity = payload.get("identity")
+    if not secret or not isinstance(identity, dict):
+        return None
+    email, signature = identity.get("email"), identity.get("hmac")
+    if not isinstance(email, str) or not isinstance(signature, str):
+        return None
+    if not hmac.compare_digest(
+        signature.strip().lower().encode(), identity_signature(secret, email).encode()
+    ):
+        log.info(
+            "widget %s: an identity signature did not verify; treating it as input", route.name
+        )
+        return None
+    name = identity.get("name")
+    return {"email": email.strip(), **({"name": name} if isinstance(name, str) else {})}
+
+
+# --- submissions -----------------------------------------------------------------------------
+
+
+def receipts(route: Route) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(bridge().signing_key, salt=f"{RECEIPT_SALT}:{route.name}")
+
+
+@blueprint.post("/widget/<name>")
+def submit(name: str) -> Response:
+    route: Route | None = None
+    try:
+        route = widget_route(name)
+        check_origin(route)
+        if request.mimetype != "application/json":
+            raise Rejected(415, "unsupported_media_type", "Send the widget's JSON.")
+        if request.content_length is not None and request.content_length > route.max_body:
+            raise Rejected(413, "too_large", "The message is too long.")
+        payload = request.get_json(silent=True)
+        if not isinstance(payload, dict):
+            raise Rejected(400, "malformed_json", "Send a JSON object.")
+        fields = (
+            dict(payload.get("fields") or {}) if isinstance(payload.get("fields"), dict) else {}
+        )
+        for key in (
+            "_ts",
+            route.guards.honeypot or "",
+            "cf-turnstile-response",
+            "h-captcha-response",
+            "g-recaptcha-response",
+            "captcha",
+        ):
+            if key and key in payload:
+                fields.setdefault(key, payload[key])
+        if not run_guards(route, fields):
+            fake = receipts(route).dumps({"s": "pb-" + "0" * 20})
+            return json_response(
+                {"status": "accepted", "id": "pb-" + "0" * 20, "receipt": fake},
+                202,
+                _cors_for(route),
+            )
+        identity = verified_identity(route, payload)
+        data = {k: v for k, v in fields.items() if k in route.fields}
+        if identity:
+            data.update({k: v for k, v in identity.items() if k in route.fields})
+        extra = _context_fields(route, payload)
+        # Page URL and user agent reach their custom fields through the ticket templates.
+        result = accept(
+            route, data, meta={"identity_verified": bool(identity), **extra}, double_submit=True
+        )
+        receipt = receipts(route).dumps({"s": result.id})
+        return json_response(
+            {"status": "accepted", "id": result.id, "receipt": receipt}, 202, _cors_for(route)
+        )
+    except GuardRefusal as refusal:
+        errors = {refusal.field: [refusal.message]} if refusal.field else {}
+        headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else {}
+        response = Rejected(
+            refusal.status, refusal.code, refusal.message, errors=errors, headers=headers
+        ).response()
+    except Rejected as rejected:
+        response = rejected.response()
+    if route is not None:
+        for key, value in _cors_for(route).items():
+            response.headers[key] = value
+    return response
+
+
+def _context_fields(route: Route, payload: dict[str, Any]) -> dict[str, str]:
+    context: dict[str, str] = {}
+    page = payload.get("page_url")
+    if route.widget.page_url_field and isinstance(page, str):
+        context["page_url"] = page[:1000]
+    if route.widget.user_agent_field:
+        context["user_agent"] = request.headers.get("User-Agent", "")[:500]
+    return context
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+class StatusCache:
+    """Tickets read through the list API, kept for a few seconds per ticket id."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, Ticket | None]] = {}
+        self.lock = threading.Lock()
+        self.locks: dict[str, threading.Lock] = {}
+
+    def get(self, ticket_id: str, ttl: float) -> Ticket | None:
+        now = time.monotonic()
+        with self.lock:
+            hit = self.entries.get(ticket_id)
+            if hit and now - hit[0] < ttl:
+                return hit[1]
+            ticket_lock = self.locks.setdefault(ticket_id, threading.Lock())
+        with ticket_lock:  # one list call per ticket at a time, however many ask
+            with self.lock:
+                hit = self.entries.get(ticket_id)
+                if hit and time.monotonic() - hit[0] < ttl:
+                    return hit[1]
+            ticket = bridge().client.get_ticket(ticket_id)
+            with self.lock:
+                self.entries[ticket_id] = (time.monotonic(), ticket)
+                if len(self.entries) > 10_000:
+                    self.entries.pop(next(iter(self.entries)))
+            return ticket
+
+
+NOT_FOUND = "There is no such request."
+
+
+@blueprint.get("/widget/<name>/status/<receipt>")
+def status(name: str, receipt: str) -> Response:
+    route = bridge().settings.routes.get(name)
+    if route is None or route.kind != "widget":
+        return json_response({"status": "error", "code": "not_found", "message": NOT_FOUND}, 404)
+    headers = {**_cors_for(route), "Cache-Control": "no-store"}
+    try:
+        claims = receipts(route).loads(receipt, max_age=int(route.widget.receipt_max_age))
+        submission_id = claims["s"]
+    except (BadSignature, KeyError, TypeError):
+        return json_response(
+            {"status": "error", "code": "not_found", "message": NOT_FOUND}, 404, headers
+        )
+    submission = bridge().store.get(str(submission_id))
+    if submission is None or submission.route != route.name:
+        return json_response(
+            {"status": "error", "code": "not_found", "message": NOT_FOUND}, 404, headers
+        )
+    state = {
+        "pending": "received",
+        "in_flight": "received",
+        "unknown": "received",
+        "delivered": "delivered",
+        "dead": "failed",
+        "suppressed": "received",
+    }[submission.state]
+    body: dict[str, Any] = {
+        "state": state,
+        "subject": submission.draft.subject,
+        "received_at": _iso(submission.created_at),
+    }
+    if submission.ticket_id:
+        body["ticket_id"] = submission.ticket_id
+        cache: StatusCache = current_app.extensions["bridge_status_cache"]
+        try:
+            ticket = cache.get(submission.ticket_id, route.widget.status_cache)
+        except ProProfsError as exc:
+            log.warning("status of ticket %s unavailable: %s", submission.ticket_id, exc)
+            ticket = None
+            body["ticket_status_unavailable"] = True
+        if ticket is not None:
+            body.update(
+                {
+                    "ticket_status": ticket.status,
+                    "last_update": ticket.modified.isoformat(),
+                    "messages": [
+                        {
+                            "from": "support" if m.reply_by else "you",
+                            "name": m.reply_by.name if m.reply_by else "",
+                            "at": m.created.isoformat(),
+                            "text": _without_footer(m.text),
+                        }
+                        for m in ticket.messages
+                    ],
+                }
+            )
+    return json_response(body, 200, headers)
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+def _without_footer(text: str) -> str:
+    return text.split("\n\n--\nReference: ", 1)[0]

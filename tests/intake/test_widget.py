@@ -1,0 +1,267 @@
+"""The widget's backend: script, config, submissions with identity, receipts and status."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from flask.testing import FlaskClient
+
+from bridge.app import create_app, proprofs_client
+from bridge.config import Settings, settings_from_text
+from bridge.outbox.store import SubmissionStore
+from bridge.outbox.worker import DeliverySettings, Worker
+from bridge.proprofs.emulator import EmulatorServer
+from tests.conftest import ACCOUNT_EMAIL, TOKEN
+
+SITE = "https://shop.example.com"
+IDENTITY_SECRET = "identity-secret-0123456789"
+
+
+def settings_for(emulator: EmulatorServer, store_url: str) -> Settings:
+    return settings_from_text(
+        f"""
+proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
+store: "{store_url}"
+routes:
+  support:
+    kind: widget
+    fields:
+      name:    {{type: string, max_length: 200}}
+      email:   {{type: email, required: true}}
+      message: {{type: text, required: true, max_length: 5000}}
+    origins: ["{SITE}"]
+    spam: {{honeypot: _hp}}
+    widget:
+      title: Need help?
+      color: "#aa3355"
+      identity_secret: {IDENTITY_SECRET}
+      page_url_field: CF1-1
+      user_agent_field: CF1-2
+      status_cache: 0s
+  cached:
+    kind: widget
+    fields:
+      email:   {{type: email, required: true}}
+      message: {{type: text, required: true}}
+    widget: {{status_cache: 60s, receipt_max_age: 1s}}
+""",
+        env={},
+    )
+
+
+@pytest.fixture
+def widget(
+    emulator: EmulatorServer, tmp_path: Any
+) -> Iterator[tuple[FlaskClient, SubmissionStore, Settings]]:
+    url = f"sqlite:///{tmp_path / 'widget.db'}"
+    settings = settings_for(emulator, url)
+    store = SubmissionStore(url)
+    yield create_app(settings, store=store).test_client(), store, settings
+    store.dispose()
+
+
+ORIGIN = {"Origin": SITE}
+
+
+def send(
+    client: FlaskClient,
+    body: dict[str, Any],
+    route: str = "support",
+    headers: dict[str, str] | None = None,
+) -> Any:
+    return client.post(f"/widget/{route}", json=body, headers={**ORIGIN, **(headers or {})})
+
+
+def deliver(store: SubmissionStore, settings: Settings) -> None:
+    with proprofs_client(settings) as client:
+        Worker(store, client, DeliverySettings(poll_interval=0.05)).run(
+            until_idle=True, max_seconds=20
+        )
+
+
+def test_the_script_is_cached_by_its_content_hash(widget: Any) -> None:
+    client, _, _ = widget
+    response = client.get("/widget.js")
+    assert response.status_code == 200 and response.mimetype == "application/javascript"
+    etag = response.headers["ETag"].strip('"')
+    assert "attachShadow" in response.get_data(as_text=True)
+    assert response.headers["Cache-Control"] == "public, max-age=300"
+    assert client.get(f"/widget.js?v={etag}").headers["Cache-Control"].endswith("immutable")
+    assert client.get("/widget.js", headers={"If-None-Match": f'"{etag}"'}).status_code == 304
+
+
+def test_config_comes_from_the_route(widget: Any) -> None:
+    client, _, _ = widget
+    response = client.get("/widget/support/config", headers=ORIGIN)
+    body = response.get_json()
+    assert response.headers["Access-Control-Allow-Origin"] == SITE
+    assert body["title"] == "Need help?" and body["color"] == "#aa3355"
+    assert [f["name"] for f in body["fields"]] == ["name", "email", "message"]
+    assert body["fields"][1] == {
+        "name": "email",
+        "type": "email",
+        "label": "Email",
+        "help": None,
+        "required": True,
+        "choices": [],
+        "max_length": None,
+        "placeholder": None,
+    }
+    assert body["honeypot"] == "_hp" and body["identity"] is True
+    assert IDENTITY_SECRET not in response.get_data(as_text=True)
+    assert (
+        client.get("/widget/support/config", headers={"Origin": "https://evil.example"}).status_code
+        == 403
+    )
+    assert client.get("/widget/nope/config").status_code == 404
+
+
+def test_cors_preflight_for_allowed_and_refused_origins(widget: Any) -> None:
+    client, _, _ = widget
+    ok = client.options(
+        "/widget/support", headers={**ORIGIN, "Access-Control-Request-Method": "POST"}
+    )
+    assert ok.status_code == 204 and ok.headers["Access-Control-Allow-Origin"] == SITE
+    bad = client.options(
+        "/widget/support",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert bad.status_code == 403 and "Access-Control-Allow-Origin" not in bad.headers
+
+
+def signature(email: str, secret: str = IDENTITY_SECRET) -> str:
+    return hmac.new(secret.encode(), email.lower().encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("identity", "expected_email", "verified"),
+    [
+        (
+            {"email": "sam@example.com", "name": "Sam", "hmac": signature("sam@example.com")},
+            "sam@example.com",
+            True,
+        ),
+        (
+            {"email": "ceo@example.com", "name": "CEO", "hmac": signature("sam@example.com")},
+            "typed@example.com",
+            False,
+        ),  # forged: treated as plain input
+        (
+            {
+                "email": "ceo@example.com",
+                "hmac": signature("ceo@example.com", "wrong-secret-xxxxxxx"),
+            },
+            "typed@example.com",
+            False,
+        ),
+        (None, "typed@example.com", False),  # missing
+    ],
+)
+def test_identity_hmac(widget: Any, identity: Any, expected_email: str, verified: bool) -> None:
+    client, store, _ = widget
+    body: dict[str, Any] = {
+        "fields": {"email": "typed@example.com", "name": "Typed", "message": "Help please"},
+        "page_url": f"{SITE}/cart",
+    }
+    if identity:
+        body["identity"] = identity
+    response = send(client, body, headers={"User-Agent": "TestBrowser/1.0"})
+    assert response.status_code == 202, response.get_json()
+    (sub,) = store.list()
+    assert sub.draft.email == expected_email
+    assert sub.draft.name == ("Sam" if verified else "Typed")
+    assert sub.meta["identity_verified"] is verified
+    assert sub.draft.custom_fields == {"CF1-1": f"{SITE}/cart", "CF1-2": "TestBrowser/1.0"}
+
+
+def test_guards_apply_as_for_forms(widget: Any) -> None:
+    client, store, _ = widget
+    assert (
+        client.post(
+            "/widget/support", data="x", content_type="text/plain", headers=ORIGIN
+        ).status_code
+        == 415
+    )
+    refused = send(
+        client,
+        {"fields": {"email": "a@example.com", "message": "x"}},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+    invalid = send(client, {"fields": {"email": "nope"}})
+    assert invalid.status_code == 422 and set(invalid.get_json()["errors"]) == {"email", "message"}
+    bot = send(client, {"fields": {"email": "a@example.com", "message": "x"}, "_hp": "spam"})
+    assert bot.status_code == 202 and "receipt" in bot.get_json()
+    assert sum(store.counts().values()) == 0
+
+
+def test_receipts_show_status_and_the_thread(widget: Any, emulator: EmulatorServer) -> None:
+    client, store, settings = widget
+    answer = send(
+        client, {"fields": {"email": "jo@example.com", "message": "Where is my order?"}}
+    ).get_json()
+    receipt = answer["receipt"]
+    status = client.get(f"/widget/support/status/{receipt}", headers=ORIGIN).get_json()
+    assert status["state"] == "received" and "ticket_id" not in status
+    deliver(store, settings)
+    status = client.get(f"/widget/support/status/{receipt}").get_json()
+    assert status["state"] == "delivered" and status["ticket_status"] == "new"
+    assert [m["text"] for m in status["messages"]] == ["Where is my order?"]
+    requests.post(
+        f"{emulator.url}/_emulator/tickets/{status['ticket_id']}/reply",
+        json={"text": "It ships tomorrow."},
+        timeout=5,
+    ).raise_for_status()
+    status = client.get(f"/widget/support/status/{receipt}").get_json()
+    assert status["ticket_status"] == "open"
+    assert status["messages"][-1] == {
+        "from": "support",
+        "name": "Support Agent",
+        "at": status["messages"][-1]["at"],
+        "text": "It ships tomorrow.",
+    }
+
+
+def test_tampered_cross_route_guessed_and_expired_receipts_reveal_nothing(widget: Any) -> None:
+    client, _, _ = widget
+    receipt = send(client, {"fields": {"email": "jo@example.com", "message": "Hi"}}).get_json()[
+        "receipt"
+    ]
+    other = client.post(
+        "/widget/cached", json={"fields": {"email": "a@example.com", "message": "x"}}
+    )
+    other_receipt = other.get_json()["receipt"]
+    answers = [
+        client.get(f"/widget/support/status/{receipt[:-3]}abc"),
+        client.get(f"/widget/cached/status/{receipt}"),
+        client.get(f"/widget/support/status/{other_receipt}"),
+        client.get("/widget/support/status/pb-00000000000000000001"),
+        client.get("/widget/nope/status/x"),
+    ]
+    time.sleep(2.2)
+    answers.append(client.get(f"/widget/cached/status/{other_receipt}"))  # max age 1 s
+    for response in answers:
+        assert response.status_code == 404
+        assert response.get_json() == {
+            "status": "error",
+            "code": "not_found",
+            "message": "There is no such request.",
+        }
+
+
+def test_quick_status_requests_make_one_list_call(widget: Any, emulator: EmulatorServer) -> None:
+    client, store, settings = widget
+    receipt = client.post(
+        "/widget/cached", json={"fields": {"email": "a@example.com", "message": "x"}}
+    ).get_json()["receipt"]
+    deliver(store, settings)
+    emulator.state.counters.clear()
+    for _ in range(25):
+        assert client.get(f"/widget/cached/status/{receipt}").get_json()["state"] == "delivered"
+    assert emulator.state.counters.get("list.requests") == 1
