@@ -6,10 +6,11 @@ import hashlib
 import hmac
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-from flask import Flask, Response
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -17,8 +18,18 @@ from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
 from .intake import forms, hooks, widget
 from .intake.common import Bridge, error, json_response
+from .observability import (
+    REQUEST_ID,
+    Metrics,
+    OutboxCollector,
+    configure_logging,
+    new_request_id,
+    settings_secrets,
+)
 from .outbox.store import SubmissionStore
 from .proprofs.client import ProProfsClient
+from .proprofs.errors import AuthenticationError, ProProfsError
+from .proprofs.models import TicketFilters
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +55,11 @@ def signing_key(settings: Settings) -> str:
     ).hexdigest()
 
 
-def proprofs_client(settings: Settings, pool_size: int = 4) -> ProProfsClient:
+def proprofs_client(
+    settings: Settings,
+    pool_size: int = 4,
+    observer: Callable[[str, str, float], None] | None = None,
+) -> ProProfsClient:
     """A ProProfs client from the config's ``proprofs:`` section."""
     p = settings.proprofs
     return ProProfsClient(
@@ -55,6 +70,7 @@ def proprofs_client(settings: Settings, pool_size: int = 4) -> ProProfsClient:
         connect_timeout=p.connect_timeout,
         read_timeout=p.read_timeout,
         pool_size=pool_size,
+        observer=observer,
     )
 
 
@@ -80,13 +96,15 @@ def create_app(
             x_host=settings.server.trusted_proxies,
         )
     limits = rate_limits or RateLimits(settings.server.rate_limit_storage)
+    metrics = Metrics(enabled=settings.server.metrics)
     limits.init_app(app)
     app.extensions["bridge"] = Bridge(
         settings=settings,
         store=store or SubmissionStore(settings.store),
         rate_limits=limits,
         signing_key=signing_key(settings),
-        client_factory=lambda: proprofs_client(settings),
+        client_factory=lambda: proprofs_client(settings, observer=metrics.api_call),
+        metrics=metrics,
         certificate_fetcher=certificate_fetcher,
         url_opener=url_opener,
     )
@@ -96,9 +114,45 @@ def create_app(
     app.extensions["bridge_widget_script"] = widget.Script(templates_dir() / "widget.js")
     app.extensions["bridge_status_cache"] = widget.StatusCache()
 
+    state: Bridge = app.extensions["bridge"]
+    outbox = OutboxCollector(state.store)
+    reachability = Reachability(state)
+
+    @app.before_request
+    def request_id() -> None:
+        g.request_id = new_request_id(request.headers.get("X-Request-ID"))
+        REQUEST_ID.set(g.request_id)
+
+    @app.after_request
+    def echo_request_id(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
     @app.get("/healthz")
     def healthz() -> Response:
+        """The process is up."""
         return json_response({"status": "ok"}, 200)
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        """Ready: the store answers and the config is loaded; ProProfs is reported, not fatal."""
+        store_ok = state.store.ping()
+        body = {
+            "status": "ready" if store_ok else "not ready",
+            "store": "ok" if store_ok else "unreachable",
+            "config": settings.source_path,
+            "routes": len(settings.routes),
+            "proprofs": reachability.check(),
+        }
+        return json_response(body, 200 if store_ok else 503)
+
+    @app.get("/metrics")
+    def metrics_view() -> Response:
+        return Response(
+            metrics.exposition([outbox]),
+            mimetype="text/plain",
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -117,6 +171,36 @@ def create_app(
     return app
 
 
+class Reachability:
+    """Whether ProProfs answers a tiny list call, asked at most every 30 seconds."""
+
+    def __init__(self, state: Bridge, ttl: float = 30.0) -> None:
+        self.state = state
+        self.ttl = ttl
+        self.checked = 0.0
+        self.answer = "unknown"
+
+    def check(self) -> str:
+        now = time.monotonic()
+        if now - self.checked < self.ttl:
+            return self.answer
+        self.checked = now
+        try:
+            self.state.client.list_tickets(TicketFilters(start_ticket_id=1, end_ticket_id=2))
+            self.answer = "reachable"
+        except AuthenticationError:
+            self.answer = "reachable, but the credentials are refused"
+        except ProProfsError as exc:
+            self.answer = f"unreachable ({type(exc).__name__})"
+        return self.answer
+
+
 def from_environment() -> Flask:
     """The app for ``$BRIDGE_CONFIG`` (gunicorn: ``bridge.app:from_environment()``)."""
-    return create_app(load_settings())
+    settings = load_settings()
+    configure_logging(
+        level=settings.server.log_level,
+        json_lines=settings.server.log_json,
+        secrets=settings_secrets(settings),
+    )
+    return create_app(settings)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -19,10 +20,10 @@ from marshmallow import ValidationError
 from .app import proprofs_client
 from .config import ConfigError, Settings, config_path, load_settings, parse_duration
 from .mapping import MappingError, validation_messages
+from .observability import Metrics, configure_logging, settings_secrets
 from .outbox.store import StoreUnavailable, SubmissionStore
 from .outbox.tables import STATES
 from .outbox.worker import Worker
-from .proprofs.client import ProProfsClient
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
 
 DEMO_EMAIL = "demo@example.com"
@@ -204,17 +205,15 @@ def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile
     click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
 
 
-def _client(settings: Settings) -> ProProfsClient:
-    return proprofs_client(settings, pool_size=settings.delivery.concurrency + 2)
-
-
 def _store(settings: Settings) -> SubmissionStore:
     return SubmissionStore(settings.store, pool_size=settings.delivery.concurrency + 2)
 
 
-def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+def _logging(settings: Settings) -> None:
+    configure_logging(
+        level=settings.server.log_level,
+        json_lines=settings.server.log_json,
+        secrets=settings_secrets(settings),
     )
 
 
@@ -224,8 +223,8 @@ def _logging(level: str = "INFO") -> None:
 @click.option("--until-idle", is_flag=True, help="Exit once nothing is due.")
 def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -> None:
     """Deliver submissions (any number of these may run against one database)."""
-    _logging()
     settings = _settings(config_file)
+    _logging(settings)
     delivery = settings.delivery
     if concurrency:
         delivery = replace(delivery, concurrency=concurrency)
@@ -235,8 +234,11 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -
     except StoreUnavailable as exc:
         click.echo(f"cannot open the store: {exc}", err=True)
         raise SystemExit(1) from None
-    with _client(settings) as client:
-        runner = Worker(store, client, delivery)
+    metrics = Metrics(enabled=settings.server.metrics)
+    with proprofs_client(
+        settings, pool_size=delivery.concurrency + 2, observer=metrics.api_call
+    ) as client:
+        runner = Worker(store, client, delivery, metrics=metrics)
         runner.install_signal_handlers()
         click.echo(
             f"worker {runner.owner} delivering with concurrency {delivery.concurrency}", err=True
@@ -268,6 +270,11 @@ def _serve(
     env_extra: dict[str, str] | None = None,
 ) -> int:
     env = {**os.environ, **(env_extra or {}), "BRIDGE_CONFIG": path}
+    metrics_dir = None
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every gunicorn worker and the delivery process write here; /metrics adds them up.
+        metrics_dir = tempfile.mkdtemp(prefix="bridge-metrics-")
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     if settings.store.startswith("sqlite"):
         _store(settings).engine  # noqa: B018 - migrate once, before any child opens it
     web_cmd = [
@@ -312,6 +319,8 @@ def _serve(
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return code
 
 

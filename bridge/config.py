@@ -450,6 +450,11 @@ class ServerSchema(_Strict):
         load_default="memory://", validate=validate.Regexp(r"^(memory|redis|rediss)://")
     )
     secret_key = fields.String(validate=validate.Length(min=16))
+    log_level = fields.String(
+        load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"])
+    )
+    log_json = fields.Boolean(load_default=True)
+    metrics = fields.Boolean(load_default=True)
 
 
 class TopSchema(_Strict):
@@ -565,6 +570,9 @@ class ServerSettings:
     trusted_proxies: int = 0
     rate_limit_storage: str = "memory://"
     secret_key: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+    log_json: bool = True
+    metrics: bool = True
 
 
 @dataclass(frozen=True)

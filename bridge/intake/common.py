@@ -10,12 +10,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from marshmallow import ValidationError
 
 from ..config import Route, Settings
 from ..guards.ratelimit import RateLimits
 from ..mapping import MappingError, validation_messages
+from ..observability import Metrics
 from ..outbox.store import StoreUnavailable, SubmissionStore, new_submission_id
 from ..proprofs.client import ProProfsClient
 from ..proprofs.models import TicketDraft
@@ -35,6 +36,7 @@ class Bridge:
     client_factory: Callable[[], ProProfsClient] | None = None
     certificate_fetcher: Callable[[str], bytes] | None = None
     url_opener: Callable[[str], int] | None = None
+    metrics: Metrics | None = None
     _client: ProProfsClient | None = None
 
     @property
@@ -185,7 +187,16 @@ def stored(action: Callable[[], T], route: Route) -> T:
 
 
 def request_meta(meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    return {"request_id": request.headers.get("X-Request-ID", ""), **(meta or {})}
+    return {"request_id": g.get("request_id", ""), **(meta or {})}
+
+
+def observe(route: Route | None, outcome: str, reason: str = "") -> None:
+    """Count one submission's outcome (accepted, duplicate, ignored, spam, rejected)."""
+    metrics = bridge().metrics
+    if metrics is not None:
+        metrics.submission(
+            route.name if route else "-", route.kind if route else "-", outcome, reason
+        )
 
 
 def accept(
@@ -247,3 +258,19 @@ def accepted_response(result: Accepted) -> Response:
     if result.duplicate:
         return json_response({"status": "duplicate", "id": result.id}, 200)
     return json_response({"status": "accepted", "id": result.id}, 202)
+
+
+def observed(route: Route | None, response: Response, outcome: str | None = None) -> Response:
+    """Count the answer's outcome and hand the answer back."""
+    if outcome is None:
+        if response.status_code == 202 or response.status_code == 303:
+            outcome = "accepted"
+        elif response.status_code < 300:
+            body = response.get_json(silent=True) if response.is_json else None
+            outcome = str((body or {}).get("status") or "ok")
+        else:
+            body = response.get_json(silent=True) if response.is_json else None
+            observe(route, "rejected", str((body or {}).get("code") or response.status_code))
+            return response
+    observe(route, outcome)
+    return response

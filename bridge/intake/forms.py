@@ -20,7 +20,16 @@ from ..config import Route
 from ..guards import GuardRefusal, captcha, origins
 from ..guards.spam import TIME_FIELD, TimeToken, honeypot_filled
 from ..outbox.store import new_submission_id
-from .common import Rejected, accept, bridge, check_declared_size, json_response, too_large
+from .common import (
+    Rejected,
+    accept,
+    bridge,
+    check_declared_size,
+    json_response,
+    observe,
+    observed,
+    too_large,
+)
 from .negotiation import wants_json
 
 log = logging.getLogger(__name__)
@@ -327,7 +336,9 @@ def submit(name: str) -> Response:
         check_origin(route)
         fields = read_fields(route)
         if not run_guards(route, fields):
-            return _answer_success(route, new_submission_id(), as_json, fields)
+            return observed(
+                route, _answer_success(route, new_submission_id(), as_json, fields), "spam"
+            )
         payload = {k: v for k, v in fields.items() if k not in reserved(route)}
         result = accept(
             route,
@@ -335,15 +346,18 @@ def submit(name: str) -> Response:
             meta={"origin": origins.request_origin(request.headers) or ""},
             double_submit=True,
         )
-        return _answer_success(route, result.id, as_json, fields)
+        outcome = "duplicate" if result.duplicate else "accepted"
+        return observed(route, _answer_success(route, result.id, as_json, fields), outcome)
     except GuardRefusal as refusal:
         errors = {refusal.field: [refusal.message]} if refusal.field else {}
         headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else {}
         rejected = Rejected(
             refusal.status, refusal.code, refusal.message, errors=errors, headers=headers
         )
+        observe(route, "rejected", rejected.code)
         return _answer_error(route, rejected, as_json, fields)
     except Rejected as rejected:
+        observe(route, "rejected", rejected.code)
         return _answer_error(route, rejected, as_json, fields)
 
 

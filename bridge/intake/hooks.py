@@ -21,6 +21,7 @@ from .common import (
     check_declared_size,
     json_response,
     limit_body,
+    observed,
     prepare,
     too_large,
 )
@@ -144,6 +145,7 @@ def open_url(url: str) -> int:
 
 @blueprint.post("/hooks/<name>")
 def receive(name: str) -> Response:
+    route: Route | None = None
     try:
         route = _route(name)
         body, form = read_body(route)
@@ -152,12 +154,12 @@ def receive(name: str) -> Response:
         if route.source is not None and route.source.name == "aws_sns":
             answered = sns_message(route, payload)
             if answered is not None:
-                return answered
+                return observed(route, answered)
         if route.source is None or (route.source is GENERIC and route.alerts.status is None):
-            return accepted_response(accept(route, payload))
-        return _alerts(route, payload)
+            return observed(route, accepted_response(accept(route, payload)))
+        return observed(route, _alerts(route, payload))
     except Rejected as rejected:
-        return rejected.response()
+        return observed(route, rejected.response())
 
 
 def _alerts(route: Route, payload: Any) -> Response:

@@ -22,7 +22,7 @@ from ..config import Route
 from ..guards import GuardRefusal
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Ticket
-from .common import Rejected, accept, bridge, json_response
+from .common import Rejected, accept, bridge, json_response, observe, observed
 from .forms import _cors_for, check_origin, cors_preflight, run_guards, texts, time_tokens
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,7 @@ def submit(name: str) -> Response:
             if key and key in payload:
                 fields.setdefault(key, payload[key])
         if not run_guards(route, fields):
+            observe(route, "spam")
             fake = receipts(route).dumps({"s": "pb-" + "0" * 20})
             return json_response(
                 {"status": "accepted", "id": "pb-" + "0" * 20, "receipt": fake},
@@ -210,6 +211,7 @@ def submit(name: str) -> Response:
             route, data, meta={"identity_verified": bool(identity), **extra}, double_submit=True
         )
         receipt = receipts(route).dumps({"s": result.id})
+        observe(route, "duplicate" if result.duplicate else "accepted")
         return json_response(
             {"status": "accepted", "id": result.id, "receipt": receipt}, 202, _cors_for(route)
         )
@@ -224,7 +226,7 @@ def submit(name: str) -> Response:
     if route is not None:
         for key, value in _cors_for(route).items():
             response.headers[key] = value
-    return response
+    return observed(route, response)
 
 
 def _context_fields(route: Route, payload: dict[str, Any]) -> dict[str, str]:

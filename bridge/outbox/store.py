@@ -529,6 +529,17 @@ class SubmissionStore:
         found = {state: int(n) for state, n in rows}
         return {state: found.get(state, 0) for state in STATES}
 
+    def oldest_waiting_age(self, *, now: float | None = None) -> float:
+        """Seconds since the oldest submission not yet delivered (or dead) was accepted."""
+        now = time.time() if now is None else now
+        with self._read() as conn:
+            oldest = conn.execute(
+                sa.select(sa.func.min(s.c.created_at)).where(
+                    s.c.state.in_(("pending", "in_flight", "unknown"))
+                )
+            ).scalar()
+        return 0.0 if oldest is None else max(0.0, now - float(oldest))
+
     def replay(self, submission_id: str, *, now: float | None = None) -> bool:
         """Send a dead submission again from a fresh schedule."""
         now = time.time() if now is None else now

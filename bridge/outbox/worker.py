@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from ..observability import REQUEST_ID, Metrics
 from ..proprofs.client import ProProfsClient
 from ..proprofs.errors import (
     AmbiguousError,
@@ -106,6 +107,7 @@ class Worker:
         *,
         owner: str | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -119,6 +121,7 @@ class Worker:
         self.call_budget = sum(client.timeout) + 1.0
         self.store.lease_seconds = max(self.settings.lease_seconds, self.call_budget + 2)
         self.delivered = 0
+        self.metrics = metrics or Metrics(enabled=False)
 
     def __repr__(self) -> str:
         return f"Worker(owner={self.owner!r}, concurrency={self.settings.concurrency})"
@@ -206,6 +209,14 @@ class Worker:
 
     def deliver(self, claim: Submission) -> None:
         """Send one claimed submission's create and record the outcome (fenced)."""
+        # The request id that came in with the submission follows it into these log lines.
+        token = REQUEST_ID.set(str(claim.meta.get("request_id") or ""))
+        try:
+            self._deliver(claim)
+        finally:
+            REQUEST_ID.reset(token)
+
+    def _deliver(self, claim: Submission) -> None:
         if not self.limiter.acquire(self.stop_event):
             self.store.release(claim)
             return
@@ -223,11 +234,13 @@ class Worker:
             self.store.mark_dead(
                 claim, str(exc), kind="create", started_at=started, http_status=exc.status
             )
+            self.metrics.delivery(claim.route, "dead")
             log.warning("submission %s is dead: %s", claim.id, exc)
             return
         except AmbiguousError as exc:
             recheck = self.clock() + self.settings.reconcile_first_check
             self.store.mark_unknown(claim, recheck, str(exc), kind="create", started_at=started)
+            self.metrics.delivery(claim.route, "unknown")
             log.info("submission %s: outcome unknown, will reconcile (%s)", claim.id, exc)
             return
         except ProProfsError as exc:
@@ -236,6 +249,7 @@ class Worker:
         self._crash.at("sent")
         if self.store.mark_delivered(claim, ticket_id, kind="create", started_at=started):
             self.delivered += 1
+            self.metrics.delivery(claim.route, "delivered", self.clock() - claim.created_at)
             log.info("submission %s delivered as ticket %s", claim.id, ticket_id)
         else:
             log.warning(
@@ -263,11 +277,13 @@ class Worker:
                 started_at=started,
                 http_status=status,
             )
+            self.metrics.delivery(claim.route, "dead")
             log.warning("submission %s is dead after %d attempts", claim.id, claim.attempts)
         else:
             self.store.mark_retry(
                 claim, delay, text, kind=kind, started_at=started, http_status=status
             )
+            self.metrics.delivery(claim.route, "retry")
 
     # --- reconcile ----------------------------------------------------------------------------
 
@@ -293,6 +309,7 @@ class Worker:
                     kind="reconcile",
                     started_at=started,
                 )
+            self.metrics.reconcile("error")
             return
         now = self.clock()
         for claim in claims:
@@ -302,7 +319,9 @@ class Worker:
                     claim, ticket_id, kind="reconcile", started_at=started
                 ):
                     self.delivered += 1
+                    self.metrics.delivery(claim.route, "delivered", self.clock() - claim.created_at)
                     log.info("submission %s reconciled to ticket %s", claim.id, ticket_id)
+                self.metrics.reconcile("found")
                 continue
             settled_at = (claim.sent_at or claim.created_at) + self.settings.reconcile_lag
             if now < settled_at:
@@ -314,7 +333,9 @@ class Worker:
                     kind="reconcile",
                     started_at=started,
                 )
+                self.metrics.reconcile("not_yet")
             else:
+                self.metrics.reconcile("not_created")
                 self._retry_or_dead(
                     claim,
                     None,

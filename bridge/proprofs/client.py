@@ -16,7 +16,7 @@ from urllib3.exceptions import ConnectTimeoutError
 from urllib3.util.retry import Retry
 
 from . import protocol
-from .errors import AmbiguousError, RateLimitedError, TransientError
+from .errors import AmbiguousError, ProProfsError, RateLimitedError, TransientError
 from .models import Ticket, TicketDraft, TicketFilters, TicketPage
 from .protocol import Credentials
 from .times import DEFAULT_TIMEZONE, split_windows, utcnow
@@ -49,6 +49,7 @@ class ProProfsClient:
         max_retry_after: float = 10.0,
         pool_size: int = 10,
         sleep: Callable[[float], None] = time.sleep,
+        observer: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.credentials = Credentials(account_email, token)
@@ -58,6 +59,8 @@ class ProProfsClient:
         self.list_backoff = list_backoff
         self.max_retry_after = max_retry_after
         self._sleep = sleep
+        #: Called with (endpoint, result, seconds) after every API call, for metrics.
+        self.observer = observer
         self.session = requests.Session()
         # No transport-level retries: a POST must never be sent twice behind our back.
         adapter = HTTPAdapter(
@@ -87,8 +90,12 @@ class ProProfsClient:
     def create_ticket(self, draft: TicketDraft) -> str:
         """Create one ticket and return its id exactly as ProProfs returned it."""
         payload = protocol.build_create_payload(self.credentials, draft)
-        status, headers, body = self._post(protocol.CREATE_PATH, payload, page=1, create=True)
-        return protocol.decode_create(status, headers, body)
+        return self._observed(
+            "create",
+            lambda: protocol.decode_create(
+                *self._post(protocol.CREATE_PATH, payload, page=1, create=True)
+            ),
+        )
 
     # --- list -------------------------------------------------------------------------------
 
@@ -97,8 +104,12 @@ class ProProfsClient:
         payload = protocol.build_list_payload(self.credentials, filters or TicketFilters(), self.tz)
 
         def once() -> TicketPage:
-            status, headers, body = self._post(protocol.LIST_PATH, payload, page=page, create=False)
-            return protocol.decode_list(status, headers, body, self.tz)
+            return self._observed(
+                "list",
+                lambda: protocol.decode_list(
+                    *self._post(protocol.LIST_PATH, payload, page=page, create=False), self.tz
+                ),
+            )
 
         return self._with_list_retries(once)
 
@@ -169,6 +180,18 @@ class ProProfsClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     # --- transport --------------------------------------------------------------------------
+
+    def _observed(self, endpoint: str, call: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        result = "ok"
+        try:
+            return call()
+        except ProProfsError as exc:
+            result = type(exc).__name__
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(endpoint, result, time.perf_counter() - started)
 
     def _post(
         self, path: str, payload: dict[str, Any], *, page: int, create: bool

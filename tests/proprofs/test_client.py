@@ -531,6 +531,7 @@ def test_the_api_has_no_update_endpoint_A5(
         "list_retries",
         "list_tickets",
         "max_retry_after",
+        "observer",
         "session",
         "timeout",
         "tz",

@@ -1,0 +1,238 @@
+"""Metrics (Prometheus, multiprocess-safe under gunicorn), JSON logs, request ids, redaction.
+
+Under ``bridge serve`` every process writes its metrics to ``$PROMETHEUS_MULTIPROC_DIR``
+and ``/metrics`` adds them up; a lone process keeps them in memory. Log lines are JSON
+with the request id that came in with (or was given to) the submission, carried into
+the delivery worker's lines; one filter removes every configured secret from them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+REQUEST_ID = contextvars.ContextVar("bridge_request_id", default="")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000)
+API_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    """The bridge's metrics, in their own registry (one per app or worker)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._extra: set[int] = set()
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.submissions = Counter(
+            "bridge_submissions",
+            "Submissions received, by outcome",
+            ["route", "kind", "outcome", "reason"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "bridge_deliveries", "Delivery outcomes", ["route", "outcome"], registry=r
+        )
+        self.delivery_latency = Histogram(
+            "bridge_delivery_latency_seconds",
+            "From accepted to ticket created",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.api_calls = Counter(
+            "bridge_proprofs_requests", "ProProfs API calls", ["endpoint", "result"], registry=r
+        )
+        self.api_latency = Histogram(
+            "bridge_proprofs_request_duration_seconds",
+            "ProProfs API call duration",
+            ["endpoint"],
+            buckets=API_BUCKETS,
+            registry=r,
+        )
+        self.reconciles = Counter("bridge_reconcile", "Reconcile results", ["result"], registry=r)
+
+    def submission(self, route: str, kind: str, outcome: str, reason: str = "") -> None:
+        if self.enabled:
+            self.submissions.labels(route, kind, outcome, reason).inc()
+
+    def delivery(self, route: str, outcome: str, latency: float | None = None) -> None:
+        if not self.enabled:
+            return
+        self.deliveries.labels(route, outcome).inc()
+        if latency is not None:
+            self.delivery_latency.labels(route).observe(max(0.0, latency))
+
+    def api_call(self, endpoint: str, result: str, seconds: float) -> None:
+        if self.enabled:
+            self.api_calls.labels(endpoint, result).inc()
+            self.api_latency.labels(endpoint).observe(seconds)
+
+    def reconcile(self, result: str) -> None:
+        if self.enabled:
+            self.reconciles.labels(result).inc()
+
+    def exposition(self, extra: Iterable[object] = ()) -> bytes:
+        """The text format: every process's figures (multiprocess mode) or this one's."""
+        directory = multiprocess_dir()
+        if directory:
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+            for collector in extra:
+                registry.register(collector)  # type: ignore[arg-type]
+            return generate_latest(registry)
+        for collector in extra:
+            if id(collector) not in self._extra:
+                self._extra.add(id(collector))
+                self.registry.register(collector)  # type: ignore[arg-type]
+        return generate_latest(self.registry)
+
+
+class OutboxCollector:
+    """Outbox depth by state and the age of the oldest pending submission, read at scrape."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        depth = GaugeMetricFamily(
+            "bridge_outbox_submissions", "Submissions by state", labels=["state"]
+        )
+        oldest = GaugeMetricFamily(
+            "bridge_outbox_oldest_pending_age_seconds",
+            "Age of the oldest submission not yet delivered",
+        )
+        try:
+            counts = self.store.counts()
+            age = self.store.oldest_waiting_age()
+        except Exception:  # a scrape must not fail because the store is down
+            return
+        for state, count in counts.items():
+            depth.add_metric([state], count)
+        oldest.add_metric([], age)
+        yield depth
+        yield oldest
+
+
+# --- logging ---------------------------------------------------------------------------------
+
+
+def new_request_id(incoming: str | None) -> str:
+    """The caller's X-Request-ID when it is sane, else a fresh one."""
+    if incoming and REQUEST_ID_RE.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = REQUEST_ID.get()
+        return True
+
+
+class RedactFilter(logging.Filter):
+    """Replaces every configured secret in a log record with ``[redacted]``."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def _clean(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.secrets:
+            return True
+        record.msg = self._clean(record.getMessage())
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        for key, value in list(vars(record).items()):
+            if isinstance(value, str) and key not in ("msg", "name", "levelname"):
+                setattr(record, key, self._clean(value))
+        return True
+
+
+def configure_logging(
+    *, level: str = "INFO", json_lines: bool = True, secrets: Iterable[str] = (), stream: Any = None
+) -> logging.Handler:
+    """One handler on the root logger: JSON lines, request ids, secrets redacted."""
+    from pythonjsonlogger.json import JsonFormatter
+
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if json_lines:
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+                rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        )
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactFilter(secrets))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_bridge", False)]:
+        root.removeHandler(old)
+    handler._bridge = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return handler
+
+
+def settings_secrets(settings: Any) -> list[str]:
+    """Every secret the config holds: the ProProfs token, webhook and CAPTCHA secrets, keys."""
+    found = [settings.proprofs.token, settings.server.secret_key or ""]
+    for route in settings.routes.values():
+        auth = route.auth or {}
+        found.append(str(auth.get("bearer") or ""))
+        for key in ("basic", "query", "hmac"):
+            part = auth.get(key) or {}
+            found += [
+                str(part.get("password") or ""),
+                str(part.get("token") or ""),
+                str(part.get("secret") or ""),
+            ]
+        if route.guards.captcha:
+            found.append(route.guards.captcha.secret)
+        found.append(route.widget.identity_secret or "")
+    return [s for s in found if s]
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
