@@ -192,11 +192,12 @@ def request_meta(meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 def observe(route: Route | None, outcome: str, reason: str = "") -> None:
     """Count one submission's outcome (accepted, duplicate, ignored, spam, rejected)."""
+    name = route.name if route else "-"
     metrics = bridge().metrics
     if metrics is not None:
-        metrics.submission(
-            route.name if route else "-", route.kind if route else "-", outcome, reason
-        )
+        metrics.submission(name, route.kind if route else "-", outcome, reason)
+    # One line per submission, with its request id and no personal data.
+    log.info("submission %s on route %s%s", outcome, name, f" ({reason})" if reason else "")
 
 
 def accept(
