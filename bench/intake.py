@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.app import create_app  # noqa: E402
-from bridge.config import settings_from_text  # noqa: E402
-from bridge.observability import configure_logging, settings_secrets  # noqa: E402
-from bridge.outbox.store import SubmissionStore  # noqa: E402
+from bridge.app import create_app
+from bridge.config import settings_from_text
+from bridge.observability import configure_logging, settings_secrets
+from bridge.outbox.store import SubmissionStore
 
 CONFIG = """
 proprofs: {{account_email: bench@example.com, token: bench-token-secret}}
@@ -37,8 +37,9 @@ routes:
 
 
 def client_for(workdir: Path, name: str, metrics: bool) -> tuple[object, SubmissionStore]:
-    settings = settings_from_text(CONFIG.format(db=workdir / f"{name}.db",
-                                                metrics=str(metrics).lower()), env={})
+    settings = settings_from_text(
+        CONFIG.format(db=workdir / f"{name}.db", metrics=str(metrics).lower()), env={}
+    )
     store = SubmissionStore(settings.store)
     store.engine  # noqa: B018 - migrate before timing
     return create_app(settings, store=store).test_client(), store
@@ -56,20 +57,24 @@ def main() -> None:
         workdir = Path(tmp)
         on, on_store = client_for(workdir, "on", True)
         off, off_store = client_for(workdir, "off", False)
-        secrets = settings_secrets(settings_from_text(
-            CONFIG.format(db="x", metrics="true"), env={}))
+        secrets = settings_secrets(
+            settings_from_text(CONFIG.format(db="x", metrics="true"), env={})
+        )
         timings: dict[str, list[float]] = {"on": [], "off": []}
         counter = 0
         for _ in range(rounds):
             for mode, client in (("off", off), ("on", on)):
-                handler = configure_logging(level="INFO" if mode == "on" else "WARNING",
-                                            secrets=secrets, stream=sink)
+                handler = configure_logging(
+                    level="INFO" if mode == "on" else "WARNING", secrets=secrets, stream=sink
+                )
                 started = time.perf_counter()
                 for _ in range(per_round):
                     counter += 1
                     response = client.post(  # type: ignore[attr-defined]
-                        "/hooks/events", json={"id": counter, "title": f"Alert {counter}",
-                                               "severity": "warning"}, headers=headers)
+                        "/hooks/events",
+                        json={"id": counter, "title": f"Alert {counter}", "severity": "warning"},
+                        headers=headers,
+                    )
                     assert response.status_code == 202
                 timings[mode].append((time.perf_counter() - started) / per_round)
                 logging.getLogger().removeHandler(handler)
@@ -81,8 +86,10 @@ def main() -> None:
     print(f"accept path, {rounds} rounds x {per_round} webhooks each way (median per webhook)")
     print(f"  metrics + JSON logs on:  {on_ms:.3f} ms  ({1000 / on_ms:,.0f}/s)")
     print(f"  metrics + logs off:      {off_ms:.3f} ms  ({1000 / off_ms:,.0f}/s)")
-    print(f"  overhead {overhead * 100:+.1f} % (target < 15 %) -> "
-          f"{'OK' if overhead < 0.15 else 'MISS'}; {len(sink.getvalue().splitlines())} log lines")
+    print(
+        f"  overhead {overhead * 100:+.1f} % (target < 15 %) -> "
+        f"{'OK' if overhead < 0.15 else 'MISS'}; {len(sink.getvalue().splitlines())} log lines"
+    )
 
 
 if __name__ == "__main__":

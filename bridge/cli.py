@@ -12,19 +12,24 @@ import tempfile
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from marshmallow import ValidationError
 
 from .app import proprofs_client
 from .config import ConfigError, Settings, config_path, load_settings, parse_duration
+from .export import export
 from .mapping import MappingError, validation_messages
 from .observability import Metrics, configure_logging, settings_secrets
 from .outbox.store import StoreUnavailable, SubmissionStore
 from .outbox.tables import STATES
 from .outbox.worker import Worker
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
+from .proprofs.errors import ProProfsError
+from .proprofs.models import STATUSES as STATUSES_FOR_EXPORT
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
@@ -503,6 +508,86 @@ def outbox_purge(config_file: str | None, older_than: str, state: str) -> None:
         ) from None
     store = _store(_settings(config_file))
     click.echo(f"purged {store.purge(older_than=seconds, state=state)} {state} submission(s)")
+
+
+@main.group()
+def tickets() -> None:
+    """Read tickets back from ProProfs."""
+
+
+def _day_or_time(value: str, tz: ZoneInfo, end: bool = False) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO time") from None
+    if len(value) == 10 and end:
+        parsed = parsed + timedelta(days=1) - timedelta(seconds=1)  # the whole day
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)  # dates are the account's days
+    return parsed
+
+
+@tickets.command("export")
+@config_option
+@click.option("--since", required=True, help="First day (YYYY-MM-DD), in the account's zone.")
+@click.option("--until", help="Last day (default: now).")
+@click.option("--status", type=click.Choice([s.lower() for s in STATUSES_FOR_EXPORT]))
+@click.option("--inbox", help="An inbox id, e.g. IB238-436.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv", show_default=True
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here (resumable); default: standard output.",
+)
+def tickets_export(
+    config_file: str | None,
+    since: str,
+    until: str | None,
+    status: str | None,
+    inbox: str | None,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """Export tickets over any date range (3-month windows), resumable, with a summary."""
+    settings = _settings(config_file)
+    tz = ZoneInfo(settings.proprofs.timezone)
+    start = _day_or_time(since, tz)
+    end = _day_or_time(until, tz, end=True) if until else None
+    if end is not None and end <= start:
+        raise click.BadParameter("--until must be after --since")
+    tty = sys.stderr.isatty()
+
+    def report(text: str) -> None:
+        if tty:
+            click.echo(f"\r\033[K{text}", nl=False, err=True)
+
+    with proprofs_client(settings) as client:
+        try:
+            summary = export(
+                client,
+                since=start,
+                until=end,
+                fmt=fmt,
+                out=out,
+                status=status,
+                inbox=inbox,
+                report=report,
+            )
+        except ProProfsError as exc:
+            if tty:
+                click.echo("", err=True)
+            click.echo(
+                f"export stopped: {exc}; run the same command again to resume"
+                if out
+                else f"export stopped: {exc}",
+                err=True,
+            )
+            raise SystemExit(1) from None
+    if tty:
+        click.echo("", err=True)
+    click.echo(summary.line(str(out) if out else "standard output"), err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
