@@ -14,6 +14,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import admin
 from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
 from .intake import forms, hooks, widget
@@ -111,6 +112,8 @@ def create_app(
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(forms.blueprint)
     app.register_blueprint(widget.blueprint)
+    app.secret_key = signing_key(settings)
+    admin.init_app(app, settings)
     app.extensions["bridge_widget_script"] = widget.Script(templates_dir() / "widget.js")
     app.extensions["bridge_status_cache"] = widget.StatusCache()
 

@@ -510,6 +510,20 @@ def outbox_purge(config_file: str | None, older_than: str, state: str) -> None:
     click.echo(f"purged {store.purge(older_than=seconds, state=state)} {state} submission(s)")
 
 
+@main.group("admin")
+def admin_group() -> None:
+    """Operator console helpers."""
+
+
+@admin_group.command("hash-password")
+@click.password_option("--password", prompt="Console password")
+def hash_password(password: str) -> None:
+    """Print the hash to put in ``admin.password_hash``."""
+    from werkzeug.security import generate_password_hash
+
+    click.echo(generate_password_hash(password))
+
+
 @main.group()
 def tickets() -> None:
     """Read tickets back from ProProfs."""

@@ -44,6 +44,8 @@ SECRET_KEYS = frozenset(
         "signing_key",
         "api_key",
         "hmac_secret",
+        "identity_secret",
+        "secret_key",
     }
 )
 DEFAULT_STORE = "sqlite:///bridge.db"
@@ -457,8 +459,20 @@ class ServerSchema(_Strict):
     metrics = fields.Boolean(load_default=True)
 
 
+class AdminSchema(_Strict):
+    password_hash = fields.String(
+        validate=validate.Regexp(
+            r"^(pbkdf2|scrypt):", error="make one with `bridge admin hash-password`"
+        )
+    )
+    trusted_header = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9-]+$"))
+    secure_cookies = fields.Boolean(load_default=True)
+    ticket_url = fields.String()  # e.g. https://desk.example.com/tickets/{ticket_id}
+
+
 class TopSchema(_Strict):
     proprofs = fields.Dict(required=True)
+    admin = fields.Dict(load_default=dict)
     store = fields.String(load_default=DEFAULT_STORE)
     server = fields.Dict(load_default=dict)
     delivery = fields.Dict(load_default=dict)
@@ -576,12 +590,25 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    password_hash: str | None = field(default=None, repr=False)
+    trusted_header: str | None = None
+    secure_cookies: bool = True
+    ticket_url: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.password_hash or self.trusted_header)
+
+
+@dataclass(frozen=True)
 class Settings:
     proprofs: ProProfsSettings
     routes: Mapping[str, Route]
     store: str = DEFAULT_STORE
     source_path: str = "<dict>"
     server: ServerSettings = field(default_factory=ServerSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
 
@@ -657,10 +684,13 @@ def _build(doc: _Document) -> Settings:
     if problems:
         raise ConfigError(problems)
     server = _load(ServerSchema(), top.get("server") or {}, ("server",), report)
+    admin = _load(AdminSchema(), top.get("admin") or {}, ("admin",), report)
     if problems:
         raise ConfigError(problems)
     assert proprofs is not None and delivery is not None and server is not None
+    assert admin is not None
     return Settings(
+        admin=AdminSettings(**admin),
         server=ServerSettings(**server),
         proprofs=ProProfsSettings(**proprofs),
         routes=routes,

@@ -511,14 +511,25 @@ class SubmissionStore:
         *,
         state: str | None = None,
         route: str | None = None,
+        search: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[Submission]:
+        """Newest first; ``search`` matches an id, or text in the ticket draft."""
         query = s.select().order_by(s.c.created_at.desc()).limit(limit).offset(offset)
         if state:
             query = query.where(s.c.state == state)
         if route:
             query = query.where(s.c.route == route)
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(
+                sa.or_(
+                    s.c.id == search,
+                    s.c.ticket_id == search,
+                    s.c.draft.like(f"%{escaped}%", escape="\\"),
+                )
+            )
         with self._read() as conn:
             rows = conn.execute(query).mappings().all()
         return [Submission.from_row(r) for r in rows]

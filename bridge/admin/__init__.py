@@ -1,0 +1,253 @@
+"""The operator console at ``/admin``: submissions, dead letters and replay, routes, figures.
+
+Behind a login (a password hash in the config) or an identity header set by a trusted
+proxy; every form carries a CSRF token; the session cookie is signed, HttpOnly,
+SameSite=Lax and Secure. Server-rendered from ``templates/``; no front-end build.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from werkzeug.security import check_password_hash
+
+from ..config import Settings, mask_secrets
+from ..intake.common import bridge
+from ..outbox.tables import STATES
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SESSION_COOKIE_NAME="bridge_admin",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.admin.secure_cookies,
+        SESSION_COOKIE_PATH="/admin",
+        PERMANENT_SESSION_LIFETIME=8 * 3600,
+    )
+    app.jinja_env.filters["when"] = lambda ts: time.strftime(
+        "%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)
+    )
+    app.register_blueprint(blueprint)
+
+
+def _admin() -> Any:
+    return bridge().settings.admin
+
+
+def current_user() -> str | None:
+    admin = _admin()
+    if admin.trusted_header:
+        user = request.headers.get(admin.trusted_header, "").strip()
+        if user:
+            return user
+    user = session.get("user")
+    return str(user) if user else None
+
+
+def login_required(view: F) -> F:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not _admin().enabled:
+            abort(404)
+        if current_user() is None:
+            return redirect(url_for("admin.login", next=request.path))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def csrf_token() -> str:
+    token = session.get("csrf")
+    if not token:
+        token = session["csrf"] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+def check_csrf() -> None:
+    given = request.form.get("csrf_token", "")
+    expected = session.get("csrf", "")
+    if not expected or not hmac.compare_digest(given.encode(), str(expected).encode()):
+        abort(
+            400,
+            description="The form's security token is missing or stale; reload the "
+            "page and try again.",
+        )
+
+
+@blueprint.app_context_processor
+def inject() -> dict[str, Any]:
+    return {
+        "csrf_token": csrf_token if request.path.startswith("/admin") else None,
+        "admin_user": current_user() if request.path.startswith("/admin") else None,
+    }
+
+
+def page(template: str, **context: Any) -> Response:
+    response = Response(render_template(template, **context), mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
+    )
+    return response
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login() -> Response:
+    admin = _admin()
+    if not admin.enabled:
+        abort(404)
+    error = None
+    target = request.args.get("next") or url_for("admin.home")
+    if not target.startswith("/admin"):
+        target = url_for("admin.home")
+    if request.method == "POST":
+        check_csrf()
+        password = request.form.get("password", "")
+        if admin.password_hash and check_password_hash(admin.password_hash, password):
+            session.clear()
+            session["user"] = "admin"
+            session.permanent = True
+            return cast(Response, redirect(target, code=303))
+        error = "That password is not right."
+    response = page("admin/login.html", error=error, next=target)
+    if error:
+        response.status_code = 401
+    return response
+
+
+@blueprint.post("/logout")
+@login_required
+def logout() -> Response:
+    check_csrf()
+    session.clear()
+    return cast(Response, redirect(url_for("admin.login"), code=303))
+
+
+@blueprint.get("")
+@blueprint.get("/")
+@login_required
+def home() -> Response:
+    state = bridge()
+    counts = state.store.counts()
+    return page(
+        "admin/home.html",
+        counts=counts,
+        oldest=state.store.oldest_waiting_age(),
+        routes=state.settings.routes,
+        recent=state.store.list(limit=10),
+        dead=state.store.list(state="dead", limit=10),
+    )
+
+
+@blueprint.get("/submissions")
+@login_required
+def submissions() -> Response:
+    state = bridge()
+    route = request.args.get("route") or None
+    wanted = request.args.get("state") or None
+    search = (request.args.get("q") or "").strip() or None
+    page_number = max(1, request.args.get("page", 1, type=int) or 1)
+    rows = state.store.list(
+        state=wanted if wanted in STATES else None,
+        route=route,
+        search=search,
+        limit=50,
+        offset=(page_number - 1) * 50,
+    )
+    return page(
+        "admin/submissions.html",
+        rows=rows,
+        route=route,
+        state=wanted,
+        q=search or "",
+        states=STATES,
+        routes=state.settings.routes,
+        page=page_number,
+    )
+
+
+@blueprint.get("/submissions/<submission_id>")
+@login_required
+def submission(submission_id: str) -> Response:
+    state = bridge()
+    sub = state.store.get(submission_id)
+    if sub is None:
+        abort(404)
+    ticket_url = None
+    if sub.ticket_id and state.settings.admin.ticket_url:
+        ticket_url = state.settings.admin.ticket_url.replace("{ticket_id}", sub.ticket_id)
+    return page(
+        "admin/submission.html",
+        sub=sub,
+        attempts=state.store.attempts_for(sub.id),
+        ticket_url=ticket_url,
+    )
+
+
+@blueprint.post("/submissions/<submission_id>/replay")
+@login_required
+def replay(submission_id: str) -> Response:
+    check_csrf()
+    bridge().store.replay(submission_id)
+    return cast(
+        Response, redirect(url_for("admin.submission", submission_id=submission_id), code=303)
+    )
+
+
+@blueprint.post("/dead/replay")
+@login_required
+def replay_all() -> Response:
+    check_csrf()
+    route = request.form.get("route") or None
+    count = bridge().store.replay_all_dead(route=route)
+    return cast(
+        Response, redirect(url_for("admin.submissions", state="pending", replayed=count), code=303)
+    )
+
+
+@blueprint.get("/routes")
+@login_required
+def routes() -> Response:
+    state = bridge()
+    effective = {
+        name: mask_secrets(dict(route.settings)) for name, route in state.settings.routes.items()
+    }
+    return page(
+        "admin/routes.html",
+        routes=state.settings.routes,
+        effective=effective,
+        proprofs={
+            "base_url": state.settings.proprofs.base_url,
+            "account_email": state.settings.proprofs.account_email,
+            "token": "********",
+            "timezone": state.settings.proprofs.timezone,
+        },
+        store=_masked_url(state.settings.store),
+    )
+
+
+def _masked_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,170 @@
+"""The operator console: login, CSRF, replay, masked secrets."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
+
+from bridge.app import create_app
+from bridge.config import settings_from_text
+from bridge.outbox.store import SubmissionStore
+from bridge.proprofs import TicketDraft
+
+PASSWORD = "correct horse battery"
+SECRETS = ["tok-admin-secret-1", "bearer-admin-secret-2", "hmac-admin-secret-3"]
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[tuple[FlaskClient, SubmissionStore]]:
+    url = f"sqlite:///{tmp_path / 'admin.db'}"
+    settings = settings_from_text(
+        f"""
+proprofs: {{account_email: o@example.com, token: {SECRETS[0]}}}
+store: "{url}"
+admin: {{password_hash: "{generate_password_hash(PASSWORD)}", ticket_url: "https://desk.example.com/t/{{ticket_id}}"}}
+routes:
+  alerts: {{kind: hook, source: alertmanager, auth: {{bearer: {SECRETS[1]}}}, ticket: {{email: a@example.com}}}}
+  signed: {{kind: hook, source: sentry, auth: {{hmac: {{scheme: sentry, secret: {SECRETS[2]}}}}}, ticket: {{email: a@example.com}}}}
+""",
+        env={},
+    )
+    store = SubmissionStore(url)
+    client = create_app(settings, store=store).test_client()
+    client.environ_base["wsgi.url_scheme"] = "https"  # secure cookies travel over https only
+    yield client, store
+    store.dispose()
+
+
+def token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match
+    return match.group(1)
+
+
+def log_in(client: FlaskClient) -> None:
+    page = client.get("/admin/login")
+    response = client.post(
+        "/admin/login",
+        data={"password": PASSWORD, "csrf_token": token(page.get_data(as_text=True))},
+    )
+    assert response.status_code == 303
+
+
+def test_every_page_needs_a_login(console: Any) -> None:
+    client, _ = console
+    for path in ("/admin", "/admin/submissions", "/admin/routes", "/admin/submissions/pb-x"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/admin/login" in response.headers["Location"]
+    assert client.post("/admin/dead/replay").status_code == 302
+
+
+def test_a_wrong_password_is_refused_and_the_cookie_is_hardened(console: Any) -> None:
+    client, _ = console
+    page = client.get("/admin/login")
+    cookie = page.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
+    bad = client.post(
+        "/admin/login", data={"password": "nope", "csrf_token": token(page.get_data(as_text=True))}
+    )
+    assert bad.status_code == 401 and "not right" in bad.get_data(as_text=True)
+    assert client.get("/admin").status_code == 302
+
+
+def test_forms_without_the_csrf_token_are_refused(console: Any) -> None:
+    client, store = console
+    assert client.post("/admin/login", data={"password": PASSWORD}).status_code == 400
+    log_in(client)
+    sid = store.enqueue("alerts", "hook", TicketDraft(email="a@b.co", subject="x")).id
+    (claim,) = store.claim("w", 1)
+    store.mark_dead(claim, "refused", kind="create", started_at=time.time())
+    assert client.post(f"/admin/submissions/{sid}/replay").status_code == 400
+    assert (
+        client.post(f"/admin/submissions/{sid}/replay", data={"csrf_token": "forged"}).status_code
+        == 400
+    )
+    assert store.get(sid).state == "dead"  # type: ignore[union-attr]
+
+
+def test_replay_one_and_all(console: Any) -> None:
+    client, store = console
+    log_in(client)
+    ids = [
+        store.enqueue("alerts", "hook", TicketDraft(email="a@b.co", subject=f"s{n}")).id
+        for n in range(3)
+    ]
+    for claim in store.claim("w", 3):
+        store.mark_dead(claim, "refused", kind="create", started_at=time.time())
+    page = client.get(f"/admin/submissions/{ids[0]}").get_data(as_text=True)
+    assert "Replay this submission" in page and "refused" in page
+    response = client.post(f"/admin/submissions/{ids[0]}/replay", data={"csrf_token": token(page)})
+    assert response.status_code == 303 and store.get(ids[0]).state == "pending"  # type: ignore[union-attr]
+    home = client.get("/admin").get_data(as_text=True)
+    assert client.post("/admin/dead/replay", data={"csrf_token": token(home)}).status_code == 303
+    assert store.counts()["pending"] == 3
+
+
+def test_search_detail_and_ticket_link(console: Any) -> None:
+    client, store = console
+    log_in(client)
+    sid = store.enqueue(
+        "alerts", "hook", TicketDraft(email="find-me@example.com", subject="Disk full")
+    ).id
+    (claim,) = store.claim("w", 1)
+    store.mark_delivered(claim, "00777", kind="create", started_at=time.time())
+    listing = client.get("/admin/submissions?q=find-me").get_data(as_text=True)
+    assert sid in listing and "Disk full" in listing
+    assert sid not in client.get("/admin/submissions?q=nobody").get_data(as_text=True)
+    detail = client.get(f"/admin/submissions/{sid}").get_data(as_text=True)
+    assert 'href="https://desk.example.com/t/00777"' in detail
+    assert client.get("/admin/submissions/pb-nope").status_code == 404
+
+
+def test_routes_page_masks_every_secret(console: Any) -> None:
+    client, _ = console
+    log_in(client)
+    page = client.get("/admin/routes").get_data(as_text=True)
+    assert "alertmanager" in page and "********" in page
+    for secret in SECRETS:
+        assert secret not in page
+    for path in ("/admin", "/admin/submissions"):
+        assert all(secret not in client.get(path).get_data(as_text=True) for secret in SECRETS)
+
+
+def test_a_trusted_proxy_header_logs_in(tmp_path: Path) -> None:
+    settings = settings_from_text(
+        f"""
+proprofs: {{account_email: o@example.com, token: t}}
+store: "sqlite:///{tmp_path / "p.db"}"
+admin: {{trusted_header: X-Forwarded-User}}
+routes: {{e: {{kind: hook, ticket: {{email: a@example.com}}}}}}
+""",
+        env={},
+    )
+    store = SubmissionStore(settings.store)
+    client = create_app(settings, store=store).test_client()
+    assert client.get("/admin").status_code == 302
+    page = client.get("/admin", headers={"X-Forwarded-User": "sam"})
+    assert page.status_code == 200 and "sam" in page.get_data(as_text=True)
+    store.dispose()
+
+
+def test_no_console_without_admin_settings(tmp_path: Path) -> None:
+    settings = settings_from_text(
+        f"""
+proprofs: {{account_email: o@example.com, token: t}}
+store: "sqlite:///{tmp_path / "n.db"}"
+routes: {{e: {{kind: hook, ticket: {{email: a@example.com}}}}}}
+""",
+        env={},
+    )
+    store = SubmissionStore(settings.store)
+    client = create_app(settings, store=store).test_client()
+    assert client.get("/admin").status_code == 404 and client.get("/admin/login").status_code == 404
+    store.dispose()
