@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean browser alertmanager
+.PHONY: demo test lint typecheck unit bench clean browser alertmanager deploy-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/bridge demo
 
 ## Lint, type-check and run the whole test suite.
-test: browser alertmanager lint typecheck unit
+test: browser alertmanager deploy-tools lint typecheck unit
 
 ## The system's Chromium for the browser tests (Debian's package; never a downloaded build).
 browser:
@@ -35,6 +35,13 @@ alertmanager:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    prometheus-alertmanager; \
 	else echo "Alertmanager is missing and cannot be installed here: its test will skip"; fi
+
+## nginx, to check deploy/nginx.conf (systemd-analyze checks the units where systemd is).
+deploy-tools:
+	@if command -v nginx >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
+	else echo "nginx is missing and cannot be installed here: its check will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
