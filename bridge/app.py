@@ -27,6 +27,7 @@ from .observability import (
     new_request_id,
     settings_secrets,
 )
+from .openapi import build as build_openapi
 from .outbox.store import SubmissionStore
 from .proprofs.client import ProProfsClient
 from .proprofs.errors import AuthenticationError, ProProfsError
@@ -148,6 +149,12 @@ def create_app(
             "proprofs": reachability.check(),
         }
         return json_response(body, 200 if store_ok else 503)
+
+    api_document = build_openapi(settings)
+
+    @app.get("/openapi.json")
+    def openapi() -> Response:
+        return json_response(api_document, 200, {"Access-Control-Allow-Origin": "*"})
 
     @app.get("/metrics")
     def metrics_view() -> Response:

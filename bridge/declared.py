@@ -75,7 +75,11 @@ def build_field(spec: FieldSpec) -> fields.Field:
         validators.append(_not_blank)
     kwargs: dict[str, Any] = {
         "required": spec.required,
-        "metadata": {"label": spec.title, "help": spec.help, "type": spec.type},
+        "metadata": {
+            "title": spec.title,
+            "description": spec.help or "",
+            "x-field-type": spec.type,
+        },
     }
     if spec.default is not None:
         kwargs["load_default"] = spec.default

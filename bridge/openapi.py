@@ -1,0 +1,246 @@
+"""``GET /openapi.json``: the bridge's API as configured, generated with apispec from the very
+marshmallow schemas that validate each route's input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema, fields
+
+from . import __version__
+from .config import Route, Settings
+
+
+class AcceptedSchema(Schema):
+    status = fields.String(
+        required=True, metadata={"enum": ["accepted", "duplicate", "ignored", "subscribed"]}
+    )
+    id = fields.String(metadata={"description": "The submission's reference (pb-…)"})
+    ids = fields.List(fields.String())
+    receipt = fields.String(metadata={"description": "Widget only: the status receipt"})
+    message = fields.String()
+    topic = fields.String()
+
+
+class ErrorSchema(Schema):
+    status = fields.String(required=True, metadata={"enum": ["error"]})
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class StatusSchema(Schema):
+    state = fields.String(required=True, metadata={"enum": ["received", "delivered", "failed"]})
+    subject = fields.String()
+    received_at = fields.String()
+    ticket_id = fields.String()
+    ticket_status = fields.String()
+    ticket_status_unavailable = fields.Boolean()
+    last_update = fields.String()
+    messages = fields.List(fields.Dict())
+
+
+ERRORS = {
+    "400": "The body is not valid JSON (or not the sender's format).",
+    "401": "Missing or wrong credentials or signature.",
+    "403": "The origin (or SNS topic) is not allowed.",
+    "413": "The body is larger than the route accepts.",
+    "415": "Unsupported content type.",
+    "422": "Validation failed; errors by field.",
+    "429": "Too many submissions; see Retry-After.",
+    "503": "The submission could not be stored; try again.",
+}
+
+
+def _error_responses(*codes: str) -> dict[str, Any]:
+    return {
+        code: {"description": ERRORS[code], "content": {"application/json": {"schema": "Error"}}}
+        for code in codes
+    }
+
+
+def _security(spec: APISpec, route: Route) -> list[dict[str, list[str]]]:
+    auth = route.auth or {}
+    needed: dict[str, list[str]] = {}
+    if auth.get("bearer"):
+        spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+        needed["bearer"] = []
+    if auth.get("basic"):
+        spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
+        needed["basic"] = []
+    if auth.get("query"):
+        name = f"query_{route.name}"
+        spec.components.security_scheme(
+            name, {"type": "apiKey", "in": "query", "name": auth["query"].get("param", "token")}
+        )
+        needed[name] = []
+    if auth.get("hmac"):
+        header = {
+            "grafana": auth["hmac"].get("header") or "X-Grafana-Alerting-Signature",
+            "sentry": "Sentry-Hook-Signature",
+            "pagerduty": "X-PagerDuty-Signature",
+            "standard": "webhook-signature",
+        }[auth["hmac"]["scheme"]]
+        name = f"hmac_{route.name}"
+        spec.components.security_scheme(
+            name,
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": header,
+                "description": f"HMAC signature ({auth['hmac']['scheme']}) over the raw body",
+            },
+        )
+        needed[name] = []
+    return [needed] if needed else []
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    spec = APISpec(
+        title="proprofs-bridge",
+        version=__version__,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "Forms, alerts and the support widget in; ProProfs "
+            "Help Desk tickets out."
+        },
+    )
+    spec.components.schema("Accepted", schema=AcceptedSchema)
+    spec.components.schema("Error", schema=ErrorSchema)
+    spec.components.schema("Status", schema=StatusSchema)
+    accepted = {
+        "description": "Stored: it will become a ticket.",
+        "content": {"application/json": {"schema": "Accepted"}},
+    }
+    for name, route in sorted(settings.routes.items()):
+        schema_name = f"{name.replace('-', '_').title().replace('_', '')}Input"
+        spec.components.schema(schema_name, schema=type(route.mapping.schema))
+        security = _security(spec, route)
+        if route.kind == "hook":
+            operation = {
+                "summary": f"Webhook for route {name}"
+                + (f" ({route.source.name})" if route.source else ""),
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": schema_name}},
+                },
+                "responses": {
+                    "202": accepted,
+                    "200": {
+                        "description": "A repeat, or nothing to do.",
+                        "content": {"application/json": {"schema": "Accepted"}},
+                    },
+                    **_error_responses("400", "401", "403", "413", "415", "422", "503"),
+                },
+            }
+            if security:
+                operation["security"] = security
+            spec.path(path=route.path, operations={"post": operation})
+        elif route.kind == "form":
+            body = {"schema": schema_name}
+            spec.path(
+                path=route.path,
+                operations={
+                    "post": {
+                        "summary": f"Contact form {name} (browsers get 303; scripts get JSON)",
+                        "requestBody": {
+                            "required": True,
+                            "content": {
+                                "application/json": body,
+                                "application/x-www-form-urlencoded": body,
+                            },
+                        },
+                        "responses": {
+                            "202": accepted,
+                            "200": {
+                                "description": "A double submit, answered as before.",
+                                "content": {"application/json": {"schema": "Accepted"}},
+                            },
+                            **_error_responses("400", "403", "413", "415", "422", "429", "503"),
+                        },
+                    }
+                },
+            )
+        else:
+            spec.path(
+                path=route.path,
+                operations={
+                    "post": {
+                        "summary": f"Support widget {name}",
+                        "requestBody": {
+                            "required": True,
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "properties": {
+                                            "fields": {
+                                                "$ref": f"#/components/schemas/{schema_name}"
+                                            },
+                                            "page_url": {"type": "string"},
+                                            "identity": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "email": {"type": "string"},
+                                                    "name": {"type": "string"},
+                                                    "hmac": {"type": "string"},
+                                                },
+                                            },
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "responses": {
+                            "202": accepted,
+                            **_error_responses("400", "403", "413", "415", "422", "429", "503"),
+                        },
+                    }
+                },
+            )
+            spec.path(
+                path=f"{route.path}/status/{{receipt}}",
+                operations={
+                    "get": {
+                        "summary": f"Status of a {name} submission, by its receipt",
+                        "parameters": [
+                            {
+                                "name": "receipt",
+                                "in": "path",
+                                "required": True,
+                                "schema": {"type": "string"},
+                            }
+                        ],
+                        "responses": {
+                            "200": {
+                                "description": "Where it stands",
+                                "content": {"application/json": {"schema": "Status"}},
+                            },
+                            "404": {
+                                "description": "No such receipt (reveals nothing).",
+                                "content": {"application/json": {"schema": "Error"}},
+                            },
+                        },
+                    }
+                },
+            )
+    spec.path(
+        path="/healthz",
+        operations={
+            "get": {"summary": "The process is up", "responses": {"200": {"description": "up"}}}
+        },
+    )
+    spec.path(
+        path="/readyz",
+        operations={
+            "get": {
+                "summary": "Ready to take submissions",
+                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+            }
+        },
+    )
+    document: dict[str, Any] = spec.to_dict()
+    return document
