@@ -115,9 +115,14 @@ def build(settings: Settings) -> dict[str, Any]:
         "description": "Stored: it will become a ticket.",
         "content": {"application/json": {"schema": "Accepted"}},
     }
+    registered: dict[type, str] = {}
     for name, route in sorted(settings.routes.items()):
-        schema_name = f"{name.replace('-', '_').title().replace('_', '')}Input"
-        spec.components.schema(schema_name, schema=type(route.mapping.schema))
+        schema_class = type(route.mapping.schema)
+        schema_name = registered.get(schema_class)
+        if schema_name is None:  # routes sharing a preset share its schema component
+            schema_name = f"{name.replace('-', '_').title().replace('_', '')}Input"
+            spec.components.schema(schema_name, schema=schema_class)
+            registered[schema_class] = schema_name
         security = _security(spec, route)
         if route.kind == "hook":
             operation = {
