@@ -41,6 +41,7 @@ def write_config(
     *,
     delivery: dict[str, object] | None = None,
     routes: str = "",
+    top: str = "",
 ) -> Path:
     settings = json.dumps({**DELIVERY, **(delivery or {})})
     path.write_text(f"""
@@ -58,6 +59,7 @@ routes:
     dedup_key: "{{{{ data.id or '' }}}}"
     ticket: {{email: hooks@example.com, inbox: IB238-436}}
 {routes}
+{top}
 """)
     return path
 
