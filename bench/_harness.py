@@ -62,6 +62,29 @@ def emulator_process(*flags: str) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
+def write_config(
+    path: Path, emulator_url: str, store: str, routes: dict[str, object], **extra: object
+) -> Path:
+    """A bridge config (JSON is YAML) pointing at the emulator with the bench account."""
+    import json
+
+    path.write_text(
+        json.dumps(
+            {
+                "proprofs": {
+                    "base_url": emulator_url + "/app/api/v1/",
+                    "account_email": ACCOUNT_EMAIL,
+                    "token": TOKEN,
+                },
+                "store": store,
+                "routes": routes,
+                **extra,
+            }
+        )
+    )
+    return path
+
+
 def summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {

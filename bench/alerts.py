@@ -8,7 +8,6 @@ Run: ``.venv/bin/python bench/alerts.py [--notifications N] [--groups G]``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import ACCOUNT_EMAIL, ROOT, TOKEN, emulator_process, gunicorn, load
+from bench._harness import (
+    ROOT,
+    emulator_process,
+    gunicorn,
+    load,
+    write_config,
+)
 
 
 def notification(group: int, n: int) -> dict[str, object]:
@@ -55,26 +60,19 @@ def main() -> None:
     bodies = [notification(n % groups, n) for n in range(total)]
     with tempfile.TemporaryDirectory() as tmp, emulator_process() as emulator:
         config = Path(tmp) / "bridge.yaml"
-        config.write_text(
-            json.dumps(
-                {
-                    "proprofs": {
-                        "base_url": emulator + "/app/api/v1/",
-                        "account_email": ACCOUNT_EMAIL,
-                        "token": TOKEN,
-                    },
-                    "store": f"sqlite:///{Path(tmp) / 'alerts.db'}",
-                    "delivery": {"concurrency": 4, "poll_interval": 0.1},
-                    "routes": {
-                        "alerts": {
-                            "kind": "hook",
-                            "source": "alertmanager",
-                            "auth": {"bearer": "storm-token-123"},
-                            "ticket": {"email": "alerts@example.com"},
-                        }
-                    },
+        write_config(
+            config,
+            emulator,
+            f"sqlite:///{Path(tmp) / 'alerts.db'}",
+            {
+                "alerts": {
+                    "kind": "hook",
+                    "source": "alertmanager",
+                    "auth": {"bearer": "storm-token-123"},
+                    "ticket": {"email": "alerts@example.com"},
                 }
-            )
+            },
+            delivery={"concurrency": 4, "poll_interval": 0.1},
         )
         env = {"BRIDGE_CONFIG": str(config)}
         worker = subprocess.Popen(

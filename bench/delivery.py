@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import ACCOUNT_EMAIL, ROOT, TOKEN, emulator_process
+from bench._harness import ROOT, emulator_process, write_config
 from bridge.mapping import footer
 from bridge.outbox.store import SubmissionStore, new_submission_id
 from bridge.proprofs import TicketDraft
@@ -46,19 +46,12 @@ def draft(sid: str, n: int) -> TicketDraft:
 def delivery(tickets: int, store_url: str, workdir: Path) -> float:
     with emulator_process("--latency-ms", str(int(LATENCY_S * 1000))) as emulator_url:
         config = workdir / "bridge.yaml"
-        config.write_text(
-            json.dumps(
-                {
-                    "proprofs": {
-                        "base_url": emulator_url + "/app/api/v1/",
-                        "account_email": ACCOUNT_EMAIL,
-                        "token": TOKEN,
-                    },
-                    "store": store_url,
-                    "delivery": {"concurrency": CONCURRENCY, "poll_interval": 0.05},
-                    "routes": {"bench": {"kind": "hook", "ticket": {"email": "bench@example.com"}}},
-                }
-            )
+        write_config(
+            config,
+            emulator_url,
+            store_url,
+            {"bench": {"kind": "hook", "ticket": {"email": "bench@example.com"}}},
+            delivery={"concurrency": CONCURRENCY, "poll_interval": 0.05},
         )
         store = SubmissionStore(store_url)
         for n in range(tickets):

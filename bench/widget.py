@@ -9,7 +9,6 @@ most once per worker per minute. Run: ``.venv/bin/python bench/widget.py [--requ
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import ACCOUNT_EMAIL, ROOT, TOKEN, emulator_process, gunicorn, load
+from bench._harness import (
+    ROOT,
+    emulator_process,
+    gunicorn,
+    load,
+    write_config,
+)
 
 
 def main() -> None:
@@ -30,27 +35,20 @@ def main() -> None:
     count = max(200, min(args.requests, 100_000))
     with tempfile.TemporaryDirectory() as tmp, emulator_process() as emulator:
         config = Path(tmp) / "bridge.yaml"
-        config.write_text(
-            json.dumps(
-                {
-                    "proprofs": {
-                        "base_url": emulator + "/app/api/v1/",
-                        "account_email": ACCOUNT_EMAIL,
-                        "token": TOKEN,
+        write_config(
+            config,
+            emulator,
+            f"sqlite:///{Path(tmp) / 'widget.db'}",
+            {
+                "support": {
+                    "kind": "widget",
+                    "fields": {
+                        "email": {"type": "email", "required": True},
+                        "message": {"type": "text", "required": True},
                     },
-                    "store": f"sqlite:///{Path(tmp) / 'widget.db'}",
-                    "routes": {
-                        "support": {
-                            "kind": "widget",
-                            "fields": {
-                                "email": {"type": "email", "required": True},
-                                "message": {"type": "text", "required": True},
-                            },
-                            "widget": {"status_cache": "60s"},
-                        }
-                    },
+                    "widget": {"status_cache": "60s"},
                 }
-            )
+            },
         )
         env = {"BRIDGE_CONFIG": str(config)}
         with gunicorn("bridge.app:from_environment()", env=env) as url:
