@@ -355,6 +355,9 @@ proprofs-bridge demo
   bridge:    {bridge_url}   (store: {settings.store})
   emulator:  {emulator_server.base_url}
 
+Open the hosted contact form:   {bridge_url}/forms/contact
+API description:                {bridge_url}/openapi.json   metrics: {bridge_url}/metrics
+
 Send an alert-style webhook (becomes a ticket within a second):
   curl -s -X POST {bridge_url}/hooks/events -H 'Content-Type: application/json' \\
        -d '{{"id": "evt-1", "title": "Nightly backup failed", "severity": "critical"}}'
