@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import itertools
 import os
 import shutil
 import threading
@@ -51,8 +52,12 @@ def chromium() -> Iterator[object]:
 
 @contextlib.contextmanager
 def static_site(files: dict[str, str]) -> Iterator[str]:
-    """Serve ``files`` (name → HTML) from 127.0.0.1 on a port of its own: another origin."""
-    root = Path(os.environ.get("TMPDIR", "/tmp")) / f"site-{os.getpid()}-{threading.get_ident()}"
+    """Serve ``files`` (name → HTML) from 127.0.0.1 on a port of its own: another origin.
+
+    A file's text may hold ``{bridge}``: it is filled in by :func:`fill` once the bridge's
+    port is known (pick the bridge's port after the sites are up, so none can take it).
+    """
+    root = Path(os.environ.get("TMPDIR", "/tmp")) / f"site-{os.getpid()}-{next(_sites)}"
     root.mkdir(parents=True, exist_ok=True)
     for name, body in files.items():
         (root / name).write_text(body)
@@ -65,12 +70,28 @@ def static_site(files: dict[str, str]) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    _roots[url] = root
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield url
     finally:
         server.shutdown()
         server.server_close()
+        _roots.pop(url, None)
         shutil.rmtree(root, ignore_errors=True)
+
+
+_sites = itertools.count()
+_roots: dict[str, Path] = {}
+
+
+def fill(site: str, **values: str) -> None:
+    """Put late values (the bridge's URL) into a site's pages."""
+    for page in _roots[site].iterdir():
+        text = page.read_text()
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        page.write_text(text)
 
 
 def screenshot(page: object, name: str) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.browser import chromium, need_chromium, screenshot, static_site
+from tests.e2e.browser import chromium, fill, need_chromium, screenshot, static_site
 from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
@@ -36,8 +36,7 @@ ROUTES = """
 @pytest.fixture(scope="module")
 def sites() -> Iterator[dict[str, str]]:
     need_chromium()
-    bridge_port = free_port()
-    bridge = f"http://127.0.0.1:{bridge_port}"
+    bridge = "{bridge}"  # filled in once the sites are up and the bridge's port is picked
     form_page = f"""<!doctype html><html><body><h1>ACME</h1>
 <form action="{bridge}/forms/contact" method="post">
   <input name="name" value="Olga Other"><input name="email" value="olga@example.com">
@@ -56,6 +55,10 @@ fetch("{bridge}/forms/contact", {{method: "POST", headers: {{"Content-Type": "ap
         static_site({"form.html": form_page, "fetch.html": fetch_page}) as allowed,
         static_site({"fetch.html": fetch_page}) as disallowed,
     ):
+        bridge_port = free_port()  # after the sites are up, so that neither can take it
+        bridge = f"http://127.0.0.1:{bridge_port}"
+        fill(allowed, bridge=bridge)
+        fill(disallowed, bridge=bridge)
         yield {
             "bridge": bridge,
             "port": str(bridge_port),

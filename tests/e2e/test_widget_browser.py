@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.browser import chromium, need_chromium, screenshot, static_site
+from tests.e2e.browser import chromium, fill, need_chromium, screenshot, static_site
 from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
@@ -39,9 +39,10 @@ ROUTES = """
 @pytest.fixture
 def embedded(emulator: EmulatorServer, tmp_path: Path) -> Iterator[tuple[str, str]]:
     need_chromium()
-    port = free_port()
-    bridge = f"http://127.0.0.1:{port}"
-    with static_site({"shop.html": HOSTILE.replace("{bridge}", bridge)}) as site:
+    with static_site({"shop.html": HOSTILE}) as site:
+        port = free_port()
+        bridge = f"http://127.0.0.1:{port}"
+        fill(site, bridge=bridge)
         config = write_config(
             tmp_path / "bridge.yaml",
             f"sqlite:///{tmp_path / 'w.db'}",
