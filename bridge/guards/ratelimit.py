@@ -44,7 +44,11 @@ class RateLimits:
         return self._parsed[key]
 
     def check(self, route: str, ip: str, per_ip: Sequence[str], per_route: Sequence[str]) -> None:
-        """Count this request; raise a 429 refusal with ``retry_after`` if over any limit."""
+        """Count this request; raise a 429 refusal with ``retry_after`` if over any limit.
+
+        Each limit is counted with one atomic hit (INCR in Redis), so two instances racing
+        for the last slot cannot both get it.
+        """
         strategy = self.limiter.limiter
         scopes = [
             (self._items(per_ip), ("ip", route, ip)),
@@ -52,7 +56,7 @@ class RateLimits:
         ]
         for items, identifiers in scopes:
             for item in items:
-                if not strategy.test(item, *identifiers):
+                if not strategy.hit(item, *identifiers):
                     reset = strategy.get_window_stats(item, *identifiers).reset_time
                     wait = max(1, math.ceil(reset - time.time()))
                     raise GuardRefusal(
@@ -61,9 +65,6 @@ class RateLimits:
                         f"Too many submissions ({item}). Please try again in {_human(wait)}.",
                         retry_after=wait,
                     )
-        for items, identifiers in scopes:
-            for item in items:
-                strategy.hit(item, *identifiers)
 
     def reset(self) -> None:
         self.limiter.reset()

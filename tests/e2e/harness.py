@@ -102,9 +102,15 @@ def start_worker(
         cmd += ["--concurrency", str(concurrency)]
     log = open(config.with_suffix(".worker.log"), "ab")  # noqa: SIM115 - the child owns it
     try:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)
     finally:
         log.close()
+    RUNNING.append(proc)
+    return proc
+
+
+#: Worker processes started by the current test; the e2e conftest stops any left running.
+RUNNING: list[subprocess.Popen[bytes]] = []
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
