@@ -192,7 +192,7 @@ def bridge_server(
 def _up(url: str) -> bool:
     try:
         return requests.get(url + "/healthz", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not up yet, or too busy to answer in time
         return False
 
 

@@ -80,7 +80,7 @@ receivers:
 def _ready(url: str) -> bool:
     try:
         return requests.get(url + "/-/ready", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except requests.RequestException:  # not up yet, or too busy to answer in time
         return False
 
 

@@ -37,6 +37,17 @@ def test_serve_accepts_stores_and_delivers(
             headers={"Content-Type": "application/json"},
         )
         assert bad.status_code == 400 and bad.json()["code"] == "malformed_json"
+        # Two gunicorn workers and the delivery process: /metrics adds all of them up.
+        counts: dict[str, float] = {}
+        for line in requests.get(f"{url}/metrics", timeout=10).text.splitlines():
+            if line.startswith("bridge_submissions_total{"):
+                outcome = line.split('outcome="')[1].split('"')[0]
+                counts[outcome] = counts.get(outcome, 0) + float(line.rsplit(" ", 1)[1])
+        assert counts == {"accepted": 10, "duplicate": 20, "rejected": 1}
+        delivered = 'bridge_deliveries_total{outcome="delivered",route="events"} 10.0'
+        assert wait_until(
+            lambda: delivered in requests.get(f"{url}/metrics", timeout=10).text, timeout=10
+        )
     with SubmissionStore(store_url) as store:
         assert store.counts()["delivered"] == 10
     subjects = sorted(t.subject for t in emulator.state.tickets.values())
