@@ -5,10 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -32,20 +30,9 @@ from .outbox.store import SubmissionStore
 from .proprofs.client import ProProfsClient
 from .proprofs.errors import AuthenticationError, ProProfsError
 from .proprofs.models import TicketFilters
+from .resources import templates_dir
 
 log = logging.getLogger(__name__)
-
-
-def templates_dir() -> Path:
-    """``templates/`` beside the package (a checkout), or where the wheel installed it."""
-    here = Path(__file__).resolve().parent
-    for candidate in (
-        here.parent / "templates",
-        Path(sys.prefix) / "share" / "proprofs-bridge" / "templates",
-    ):
-        if (candidate / "form.html").is_file():
-            return candidate
-    raise RuntimeError("the bridge's templates are missing; reinstall proprofs-bridge")
 
 
 def signing_key(settings: Settings) -> str:

@@ -837,7 +837,7 @@ def _build_route(
     )
     if kind != "widget" and "widget" in loaded:
         report((*path, "widget"), ["only widget routes take widget settings"])
-    widget = WidgetSettings(**{k: v for k, v in (loaded.get("widget") or {}).items()})
+    widget = WidgetSettings(**(loaded.get("widget") or {}))
     if kind == "hook":
         for key in browser_keys:
             if key in loaded:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -44,7 +44,6 @@ class FieldSpec:
     help: str | None = None
     placeholder: str | None = None
     custom_field: str | None = None  # ProProfs custom field id this field fills
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def title(self) -> str:

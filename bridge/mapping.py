@@ -379,9 +379,17 @@ class RouteMapping:
         return value[: max(0, limit - 1)].rstrip() + TRUNCATION_MARK
 
 
+FOOTER_PREFIX = "\n\n--\nReference: "
+
+
 def footer(ref: str) -> str:
     """The reference footer every ticket description ends with (DESIGN.md, Store)."""
-    return f"\n\n--\nReference: {ref}"
+    return FOOTER_PREFIX + ref
+
+
+def without_footer(text: str) -> str:
+    """A description as the person wrote it, without the bridge's reference footer."""
+    return text.split(FOOTER_PREFIX, 1)[0]
 
 
 def validation_messages(exc: ValidationError) -> dict[str, list[str]]:

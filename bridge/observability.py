@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import sys
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -227,12 +226,3 @@ def settings_secrets(settings: Any) -> list[str]:
             found.append(route.guards.captcha.secret)
         found.append(route.widget.identity_secret or "")
     return [s for s in found if s]
-
-
-class Timer:
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.started

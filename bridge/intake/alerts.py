@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ..config import Route
 from ..mapping import MappingError
 from ..proprofs.errors import ProProfsError
-from .common import Prepared, Rejected, bridge, request_meta, stored
+from .common import Prepared, bridge, request_meta, stored
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,3 @@ def _closed(
     except Exception:  # the cache is an optimisation; the answer stands without it
         log.warning("cannot cache the ticket check for %s", key)
     return not is_open
-
-
-def check_not_rejected(outcomes: list[Outcome]) -> None:
-    if not outcomes:
-        raise Rejected(422, "validation_failed", "The notification holds no alerts.")

@@ -386,11 +386,13 @@ def _answer_success(
 def _answer_error(
     route: Route | None, rejected: Rejected, as_json: bool, fields: Mapping[str, Any]
 ) -> Response:
-    if as_json or route is None:
-        if route is None and not as_json:
-            return _message_page(rejected.status, TEXT["error_title"], rejected.message)
+    if route is None:  # no such form
+        if as_json:
+            return rejected.response()
+        return _message_page(rejected.status, TEXT["error_title"], rejected.message)
+    if as_json:
         response = rejected.response()
-        for key, value in (_cors_for(route) if route else {}).items():
+        for key, value in _cors_for(route).items():
             response.headers[key] = value
         return response
     if rejected.status == 422:

@@ -12,7 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..config import Route
 from ..guards import GuardRefusal, signatures
 from ..sources import GENERIC
-from .alerts import Outcome, check_not_rejected, receive_alert
+from .alerts import Outcome, receive_alert
 from .common import (
     Rejected,
     accept,
@@ -155,7 +155,7 @@ def receive(name: str) -> Response:
             answered = sns_message(route, payload)
             if answered is not None:
                 return observed(route, answered)
-        if route.source is None or (route.source is GENERIC and route.alerts.status is None):
+        if route.source is None:  # a route's own schema: no alert lifecycle
             return observed(route, accepted_response(accept(route, payload)))
         return observed(route, _alerts(route, payload))
     except Rejected as rejected:
@@ -176,7 +176,13 @@ def _alerts(route: Route, payload: Any) -> Response:
             key = route.alerts.alert_dedup_key.render(route.mapping.context(ready.data)).strip()
             ready = type(ready)(ready.data, ready.draft, f"{route.name}:{key}", ready.submission_id)
         outcomes.append(receive_alert(route, ready))
-    check_not_rejected(outcomes)
+    if not outcomes:  # per-alert mode on a notification that lists no alert
+        raise Rejected(
+            422,
+            "validation_failed",
+            "The notification holds no alerts.",
+            errors={"alerts": ["Shorter than minimum length 1."]},
+        )
     accepted = [o.id for o in outcomes if o.status == "accepted"]
     if accepted:
         return json_response({"status": "accepted", "id": accepted[0], "ids": accepted}, 202)

@@ -20,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from ..config import Route
 from ..guards import GuardRefusal
+from ..mapping import without_footer
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Ticket
 from .common import Rejected, accept, bridge, json_response, observe, observed
@@ -323,7 +324,7 @@ def status(name: str, receipt: str) -> Response:
                             "from": "support" if m.reply_by else "you",
                             "name": m.reply_by.name if m.reply_by else "",
                             "at": m.created.isoformat(),
-                            "text": _without_footer(m.text),
+                            "text": without_footer(m.text),
                         }
                         for m in ticket.messages
                     ],
@@ -336,7 +337,3 @@ def _iso(ts: float) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
-
-
-def _without_footer(text: str) -> str:
-    return text.split("\n\n--\nReference: ", 1)[0]

@@ -197,10 +197,6 @@ class EmulatorState:
             self.generation += 1
             self._save()
 
-    def save(self) -> None:
-        with self.lock:
-            self._save()
-
     def _save(self) -> None:
         if not self.data_path:
             return

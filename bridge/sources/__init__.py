@@ -12,24 +12,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "sources"
+from ..resources import templates_dir
 
 
 def template(name: str) -> str:
     """A preset's default template text (``templates/sources/<name>``)."""
-    for folder in (
-        TEMPLATES,
-        Path(__import__("sys").prefix) / "share" / "proprofs-bridge" / "templates" / "sources",
-    ):
-        path = folder / name
-        if path.is_file():
-            return path.read_text().rstrip("\n")
-    raise RuntimeError(f"the preset template {name} is missing; reinstall proprofs-bridge")
+    return (templates_dir() / "sources" / name).read_text().rstrip("\n")
 
 
 def parse_json_or_form(body: bytes, form: Mapping[str, str]) -> Any:
