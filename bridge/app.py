@@ -17,6 +17,7 @@ from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
 from .intake import forms, hooks, widget
 from .intake.common import Bridge, error, json_response
+from .jsonbody import BoundedJSONProvider
 from .observability import (
     REQUEST_ID,
     Metrics,
@@ -73,6 +74,7 @@ def create_app(
 ) -> Flask:
     """The bridge's Flask app for ``settings`` (the store opens lazily, per process)."""
     app = Flask("bridge", template_folder=str(templates_dir()))
+    app.json = BoundedJSONProvider(app)  # request.get_json anywhere refuses deep nesting
     app.config["MAX_CONTENT_LENGTH"] = max(
         [route.max_body for route in settings.routes.values()] or [256 * 1024]
     )

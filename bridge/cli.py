@@ -158,6 +158,12 @@ def _settings(config_file: str | None) -> Settings:
 def check_config(config_file: str | None) -> None:
     """Validate the config; every problem names the file, line and key path."""
     settings = _settings(config_file)
+    problem = _boot_problem(settings)
+    if problem:
+        click.echo(problem, err=True)
+        raise SystemExit(1)
+    for warning in settings.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{settings.source_path}: OK — {len(settings.routes)} route(s)")
     for route in settings.routes.values():
         what = (
@@ -166,6 +172,20 @@ def check_config(config_file: str | None) -> None:
             else ("declared fields" if route.fields else "custom schema")
         )
         click.echo(f"  {route.kind:<6} {route.path:<28} {what}")
+
+
+def _boot_problem(settings: Settings) -> str | None:
+    """Build everything ``create_app`` builds (OpenAPI document included): what would stop it."""
+    from .app import create_app
+
+    try:
+        create_app(settings)
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}"
+        for secret in settings_secrets(settings):
+            text = text.replace(secret, "[redacted]")
+        return f"{settings.source_path}: the app cannot start with this config: {text}"
+    return None
 
 
 @main.command("try")
@@ -261,6 +281,10 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -
 def serve(config_file: str | None, host: str, port: int, workers: int, no_delivery: bool) -> None:
     """Serve the bridge with gunicorn, with delivery running unless --no-delivery."""
     settings = _settings(config_file)
+    problem = _boot_problem(settings)
+    if problem:
+        click.echo(problem, err=True)
+        raise SystemExit(1)
     path = str(config_path(config_file).resolve())
     raise SystemExit(_serve(settings, path, host, port, workers, not no_delivery))
 

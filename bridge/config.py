@@ -607,6 +607,7 @@ class Settings:
     routes: Mapping[str, Route]
     store: str = DEFAULT_STORE
     source_path: str = "<dict>"
+    warnings: tuple[str, ...] = ()
     server: ServerSettings = field(default_factory=ServerSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
@@ -646,12 +647,17 @@ def settings_from_dict(data: Mapping[str, Any]) -> Settings:
 def _build(doc: _Document) -> Settings:
     problems = list(doc.problems)
 
+    warnings: list[str] = []
+
     def report(path: tuple[Any, ...], messages: Any) -> None:
         for sub, message in _flatten(messages):
             full = path + sub
             if _dotted(full) in doc.failed:
                 continue  # already reported: its variable or file is missing
             problems.append(f"{doc.filename}:{doc.line(full)} {_dotted(full)}: {message}")
+
+    def warn(path: tuple[Any, ...], message: str) -> None:
+        warnings.append(f"{doc.filename}:{doc.line(path)} {_dotted(path)}: {message}")
 
     if not isinstance(doc.data, dict):
         raise ConfigError([f"{doc.filename}:1 (top): the config must be a mapping"])
@@ -678,7 +684,7 @@ def _build(doc: _Document) -> Settings:
             report(path, ["a route must be a mapping"])
             continue
         merged = _merge(defaults, raw)
-        route = _build_route(str(name), merged, path, doc, report, own=raw)
+        route = _build_route(str(name), merged, path, doc, report, own=raw, warn=warn)
         if route is not None:
             routes[route.name] = route
     if problems:
@@ -697,6 +703,7 @@ def _build(doc: _Document) -> Settings:
         store=str(top.get("store") or DEFAULT_STORE),
         source_path=doc.filename,
         delivery=_delivery(delivery),
+        warnings=tuple(warnings),
     )
 
 
@@ -724,6 +731,7 @@ def _build_route(
     doc: _Document,
     report: Any,
     own: Mapping[str, Any],
+    warn: Any = None,
 ) -> Route | None:
     loaded, ok = _load_partly(RouteSchema(), data, path, report)
     kind = loaded.get("kind", "")
@@ -810,6 +818,16 @@ def _build_route(
         auth = _load(HookAuthSchema(), auth, (*path, "auth"), report) or {}
         if auth.get("sns") and (source is None or source.name != "aws_sns"):
             report((*path, "auth", "sns"), ["SNS signatures go with source: aws_sns"])
+    if source is not None and source.name == "aws_sns":
+        # SNS messages are verified whether or not the route says so; only an explicit
+        # ``verify: false`` turns that off, and it is worth a warning.
+        auth = {**auth, "sns": {"topics": [], "verify": True, **(auth.get("sns") or {})}}
+        if not auth["sns"]["verify"] and warn is not None:
+            warn(
+                (*path, "auth", "sns", "verify"),
+                "SNS signatures are not checked on this route: anyone who knows its URL "
+                "can make tickets",
+            )
     alerts = AlertSettings()
     if kind == "hook":
         alerts = AlertSettings(

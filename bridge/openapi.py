@@ -3,6 +3,7 @@ marshmallow schemas that validate each route's input."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from apispec import APISpec
@@ -47,6 +48,7 @@ ERRORS = {
     "401": "Missing or wrong credentials or signature.",
     "403": "The origin (or SNS topic) is not allowed.",
     "413": "The body is larger than the route accepts.",
+    "409": "This webhook-id is being processed right now; retry (see Retry-After).",
     "415": "Unsupported content type.",
     "422": "Validation failed; errors by field.",
     "429": "Too many submissions; see Retry-After.",
@@ -61,21 +63,36 @@ def _error_responses(*codes: str) -> dict[str, Any]:
     }
 
 
+def _scheme(spec: APISpec, name: str, component: dict[str, Any]) -> str:
+    """Register a security scheme once, however many routes use it; the name to refer to it."""
+    known = spec.components.security_schemes
+    if name in known and known[name] != component:
+        name = _unique(name, known)
+    if name not in known:
+        spec.components.security_scheme(name, component)
+    return name
+
+
+def _unique(name: str, taken: Mapping[str, Any]) -> str:
+    """``name``, or ``name_2``, ``name_3``… whichever is free."""
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
 def _security(spec: APISpec, route: Route) -> list[dict[str, list[str]]]:
     auth = route.auth or {}
     needed: dict[str, list[str]] = {}
     if auth.get("bearer"):
-        spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
-        needed["bearer"] = []
+        needed[_scheme(spec, "bearer", {"type": "http", "scheme": "bearer"})] = []
     if auth.get("basic"):
-        spec.components.security_scheme("basic", {"type": "http", "scheme": "basic"})
-        needed["basic"] = []
+        needed[_scheme(spec, "basic", {"type": "http", "scheme": "basic"})] = []
     if auth.get("query"):
-        name = f"query_{route.name}"
-        spec.components.security_scheme(
-            name, {"type": "apiKey", "in": "query", "name": auth["query"].get("param", "token")}
-        )
-        needed[name] = []
+        param = auth["query"].get("param", "token")
+        component = {"type": "apiKey", "in": "query", "name": param}
+        needed[_scheme(spec, f"query_{param}", component)] = []
     if auth.get("hmac"):
         header = {
             "grafana": auth["hmac"].get("header") or "X-Grafana-Alerting-Signature",
@@ -83,17 +100,13 @@ def _security(spec: APISpec, route: Route) -> list[dict[str, list[str]]]:
             "pagerduty": "X-PagerDuty-Signature",
             "standard": "webhook-signature",
         }[auth["hmac"]["scheme"]]
-        name = f"hmac_{route.name}"
-        spec.components.security_scheme(
-            name,
-            {
-                "type": "apiKey",
-                "in": "header",
-                "name": header,
-                "description": f"HMAC signature ({auth['hmac']['scheme']}) over the raw body",
-            },
-        )
-        needed[name] = []
+        component = {
+            "type": "apiKey",
+            "in": "header",
+            "name": header,
+            "description": f"HMAC signature ({auth['hmac']['scheme']}) over the raw body",
+        }
+        needed[_scheme(spec, f"hmac_{auth['hmac']['scheme']}", component)] = []
     return [needed] if needed else []
 
 
@@ -120,7 +133,10 @@ def build(settings: Settings) -> dict[str, Any]:
         schema_class = type(route.mapping.schema)
         schema_name = registered.get(schema_class)
         if schema_name is None:  # routes sharing a preset share its schema component
-            schema_name = f"{name.replace('-', '_').title().replace('_', '')}Input"
+            schema_name = _unique(
+                f"{name.replace('-', '_').title().replace('_', '')}Input",
+                spec.components.schemas,
+            )
             spec.components.schema(schema_name, schema=schema_class)
             registered[schema_class] = schema_name
         security = _security(spec, route)
@@ -138,7 +154,7 @@ def build(settings: Settings) -> dict[str, Any]:
                         "description": "A repeat, or nothing to do.",
                         "content": {"application/json": {"schema": "Accepted"}},
                     },
-                    **_error_responses("400", "401", "403", "413", "415", "422", "503"),
+                    **_error_responses("400", "401", "403", "409", "413", "415", "422", "503"),
                 },
             }
             if security:

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bridge.app import create_app
 from bridge.cli import main
+from bridge.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -19,11 +21,105 @@ def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-@pytest.mark.parametrize("name", ["contact", "alertmanager", "grafana", "widget", "demo"])
-def test_every_example_passes_check_config(name: str) -> None:
-    code, out, err = run("check-config", "--config", str(EXAMPLES / f"{name}.yaml"))
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_example_passes_check_config_and_boots(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BRIDGE_STORE", f"sqlite:///{tmp_path / 'example.db'}")
+    code, out, err = run("check-config", "--config", str(path))
     assert code == 0, err
     assert "OK" in out
+    app = create_app(load_settings(path))
+    web = app.test_client()
+    assert web.get("/healthz").status_code == 200
+    document = web.get("/openapi.json").get_json()
+    assert set(document["paths"]) >= {route.path for route in load_settings(path).routes.values()}
+
+
+SHARED_AUTH = """
+proprofs: {account_email: o@example.com, token: t}
+store: STORE
+routes:
+  am-1: {kind: hook, source: alertmanager, auth: {bearer: token-one-1}, ticket: {email: a@x.io}}
+  am-2: {kind: hook, source: alertmanager, auth: {bearer: token-two-2}, ticket: {email: a@x.io}}
+  b-1: {kind: hook, auth: {basic: {username: u, password: pass-one-1}}, ticket: {email: a@x.io}}
+  b-2: {kind: hook, auth: {basic: {username: v, password: pass-two-2}}, ticket: {email: a@x.io}}
+  q-1: {kind: hook, auth: {query: {token: query-one-1}}, ticket: {email: a@x.io}}
+  q-2: {kind: hook, auth: {query: {token: query-two-2}}, ticket: {email: a@x.io}}
+  q-3: {kind: hook, auth: {query: {param: key, token: query-three}}, ticket: {email: a@x.io}}
+  g-1:
+    kind: hook
+    source: grafana
+    auth: {hmac: {scheme: grafana, secret: grafana-one}}
+    ticket: {email: a@x.io}
+  g-2:
+    kind: hook
+    source: grafana
+    auth: {hmac: {scheme: grafana, secret: grafana-two, header: X-Other-Signature}}
+    ticket: {email: a@x.io}
+  s-1: {kind: hook, auth: {hmac: {scheme: standard, secret: standard-1}}, ticket: {email: a@x.io}}
+  s-2: {kind: hook, auth: {hmac: {scheme: standard, secret: standard-2}}, ticket: {email: a@x.io}}
+  help-desk:
+    kind: form
+    fields: {email: {type: email, required: true}, message: {type: text, required: true}}
+  help_desk:
+    kind: form
+    fields: {email: {type: email, required: true}, note: {type: text, required: true}}
+"""
+
+
+def test_routes_sharing_an_auth_kind_or_a_component_name_boot(tmp_path: Path) -> None:
+    """Two bearer routes (and two of every other kind) once made apispec refuse to boot."""
+    config = tmp_path / "bridge.yaml"
+    config.write_text(SHARED_AUTH.replace("STORE", f"sqlite:///{tmp_path / 'b.db'}"))
+    code, out, err = run("check-config", "--config", str(config))
+    assert code == 0, err
+    settings = load_settings(config)
+    document = create_app(settings).test_client().get("/openapi.json").get_json()
+    schemes = document["components"]["securitySchemes"]
+    assert set(document["paths"]) >= {r.path for r in settings.routes.values()}
+    for path, operations in document["paths"].items():
+        for requirement in operations.get("post", {}).get("security", []):
+            assert set(requirement) <= set(schemes), path
+    assert schemes["bearer"] == {"type": "http", "scheme": "bearer"}
+    assert {schemes[n]["name"] for n in schemes if schemes[n]["type"] == "apiKey"} == {
+        "token",
+        "key",
+        "X-Grafana-Alerting-Signature",
+        "X-Other-Signature",
+        "webhook-signature",
+    }
+    form_schemas = {
+        document["paths"][f"/forms/{name}"]["post"]["requestBody"]["content"]["application/json"][
+            "schema"
+        ]["$ref"]
+        for name in ("help-desk", "help_desk")
+    }
+    assert len(form_schemas) == 2  # two routes, two input schemas, never one overwritten
+
+
+def test_check_config_refuses_a_config_the_app_cannot_be_built_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "typo_schema.py").write_text(
+        "from marshmallow import Schema, fields\n"
+        "class Contact(Schema):\n"
+        "    email = fields.Email(required=True)\n"
+        "    message = fields.String(required=True)\n"
+        "    address = fields.Nested('Adress')\n"  # a typo: no schema of that name exists
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = tmp_path / "bridge.yaml"
+    config.write_text(
+        "proprofs: {account_email: o@example.com, token: secret-token-1}\n"
+        f"store: sqlite:///{tmp_path / 'b.db'}\n"
+        "routes:\n  contact: {kind: form, schema: 'typo_schema:Contact',\n"
+        "    ticket: {email: '{{ email }}', subject: '{{ message }}'}}\n"
+    )
+    code, out, err = run("check-config", "--config", str(config))
+    assert code == 1 and "OK" not in out
+    assert f"{config}: the app cannot start with this config: RegistryError" in err
+    assert "Adress" in err and "secret-token-1" not in err
 
 
 def try_route(config: str, route: str, payload: str) -> dict[str, object]:

@@ -118,9 +118,12 @@ def standard_webhooks(
     *,
     now: float,
     tolerance: float = TOLERANCE,
-    first_sighting: Callable[[str], bool] | None = None,
 ) -> None:
-    """Standard Webhooks: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``."""
+    """Standard Webhooks: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``.
+
+    A repeated ``webhook-id`` is not refused here: it is the sender's idempotency key,
+    answered as a duplicate by the intake once its signature and timestamp check out.
+    """
     message_id = headers.get("webhook-id", "").strip()
     if not message_id or len(message_id) > 255:
         raise refuse("Missing webhook-id.")
@@ -139,8 +142,6 @@ def standard_webhooks(
             matched |= _equal(signature, expected)
     if not matched:
         raise refuse("The webhook signature does not match.")
-    if first_sighting is not None and not first_sighting(message_id):
-        raise refuse("This webhook-id was delivered before; replays are refused.")
 
 
 HMAC_SCHEMES: dict[str, Callable[..., None]] = {
@@ -244,7 +245,6 @@ def verify_all(
     args: Mapping[str, str],
     body: bytes,
     now: float | None = None,
-    first_sighting: Callable[[str], bool] | None = None,
 ) -> None:
     """Every check the route configures must pass (SNS is checked once the body is parsed)."""
     now = time.time() if now is None else now
@@ -261,6 +261,4 @@ def verify_all(
         if spec["scheme"] == "grafana":
             options["header"] = spec.get("header") or "X-Grafana-Alerting-Signature"
             options["timestamp_header"] = spec.get("timestamp_header")
-        if spec["scheme"] == "standard":
-            options["first_sighting"] = first_sighting
         scheme(headers, body, str(spec["secret"]), **options)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from flask import Response, current_app, g, request
 from marshmallow import ValidationError
 
+from .. import jsonbody
 from ..config import Route, Settings
 from ..guards.ratelimit import RateLimits
 from ..mapping import MappingError, validation_messages
@@ -124,9 +125,13 @@ def parse_json(body: bytes) -> Any:
     if not body.strip():
         raise Rejected(400, "malformed_json", "The body is empty; send a JSON object.")
     try:
-        return json.loads(body)
+        return jsonbody.loads(body)
     except UnicodeDecodeError:
         raise Rejected(400, "malformed_json", "The body is not UTF-8 text.") from None
+    except jsonbody.TooDeep as exc:
+        raise Rejected(
+            400, "malformed_json", f"The body is not acceptable JSON: {exc}. Send a flatter object."
+        ) from None
     except ValueError as exc:
         raise Rejected(
             400,

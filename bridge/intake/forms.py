@@ -28,6 +28,7 @@ from .common import (
     json_response,
     observe,
     observed,
+    parse_json,
     too_large,
 )
 from .negotiation import wants_json
@@ -249,7 +250,7 @@ def read_fields(route: Route) -> dict[str, Any]:
     check_declared_size(route)
     try:
         if request.mimetype == "application/json" or request.mimetype.endswith("+json"):
-            body = request.get_json(silent=True)
+            body = parse_json(request.get_data(cache=True))
             if not isinstance(body, dict):
                 raise Rejected(400, "malformed_json", "Send the form as a JSON object.")
             return body
@@ -326,7 +327,6 @@ def submit(name: str) -> Response:
         request.mimetype,
         request.accept_mimetypes,
         request.headers.get("X-Requested-With"),
-        request.headers.get("Sec-Fetch-Mode"),
     )
     route: Route | None = None
     fields: dict[str, Any] = {}

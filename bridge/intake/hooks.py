@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -11,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import Route
 from ..guards import GuardRefusal, signatures
+from ..outbox.store import StoreUnavailable
 from ..sources import GENERIC
 from .alerts import Outcome, receive_alert
 from .common import (
@@ -23,6 +25,7 @@ from .common import (
     limit_body,
     observed,
     prepare,
+    stored,
     too_large,
 )
 
@@ -57,7 +60,6 @@ def authenticate(route: Route, body: bytes) -> None:
             headers=request.headers,
             args=request.args,
             body=body,
-            first_sighting=lambda message_id: bridge().store.first_sighting(route.name, message_id),
         )
     except GuardRefusal as refusal:
         raise Rejected(
@@ -150,16 +152,66 @@ def receive(name: str) -> Response:
         route = _route(name)
         body, form = read_body(route)
         authenticate(route, body)
-        payload = parse(route, body, form)
-        if route.source is not None and route.source.name == "aws_sns":
-            answered = sns_message(route, payload)
-            if answered is not None:
-                return observed(route, answered)
-        if route.source is None:  # a route's own schema: no alert lifecycle
-            return observed(route, accepted_response(accept(route, payload)))
-        return observed(route, _alerts(route, payload))
+        message_id = idempotency_key(route)
+        if message_id is None:
+            return observed(route, process(route, body, form))
+        return observed(route, once(route, message_id, lambda: process(route, body, form)))
     except Rejected as rejected:
         return observed(route, rejected.response())
+
+
+def process(route: Route, body: bytes, form: dict[str, str]) -> Response:
+    """An authenticated notification: parsed, checked, and stored (or answered as nothing to do)."""
+    payload = parse(route, body, form)
+    if route.source is not None and route.source.name == "aws_sns":
+        answered = sns_message(route, payload)
+        if answered is not None:
+            return answered
+    if route.source is None:  # a route's own schema: no alert lifecycle
+        return accepted_response(accept(route, payload))
+    return _alerts(route, payload)
+
+
+def idempotency_key(route: Route) -> str | None:
+    """The sender's message id where its scheme makes it an idempotency key (Standard
+    Webhooks' ``webhook-id``, checked by the signature already)."""
+    spec = route.auth.get("hmac") or {}
+    if spec.get("scheme") == "standard":
+        return request.headers.get("webhook-id", "").strip() or None
+    return None
+
+
+def once(route: Route, message_id: str, work: Callable[[], Response]) -> Response:
+    """Process a message id once: a repeat of an answered one gets ``200 duplicate``.
+
+    The id is recorded as answered only after a 2xx; a failed attempt is forgotten, so
+    the sender's retry is processed rather than told "duplicate" for nothing stored.
+    """
+    store = bridge().store
+    sighting = stored(lambda: store.begin_message(route.name, message_id), route)
+    if sighting.state == "answered":
+        earlier = sighting.answer or {}
+        return json_response(
+            {"status": "duplicate", **({"id": earlier["id"]} if "id" in earlier else {})}, 200
+        )
+    if sighting.state == "in_progress":
+        raise Rejected(
+            409,
+            "in_progress",
+            "A delivery with this webhook-id is being processed; try again in a few seconds.",
+            headers={"Retry-After": "5"},
+        )
+    answer: dict[str, Any] | None = None
+    try:
+        response = work()
+        if 200 <= response.status_code < 300:
+            answer = response.get_json(silent=True) or {}
+        return response
+    finally:
+        try:
+            store.finish_message(route.name, message_id, answer)
+        except StoreUnavailable:
+            log.warning("cannot record the answer to webhook-id on route %s", route.name)
 
 
 def _alerts(route: Route, payload: Any) -> Response:

@@ -12,6 +12,7 @@ import hmac
 import logging
 import threading
 import time
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ from ..config import Route
 from ..guards import GuardRefusal
 from ..mapping import without_footer
 from ..proprofs.errors import ProProfsError
-from ..proprofs.models import Ticket
-from .common import Rejected, accept, bridge, json_response, observe, observed
+from ..proprofs.models import Message, Ticket
+from .common import Rejected, accept, bridge, json_response, observe, observed, parse_json
 from .forms import _cors_for, check_origin, cors_preflight, run_guards, texts, time_tokens
 
 log = logging.getLogger(__name__)
@@ -178,22 +179,10 @@ def submit(name: str) -> Response:
             raise Rejected(415, "unsupported_media_type", "Send the widget's JSON.")
         if request.content_length is not None and request.content_length > route.max_body:
             raise Rejected(413, "too_large", "The message is too long.")
-        payload = request.get_json(silent=True)
+        payload = parse_json(request.get_data(cache=True))
         if not isinstance(payload, dict):
             raise Rejected(400, "malformed_json", "Send a JSON object.")
-        fields = (
-            dict(payload.get("fields") or {}) if isinstance(payload.get("fields"), dict) else {}
-        )
-        for key in (
-            "_ts",
-            route.guards.honeypot or "",
-            "cf-turnstile-response",
-            "h-captcha-response",
-            "g-recaptcha-response",
-            "captcha",
-        ):
-            if key and key in payload:
-                fields.setdefault(key, payload[key])
+        fields = widget_fields(payload)  # spam tokens (_ts, honeypot, CAPTCHA) included
         if not run_guards(route, fields):
             observe(route, "spam")
             fake = receipts(route).dumps({"s": "pb-" + "0" * 20})
@@ -228,6 +217,26 @@ def submit(name: str) -> Response:
         for key, value in _cors_for(route).items():
             response.headers[key] = value
     return observed(route, response)
+
+
+#: Top-level keys of a widget post that are not the person's fields.
+ENVELOPE = ("fields", "page_url", "identity")
+
+
+def widget_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    """The person's fields: the ``fields`` object (the shipped script's shape), or the
+    top-level keys (a team's own UI posting flat, as to a form); where both name a field,
+    the ``fields`` object wins."""
+    nested = payload.get("fields", {})
+    if not isinstance(nested, dict):
+        raise Rejected(
+            422,
+            "validation_failed",
+            "Some fields need attention.",
+            errors={"fields": ["Send the fields as a JSON object, or put them at the top level."]},
+        )
+    flat = {k: v for k, v in payload.items() if k not in ENVELOPE}
+    return {**flat, **nested}
 
 
 def _context_fields(route: Route, payload: dict[str, Any]) -> dict[str, str]:
@@ -327,10 +336,25 @@ def status(name: str, receipt: str) -> Response:
                             "text": without_footer(m.text),
                         }
                         for m in ticket.messages
+                        if for_requester(m, {submission.draft.email, ticket.customer_email})
                     ],
                 }
             )
     return json_response(body, 200, headers)
+
+
+def for_requester(message: Message, requester: set[str]) -> bool:
+    """Whether the person may see ``message``: written by them, or sent to their address.
+
+    The list API marks no message internal, and agents can write notes to each other;
+    anything not from or to the requester stays out of the status view.
+    """
+    people = {address.lower() for address in requester if address}
+    for header in (message.sender, message.to):
+        for _, address in getaddresses([header or ""]):
+            if address.strip().lower() in people:
+                return True
+    return False
 
 
 def _iso(ts: float) -> str:

@@ -699,20 +699,59 @@ class SubmissionStore:
 
     # --- replay guard -------------------------------------------------------------------------
 
-    def first_sighting(
-        self, route: str, message_id: str, *, keep: float = 3600.0, now: float | None = None
-    ) -> bool:
-        """True the first time ``message_id`` is seen on ``route`` (webhook replay guard)."""
+    def begin_message(
+        self,
+        route: str,
+        message_id: str,
+        *,
+        keep: float = 3600.0,
+        stale: float = 60.0,
+        now: float | None = None,
+    ) -> MessageSighting:
+        """Take ``message_id`` on ``route`` for processing, or say how it was answered before.
+
+        A sender's message id is an idempotency key (Standard Webhooks): the first sighting
+        is processed; a repeat gets the earlier answer once that is recorded, or is told to
+        come back while it is still in progress. An attempt that never recorded an answer
+        (it failed, or its process died) is taken over once ``stale`` seconds have passed.
+        """
         now = time.time() if now is None else now
+        m = seen_messages
+        key = (m.c.route == route) & (m.c.message_id == message_id)
         try:
             with self._write() as conn:
-                conn.execute(seen_messages.delete().where(seen_messages.c.seen_at < now - keep))
-                conn.execute(
-                    seen_messages.insert().values(route=route, message_id=message_id, seen_at=now)
-                )
-            return True
-        except IntegrityError:
-            return False
+                conn.execute(m.delete().where(m.c.seen_at < now - keep))
+                row = conn.execute(sa.select(m.c.seen_at, m.c.answer).where(key)).first()
+                if row is None:
+                    conn.execute(m.insert().values(route=route, message_id=message_id, seen_at=now))
+                    return MessageSighting("new")
+                if row.answer is not None:
+                    return MessageSighting("answered", json.loads(row.answer))
+                if now - row.seen_at < stale:
+                    return MessageSighting("in_progress")
+                conn.execute(m.update().where(key).values(seen_at=now))
+                return MessageSighting("new")
+        except IntegrityError:  # another instance took it a moment ago (PostgreSQL)
+            return MessageSighting("in_progress")
+
+    def finish_message(self, route: str, message_id: str, answer: Mapping[str, Any] | None) -> None:
+        """Record the 2xx a message was given, or (``None``) forget it so a retry is processed."""
+        m = seen_messages
+        key = (m.c.route == route) & (m.c.message_id == message_id)
+        with self._write() as conn:
+            if answer is None:
+                conn.execute(m.delete().where(key & m.c.answer.is_(None)))
+            else:
+                conn.execute(m.update().where(key).values(answer=json.dumps(dict(answer))))
+
+
+@dataclass(frozen=True)
+class MessageSighting:
+    """What :meth:`SubmissionStore.begin_message` found: ``new``, ``in_progress`` or
+    ``answered`` (with the answer given then)."""
+
+    state: str
+    answer: Mapping[str, Any] | None = None
 
 
 class _Lost(Exception):

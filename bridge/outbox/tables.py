@@ -82,5 +82,6 @@ seen_messages = sa.Table(
     sa.Column("route", sa.String(64), primary_key=True),
     sa.Column("message_id", sa.String(255), primary_key=True),
     sa.Column("seen_at", sa.Float, nullable=False),
+    sa.Column("answer", sa.Text),  # JSON of the 2xx it was given; NULL while in progress
 )
 sa.Index("ix_seen_messages_seen_at", seen_messages.c.seen_at)

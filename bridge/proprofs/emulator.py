@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, Response, abort, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from ..jsonbody import BoundedJSONProvider
 from .models import PRIORITIES, STATUSES
 from .protocol import AUTH_FAILED_TEXT
 from .times import ACCOUNT_FORMAT, WINDOW_MONTHS, add_months, parse_local
@@ -241,7 +242,8 @@ def create_emulator(state: EmulatorState) -> Flask:
     """The emulator's Flask app over ``state``."""
     app = Flask("bridge.proprofs.emulator")
     app.config["EMULATOR_STATE"] = state
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = BoundedJSONProvider(app)  # a deep body is a malformed one, not a crash
+    app.json.sort_keys = False
 
     def error(description: str, status: int | None = None) -> Response:
         return _json({"status": "error", "description": description}, status or state.error_status)
@@ -406,6 +408,16 @@ def create_emulator(state: EmulatorState) -> Flask:
 
     @app.post("/_emulator/tickets/<ticket_id>/reply")
     def reply(ticket_id: str) -> Response:
+        """An agent's reply to the requester."""
+        return _agent_message(ticket_id, note=False)
+
+    @app.post("/_emulator/tickets/<ticket_id>/note")
+    def note(ticket_id: str) -> Response:
+        """An internal note between staff: it reaches no requester, yet the list API may
+        still carry it among the ticket's messages (nothing marks a message internal)."""
+        return _agent_message(ticket_id, note=True)
+
+    def _agent_message(ticket_id: str, *, note: bool) -> Response:
         payload = request.get_json(silent=True) or {}
         text = payload.get("text")
         if not isinstance(text, str) or not text:
@@ -420,16 +432,17 @@ def create_emulator(state: EmulatorState) -> Flask:
             ticket = state.tickets.get(ticket_id)
             if ticket is None:
                 abort(404)
+            requester = f"{ticket.name} <{ticket.email}>" if ticket.name else ticket.email
             ticket.messages.append(
                 {
                     "message_plain_text": text,
                     "created": now,
-                    "from": f"support_{state.account_email}",
-                    "to": f"{ticket.name} <{ticket.email}>" if ticket.name else ticket.email,
+                    "from": staff["email"] if note else f"support_{state.account_email}",
+                    "to": str(payload.get("to") or "team@helpdesk.example") if note else requester,
                     "reply_by": staff,
                 }
             )
-            if ticket.status == "new":
+            if ticket.status == "new" and not note:
                 ticket.status = "open"
             ticket.modified = now
             state._save()

@@ -295,7 +295,7 @@ def _decode(
 def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # a hostile body is no answer
         return None
     return data if isinstance(data, dict) else None
 

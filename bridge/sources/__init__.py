@@ -9,13 +9,13 @@ format, not by the request's content type.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load
 
+from .. import jsonbody
 from ..resources import templates_dir
 
 
@@ -33,14 +33,14 @@ def parse_json_or_form(body: bytes, form: Mapping[str, str]) -> Any:
         if set(out) == {"data"} and isinstance(out["data"], dict):
             return out["data"]  # a sender that wraps its JSON in one form field
         return out
-    return json.loads(body)
+    return jsonbody.loads(body)
 
 
 def _maybe_json(value: str) -> Any:
     text = value.strip()
     if text[:1] in ("{", "["):
         try:
-            return json.loads(text)
+            return jsonbody.loads(text)
         except ValueError:
             return value
     return value
@@ -67,7 +67,7 @@ class Source:
     def parse(self, body: bytes, mimetype: str, form: Mapping[str, str]) -> Any:
         """The payload from the raw body (raises ValueError when it is not this format)."""
         if self.name == "generic":
-            return json.loads(body)
+            return jsonbody.loads(body)
         use_form = self.accepts_form and mimetype in (
             "application/x-www-form-urlencoded",
             "multipart/form-data",

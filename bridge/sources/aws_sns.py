@@ -7,11 +7,11 @@ only for the topic ARNs the route lists (``auth: {sns: {topics: [...]}}``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from marshmallow import fields, validate
 
+from .. import jsonbody
 from . import Source, register, template, tolerant
 
 
@@ -26,7 +26,7 @@ def unwrap(payload: Any) -> Any:
         payload = payload["Records"][0].get("Sns", payload)
     if isinstance(payload, dict) and isinstance(payload.get("Message"), str):
         try:
-            alarm = json.loads(payload["Message"])
+            alarm = jsonbody.loads(payload["Message"])
         except ValueError:
             alarm = None
         if isinstance(alarm, dict):

@@ -70,6 +70,15 @@ routes:
     source: aws_sns
     auth: {{sns: {{topics: ["{TOPIC}"]}}}}
     ticket: {{email: a@example.com}}
+  sns-default:
+    kind: hook
+    source: aws_sns
+    ticket: {{email: a@example.com}}
+  sns-unverified:
+    kind: hook
+    source: aws_sns
+    auth: {{sns: {{verify: false}}}}
+    ticket: {{email: a@example.com}}
 """
 
 
@@ -237,9 +246,16 @@ def test_pagerduty_signatures_with_several_v1_values(web: Any) -> None:
 def test_standard_webhooks_with_replay_protection(web: Any) -> None:
     client, store, _ = web
     headers = standard_headers(GENERIC)
-    assert post(client, "standard", GENERIC, headers)[0] == 202
+    status, first = post(client, "standard", GENERIC, headers)
+    assert status == 202
+    # The sender lost our 2xx and sends the same message again: a duplicate, not a 401.
     status, body = post(client, "standard", GENERIC, headers)
-    assert status == 401 and "replays are refused" in body["message"]
+    assert (status, body) == (200, {"status": "duplicate", "id": first["id"]})
+    # The same id with a bad signature, or a stale timestamp, is still refused.
+    forged = {**headers, "webhook-signature": "v1," + base64.b64encode(b"x" * 32).decode()}
+    assert post(client, "standard", GENERIC, forged)[0] == 401
+    stale = standard_headers(GENERIC, stamp=int(time.time()) - 301)
+    assert post(client, "standard", GENERIC, stale)[0] == 401
     assert (
         post(
             client,
@@ -258,6 +274,24 @@ def test_standard_webhooks_with_replay_protection(web: Any) -> None:
     assert post(client, "standard", GENERIC, old)[0] == 401
     assert post(client, "standard", GENERIC, {})[0] == 401
     assert store.counts()["pending"] == 1
+
+
+def test_a_standard_webhook_that_failed_is_processed_when_sent_again(web: Any) -> None:
+    """Only a 2xx is remembered: a refused first attempt never turns a retry into a duplicate."""
+    client, store, _ = web
+    bad = b'["not an object"]'
+    status, _ = post(client, "standard", bad, standard_headers(bad, msg_id="retry-1"))
+    assert status == 422
+    assert post(client, "standard", bad, standard_headers(bad, msg_id="retry-1"))[0] == 422
+    assert store.counts()["pending"] == 0
+    # A message whose attempt is still in progress elsewhere is told to come back, not 2xx.
+    assert store.begin_message("standard", "busy-1").state == "new"
+    status, body = post(client, "standard", GENERIC, standard_headers(GENERIC, msg_id="busy-1"))
+    assert status == 409 and body["code"] == "in_progress"
+    # An attempt that died without an answer is taken over once it is stale.
+    assert store.begin_message("standard", "dead-1", now=time.time() - 120).state == "new"
+    status, _ = post(client, "standard", GENERIC, standard_headers(GENERIC, msg_id="dead-1"))
+    assert status == 202 and store.counts()["pending"] == 1
 
 
 def sns_message(
@@ -349,6 +383,56 @@ def test_sns_subscription_confirmation_only_for_configured_topics(
     status, body = post(client, "sns", json.dumps(other).encode(), {}, content_type="text/plain")
     assert status == 403 and body["code"] == "topic_not_allowed"
     assert len(opened) == 1 and sum(store.counts().values()) == 0
+
+
+def test_an_sns_route_verifies_signatures_without_being_told(web: Any, signing_key: Any) -> None:
+    """``source: aws_sns`` alone checks signatures; subscriptions never become tickets."""
+    client, store, opened = web
+    signed = sns_message(signing_key[0])
+    unsigned = {k: v for k, v in signed.items() if k != "Signature"}
+    forged = {**signed, "Message": signed["Message"].replace("HighCPU", "Forged")}
+    for message in (unsigned, forged):
+        status, body = post(
+            client, "sns-default", json.dumps(message).encode(), {}, content_type="text/plain"
+        )
+        assert status == 401 and body["code"] == "unauthorized", body
+    assert sum(store.counts().values()) == 0
+    assert post(client, "sns-default", json.dumps(signed).encode(), {}, "", "text/plain")[0] == 202
+    for kind in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
+        message = json.dumps(sns_message(signing_key[0], kind=kind)).encode()
+        status, _ = post(client, "sns-default", message, {}, content_type="text/plain")
+        assert status in (200, 403)  # no topic listed: the subscription is refused
+    assert opened == [] and sum(store.counts().values()) == 1
+
+
+def test_sns_verification_switched_off_still_makes_no_ticket_of_a_subscription(
+    web: Any, signing_key: Any
+) -> None:
+    client, store, opened = web
+    for kind in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
+        message = {**sns_message(signing_key[0], kind=kind), "Signature": "bm90IHNpZ25lZA=="}
+        status, body = post(
+            client, "sns-unverified", json.dumps(message).encode(), {}, content_type="text/plain"
+        )
+        assert status in (200, 403) and body["status"] != "accepted", body
+    assert opened == [] and sum(store.counts().values()) == 0
+
+
+def test_check_config_warns_when_sns_verification_is_off(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    config = tmp_path / "bridge.yaml"
+    config.write_text(CONFIG.replace("STORE", f"sqlite:///{tmp_path / 'c.db'}"))
+    result = CliRunner().invoke(main, ["check-config", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    line = next(n for n, text in enumerate(CONFIG.splitlines(), 1) if "verify: false" in text)
+    assert (
+        f"warning: {config}:{line} routes.sns-unverified.auth.sns.verify: SNS signatures are not "
+        "checked on this route" in result.output
+    )
+    assert result.output.count("warning:") == 1
 
 
 VERIFIERS = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -265,3 +266,53 @@ def test_quick_status_requests_make_one_list_call(widget: Any, emulator: Emulato
     for _ in range(25):
         assert client.get(f"/widget/cached/status/{receipt}").get_json()["state"] == "delivered"
     assert emulator.state.counters.get("list.requests") == 1
+
+
+def test_flat_fields_are_taken_as_from_a_form(widget: Any) -> None:
+    """Teams with their own widget UI post the fields flat; ``fields`` wins over a flat key."""
+    client, store, _ = widget
+    flat = send(client, {"email": "flat@example.com", "message": "Flat post", "page_url": SITE})
+    assert flat.status_code == 202, flat.get_json()
+    both = send(
+        client,
+        {"email": "flat@example.com", "message": "loses", "fields": {"message": "wins"}},
+    )
+    assert both.status_code == 202, both.get_json()
+    drafts = sorted(s.draft.description for s in store.list())
+    assert any(d.startswith("Flat post") for d in drafts)
+    assert any(d.startswith("wins") for d in drafts) and not any("loses" in d for d in drafts)
+    missing = send(client, {"message": "no email"})
+    assert missing.status_code == 422 and set(missing.get_json()["errors"]) == {"email"}
+    wrong = send(client, {"fields": ["email"]})
+    assert wrong.status_code == 422 and set(wrong.get_json()["errors"]) == {"fields"}
+    assert len(store.list()) == 2
+
+
+def test_notes_between_staff_never_reach_the_status_view(
+    widget: Any, emulator: EmulatorServer
+) -> None:
+    """The list API marks no message internal: only what is from or to the requester shows."""
+    client, store, settings = widget
+    receipt = send(
+        client, {"fields": {"email": "Jo@Example.com", "message": "Is my refund done?"}}
+    ).get_json()["receipt"]
+    deliver(store, settings)
+    ticket_id = client.get(f"/widget/support/status/{receipt}").get_json()["ticket_id"]
+    for path, text, extra in [
+        ("note", "Customer is a known fraudster, refuse politely", {}),
+        ("reply", "Your refund went out today.", {}),
+        ("note", "cc billing", {"to": "Billing Team <billing@helpdesk.example>"}),
+    ]:
+        requests.post(
+            f"{emulator.url}/_emulator/tickets/{ticket_id}/{path}",
+            json={"text": text, **extra},
+            timeout=5,
+        ).raise_for_status()
+    held = emulator.state.tickets[ticket_id].messages
+    assert len(held) == 4  # the list API hands all four to the bridge
+    status = client.get(f"/widget/support/status/{receipt}").get_json()
+    assert [m["text"] for m in status["messages"]] == [
+        "Is my refund done?",
+        "Your refund went out today.",
+    ]
+    assert "fraudster" not in json.dumps(status) and "billing" not in json.dumps(status)
