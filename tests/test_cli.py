@@ -73,7 +73,7 @@ def test_routes_sharing_an_auth_kind_or_a_component_name_boot(tmp_path: Path) ->
     config = tmp_path / "bridge.yaml"
     config.write_text(SHARED_AUTH.replace("STORE", f"sqlite:///{tmp_path / 'b.db'}"))
     code, out, err = run("check-config", "--config", str(config))
-    assert code == 0, err
+    assert code == 0 and "OK — 13 route(s)" in out, err
     settings = load_settings(config)
     document = create_app(settings).test_client().get("/openapi.json").get_json()
     schemes = document["components"]["securitySchemes"]
