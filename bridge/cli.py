@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -30,6 +28,7 @@ from .outbox.worker import Worker
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
 from .proprofs.errors import ProProfsError
 from .proprofs.models import STATUSES as STATUSES_FOR_EXPORT
+from .shutdown import StopSignals
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
@@ -125,13 +124,12 @@ def emulator(
 
 
 def _serve_until_signal(server: EmulatorServer) -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = StopSignals().install()
     server.start()
     try:
         stop.wait()
     finally:
+        StopSignals.ignore()
         server.stop()
 
 
@@ -269,6 +267,7 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -
             f"worker {runner.owner} delivering with concurrency {delivery.concurrency}", err=True
         )
         runner.run(until_idle=until_idle)
+        StopSignals.ignore()
     store.dispose()
 
 
@@ -321,9 +320,7 @@ def _serve(
         "bridge.app:from_environment()",
     ]
     worker_cmd = [sys.executable, "-m", "bridge.cli", "worker", "--config", path]
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    stop = StopSignals().install()
     web = subprocess.Popen(web_cmd, env=env)
     deliverer = subprocess.Popen(worker_cmd, env=env) if delivery else None
     code = 0
@@ -339,6 +336,7 @@ def _serve(
                 deliverer = subprocess.Popen(worker_cmd, env=env)
             stop.wait(0.5)
     finally:
+        StopSignals.ignore()  # stopping already; the children get their own TERM below
         for proc in (web, deliverer):
             if proc is not None and proc.poll() is None:
                 proc.terminate()

@@ -30,6 +30,7 @@ from ..proprofs.errors import (
     ProProfsError,
 )
 from ..proprofs.models import Ticket, TicketFilters
+from ..shutdown import StopSignals
 from .retry import RetryPolicy
 from .store import StoreUnavailable, Submission, SubmissionStore
 
@@ -167,8 +168,8 @@ class Worker:
         self.stop_event.set()
 
     def install_signal_handlers(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop())
+        """SIGTERM/SIGINT stop the loop (set by a watcher thread, never in the handler)."""
+        StopSignals(self.stop_event).install()
 
     def _anything_due_soon(self) -> bool:
         counts = self.store.counts()
