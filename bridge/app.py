@@ -86,8 +86,10 @@ def create_app(
             x_proto=settings.server.trusted_proxies,
             x_host=settings.server.trusted_proxies,
         )
-    limits = rate_limits or RateLimits(settings.server.rate_limit_storage)
     metrics = Metrics(enabled=settings.server.metrics)
+    limits = rate_limits or RateLimits(
+        settings.server.rate_limit_storage, observer=metrics.rate_limit_storage
+    )
     limits.init_app(app)
     app.extensions["bridge"] = Bridge(
         settings=settings,
@@ -136,6 +138,8 @@ def create_app(
             "config": settings.source_path,
             "routes": len(settings.routes),
             "proprofs": reachability.check(),
+            # Reported, never fatal: without it limits count per process (guards/ratelimit.py).
+            "rate_limits": state.rate_limits.state(),
         }
         return json_response(body, 200 if store_ok else 503)
 

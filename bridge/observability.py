@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -71,6 +72,17 @@ class Metrics:
             registry=r,
         )
         self.reconciles = Counter("bridge_reconcile", "Reconcile results", ["result"], registry=r)
+        self.rate_limit_degraded = Gauge(
+            "bridge_rate_limit_storage_degraded",
+            "1 while the shared rate-limit storage is unreachable and limits count per process",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.rate_limit_fallbacks = Counter(
+            "bridge_rate_limit_storage_fallbacks",
+            "Times a process lost its rate-limit storage and began counting in memory",
+            registry=r,
+        )
 
     def submission(self, route: str, kind: str, outcome: str, reason: str = "") -> None:
         if self.enabled:
@@ -87,6 +99,13 @@ class Metrics:
         if self.enabled:
             self.api_calls.labels(endpoint, result).inc()
             self.api_latency.labels(endpoint).observe(seconds)
+
+    def rate_limit_storage(self, degraded: bool) -> None:
+        """The shared rate-limit storage was lost (``True``) or answers again."""
+        if self.enabled:
+            self.rate_limit_degraded.set(1 if degraded else 0)
+            if degraded:
+                self.rate_limit_fallbacks.inc()
 
     def reconcile(self, result: str) -> None:
         if self.enabled:

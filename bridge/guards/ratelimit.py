@@ -3,34 +3,69 @@
 In-memory storage by default (one process); ``redis://`` storage counts across
 every instance. The checks run at a fixed point of the intake order, not as a
 view decorator, so cheaper refusals (size, origin) come first.
+
+When the shared storage cannot be reached, submissions keep coming in: each process
+counts in its own memory (the same limits, per process), says so in the log, in
+``bridge_rate_limit_storage_degraded`` and in ``/readyz``, and goes back to the shared
+counts as soon as the storage answers again (probed every ``probe_interval`` seconds).
+A form under a bot wave with Redis down is still limited, just less precisely; a
+person's message is never refused (or answered 500) because a counter is unreachable.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
 
 from flask import Flask
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from . import GuardRefusal
 
+log = logging.getLogger(__name__)
+
+#: How long a shared storage may take to answer before it counts as down.
+STORAGE_TIMEOUT = 0.5
+
 
 class RateLimits:
-    """Per-IP and per-route limits over one Flask-Limiter storage."""
+    """Per-IP and per-route limits over one Flask-Limiter storage, with an in-memory fallback."""
 
-    def __init__(self, storage_uri: str = "memory://") -> None:
+    def __init__(
+        self,
+        storage_uri: str = "memory://",
+        *,
+        probe_interval: float = 5.0,
+        observer: Callable[[bool], None] | None = None,
+    ) -> None:
         self.storage_uri = storage_uri
+        self.shared = shared = not storage_uri.startswith("memory://")
         self.limiter = Limiter(
             key_func=lambda: "",
             storage_uri=storage_uri,
+            storage_options=(
+                {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
+                if shared
+                else {}
+            ),
             default_limits=[],
             key_prefix="bridge",
             strategy="fixed-window",
             swallow_errors=False,
         )
+        self.fallback: RateLimiter = FixedWindowRateLimiter(MemoryStorage())
+        self.probe_interval = probe_interval
+        self.observer = observer
+        self.degraded_since: float | None = None
+        self._next_probe = 0.0
+        self._lock = threading.Lock()
         self._parsed: dict[str, list[RateLimitItem]] = {}
 
     def init_app(self, app: Flask) -> None:
@@ -49,11 +84,25 @@ class RateLimits:
         Each limit is counted with one atomic hit (INCR in Redis), so two instances racing
         for the last slot cannot both get it.
         """
-        strategy = self.limiter.limiter
         scopes = [
             (self._items(per_ip), ("ip", route, ip)),
             (self._items(per_route), ("route", route)),
         ]
+        strategy = self._strategy()
+        if strategy is not self.fallback:
+            try:
+                self._count(strategy, scopes)
+                return
+            except GuardRefusal:
+                raise
+            except Exception as exc:  # any storage failure: count here instead, never fail
+                self._degrade(exc)
+        self._count(self.fallback, scopes)
+
+    @staticmethod
+    def _count(
+        strategy: RateLimiter, scopes: list[tuple[list[RateLimitItem], tuple[str, ...]]]
+    ) -> None:
         for items, identifiers in scopes:
             for item in items:
                 if not strategy.hit(item, *identifiers):
@@ -66,8 +115,77 @@ class RateLimits:
                         retry_after=wait,
                     )
 
+    def _strategy(self) -> RateLimiter:
+        """The shared storage's strategy, or the fallback while the storage is down."""
+        if self.degraded_since is None:
+            return self.limiter.limiter
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_probe:
+                return self.fallback
+            self._next_probe = now + self.probe_interval
+        if self._storage_answers():
+            with self._lock:
+                down_for = time.time() - (self.degraded_since or time.time())
+                self.degraded_since = None
+            log.warning(
+                "rate-limit storage %s answers again after %.0f s; counting there again",
+                self.storage_name,
+                down_for,
+            )
+            if self.observer is not None:
+                self.observer(False)
+            return self.limiter.limiter
+        return self.fallback
+
+    def _storage_answers(self) -> bool:
+        try:
+            return bool(self.limiter.limiter.storage.check())
+        except Exception:  # a failed probe is the answer
+            return False
+
+    def _degrade(self, exc: Exception) -> None:
+        with self._lock:
+            if self.degraded_since is not None:
+                return
+            self.degraded_since = time.time()
+            self._next_probe = time.monotonic() + self.probe_interval
+        log.warning(
+            "rate-limit storage %s is unreachable (%s); counting limits per process in "
+            "memory until it answers again",
+            self.storage_name,
+            type(exc).__name__,
+        )
+        if self.observer is not None:
+            self.observer(True)
+
+    @property
+    def storage_name(self) -> str:
+        """The storage's scheme, host and port: never its password."""
+        parts = urlsplit(self.storage_uri)
+        host = parts.hostname or ""
+        return f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}"
+
+    def state(self) -> dict[str, str]:
+        """What ``/readyz`` says of the rate-limit storage (probed, at most every interval)."""
+        if self.shared and self.degraded_since is None:
+            now = time.monotonic()
+            if now >= self._next_probe:
+                self._next_probe = now + self.probe_interval
+                if not self._storage_answers():
+                    self._degrade(ConnectionError("the readiness probe had no answer"))
+        else:
+            self._strategy()  # a readiness poll may notice the storage is back
+        if self.degraded_since is None:
+            return {"storage": self.storage_name, "state": "ok"}
+        return {
+            "storage": self.storage_name,
+            "state": "degraded: unreachable, counting per process in memory",
+        }
+
     def reset(self) -> None:
         self.limiter.reset()
+        self.fallback.storage.reset()
 
 
 def _human(seconds: int) -> str:

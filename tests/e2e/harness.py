@@ -154,6 +154,7 @@ def bridge_server(
     delivery: bool = True,
     env: dict[str, str] | None = None,
     port: int | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
     """``bridge serve`` as a real process (gunicorn + delivery); yields its base URL."""
     port = port or free_port()
@@ -171,13 +172,18 @@ def bridge_server(
     ]
     if not delivery:
         cmd.append("--no-delivery")
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    output = log.open("ab") if log else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=output,
+            stderr=output,
+        )
+    finally:
+        if log:
+            output.close()  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}"
     try:
         up = wait_until(lambda: _up(url), 30, 0.2)
@@ -216,3 +222,55 @@ def ledger(store: SubmissionStore, emulator: EmulatorServer, ids: list[str]) -> 
         "lost": sum(1 for i in ids if i not in refs),
         "wrong_ticket": wrong_ticket,
     }
+
+
+class PrivateRedis:
+    """A ``redis-server`` of the test's own on a free port, to stop and start at will."""
+
+    def __init__(self, directory: Path) -> None:
+        import shutil
+
+        from tests.conftest import IN_CI
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            reason = "redis-server is not installed"
+            if IN_CI:
+                raise RuntimeError(reason)
+            import pytest
+
+            pytest.skip(reason)
+        self.binary = binary
+        self.directory = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                self.binary,
+                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
+                *("--appendonly", "no", "--dir", str(self.directory)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if not wait_until(self.answers, 10):
+            raise RuntimeError("the private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc, signal.SIGKILL)
+            self.proc = None
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
