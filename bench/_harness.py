@@ -28,7 +28,7 @@ def free_port() -> int:
 def wait_for(url: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(requests.ConnectionError):
+        with contextlib.suppress(requests.RequestException):
             requests.get(url, timeout=1)
             return
         time.sleep(0.05)
@@ -163,3 +163,89 @@ def load(
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         list(pool.map(post, bodies))
     return len(bodies) / (time.perf_counter() - started), statuses
+
+
+class SlowClients:
+    """Connections that send a POST's headers, then its body one byte every ``interval`` s.
+
+    What a phone on a bad network looks like to a server, or slowloris on purpose. Each
+    keeps going until its body is sent, the server answers or closes, or :meth:`close`.
+    """
+
+    def __init__(
+        self, host: str, port: int, path: str, count: int, *, size: int = 400, interval=1.0
+    ) -> None:
+        import threading
+
+        self.host, self.port, self.path = host, port, path
+        self.size, self.interval = size, interval
+        self.stop = threading.Event()
+        self.answers: list[str] = []  # the status line each got, "" if closed without one
+        self.threads = [threading.Thread(target=self._trickle, daemon=True) for _ in range(count)]
+
+    def __enter__(self) -> SlowClients:
+        for thread in self.threads:
+            thread.start()
+        time.sleep(0.5)  # all connected and holding whatever they hold
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+    def _trickle(self) -> None:
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {self.size}\r\n\r\n"
+        )
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=5)
+        except OSError:
+            self.answers.append("")
+            return
+        with sock:
+            sock.sendall(head.encode())
+            sock.setblocking(False)
+            answer = b""
+            for _ in range(self.size):
+                if self.stop.wait(self.interval):
+                    return
+                try:
+                    answer = sock.recv(200)
+                    break  # the server answered (or closed: b"")
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    break
+                try:
+                    sock.send(b" ")
+                except OSError:
+                    break
+            self.answers.append(answer.split(b"\r\n", 1)[0].decode(errors="replace"))
+
+
+def ordinary_posts(
+    url: str, seconds: float, body: dict[str, object], gap: float = 0.1
+) -> list[float]:
+    """Ordinary posts, one after another for ``seconds``: each one's latency."""
+    latencies = []
+    deadline = time.monotonic() + seconds
+    with requests.Session() as session:
+        while time.monotonic() < deadline:
+            began = time.perf_counter()
+            try:
+                response = session.post(
+                    url, json=body, headers={"Accept": "application/json"}, timeout=60
+                )
+            except requests.Timeout:
+                latencies.append(60.0)  # no answer in a minute: counted as a minute
+                continue
+            latencies.append(time.perf_counter() - began)
+            if response.status_code >= 500:
+                raise RuntimeError(f"{url} answered {response.status_code}")
+            time.sleep(gap)
+    return latencies

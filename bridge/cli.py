@@ -276,8 +276,17 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers.")
+@click.option(
+    "--threads",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads per worker: slow clients each hold one while their body arrives.",
+)
 @click.option("--no-delivery", is_flag=True, help="Serve intake only; run `bridge worker` apart.")
-def serve(config_file: str | None, host: str, port: int, workers: int, no_delivery: bool) -> None:
+def serve(
+    config_file: str | None, host: str, port: int, workers: int, threads: int, no_delivery: bool
+) -> None:
     """Serve the bridge with gunicorn, with delivery running unless --no-delivery."""
     settings = _settings(config_file)
     problem = _boot_problem(settings)
@@ -285,7 +294,7 @@ def serve(config_file: str | None, host: str, port: int, workers: int, no_delive
         click.echo(problem, err=True)
         raise SystemExit(1)
     path = str(config_path(config_file).resolve())
-    raise SystemExit(_serve(settings, path, host, port, workers, not no_delivery))
+    raise SystemExit(_serve(settings, path, host, port, workers, not no_delivery, threads=threads))
 
 
 def _serve(
@@ -296,6 +305,7 @@ def _serve(
     workers: int,
     delivery: bool,
     env_extra: dict[str, str] | None = None,
+    threads: int = 16,
 ) -> int:
     env = {**os.environ, **(env_extra or {}), "BRIDGE_CONFIG": path}
     metrics_dir = None
@@ -313,6 +323,11 @@ def _serve(
         f"{host}:{port}",
         "--workers",
         str(workers),
+        # Threaded workers: a slow client holds one thread, not the whole process.
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
         "--timeout",
         "30",
         "--graceful-timeout",

@@ -457,6 +457,8 @@ class ServerSchema(_Strict):
     )
     log_json = fields.Boolean(load_default=True)
     metrics = fields.Boolean(load_default=True)
+    # A body still arriving after this long is cut off with 408 (slow clients, slowloris).
+    body_timeout = Duration(load_default=30.0)
 
 
 class AdminSchema(_Strict):
@@ -587,6 +589,7 @@ class ServerSettings:
     log_level: str = "INFO"
     log_json: bool = True
     metrics: bool = True
+    body_timeout: float = 30.0
 
 
 @dataclass(frozen=True)

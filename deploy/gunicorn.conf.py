@@ -7,7 +7,10 @@ import os
 bind = os.environ.get("BRIDGE_BIND", "0.0.0.0:8000")
 # Intake is I/O-light and short: 2 per core (capped) keeps latency low under bursts.
 workers = int(os.environ.get("BRIDGE_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 12)))
-worker_class = "sync"
+# Threaded workers: a slow client (a phone on a bad network, or slowloris) holds one
+# thread while its body arrives, not the whole process; server.body_timeout cuts it off.
+worker_class = "gthread"
+threads = int(os.environ.get("BRIDGE_THREADS", 16))
 timeout = 30  # a request that takes longer is stuck: the worker is replaced
 graceful_timeout = 20  # SIGTERM lets requests in flight finish
 keepalive = 5

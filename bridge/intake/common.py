@@ -7,11 +7,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import Response, current_app, g, request
 from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import jsonbody
 from ..config import Route, Settings
@@ -21,6 +22,7 @@ from ..observability import Metrics
 from ..outbox.store import StoreUnavailable, SubmissionStore, new_submission_id
 from ..proprofs.client import ProProfsClient
 from ..proprofs.models import TicketDraft
+from .deadline import BodyDeadlines
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,6 +40,7 @@ class Bridge:
     certificate_fetcher: Callable[[str], bytes] | None = None
     url_opener: Callable[[str], int] | None = None
     metrics: Metrics | None = None
+    deadlines: BodyDeadlines = field(default_factory=BodyDeadlines)
     _client: ProProfsClient | None = None
 
     @property
@@ -112,10 +115,28 @@ def check_declared_size(route: Route) -> None:
     request.max_content_length = route.max_body
 
 
-def limit_body(route: Route) -> bytes:
-    """The raw body, refused with 413 past the route's limit (declared or streamed)."""
+def receive_body(route: Route) -> bytes:
+    """The raw body, read once (later reads, forms included, use it): 413 past the route's
+    limit, declared or streamed; 408 when it is still arriving at ``server.body_timeout``."""
     check_declared_size(route)
-    data = request.stream.read(route.max_body + 1)
+    state = bridge()
+    timeout = state.settings.server.body_timeout
+    with state.deadlines.reading(request.environ, timeout) as clock:
+        try:
+            data = request.get_data(cache=True)
+        except RequestEntityTooLarge:
+            raise too_large(route) from None
+        except (HTTPException, OSError, ValueError):
+            if clock is None or not clock.cut:
+                raise
+            data = b""
+    if clock is not None and clock.cut and len(data) != request.content_length:
+        raise Rejected(
+            408,
+            "body_timeout",
+            f"The body was still arriving after {timeout:g} seconds; please send it again.",
+            headers={"Connection": "close"},
+        )
     if len(data) > route.max_body:
         raise too_large(route)
     return data

@@ -29,6 +29,7 @@ from .common import (
     observe,
     observed,
     parse_json,
+    receive_body,
     too_large,
 )
 from .negotiation import wants_json
@@ -247,10 +248,10 @@ def run_guards(route: Route, fields: Mapping[str, Any]) -> bool:
 
 def read_fields(route: Route) -> dict[str, Any]:
     """The posted fields in their order; lists only for ``list`` fields; files refused."""
-    check_declared_size(route)
+    body = receive_body(route)
     try:
         if request.mimetype == "application/json" or request.mimetype.endswith("+json"):
-            body = parse_json(request.get_data(cache=True))
+            body = parse_json(body)
             if not isinstance(body, dict):
                 raise Rejected(400, "malformed_json", "Send the form as a JSON object.")
             return body
@@ -332,7 +333,7 @@ def submit(name: str) -> Response:
     fields: dict[str, Any] = {}
     try:
         route = form_route(name)
-        check_declared_size(route)
+        check_declared_size(route)  # before anything else: a body too large is not read
         check_origin(route)
         fields = read_fields(route)
         if not run_guards(route, fields):

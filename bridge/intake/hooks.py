@@ -20,11 +20,10 @@ from .common import (
     accept,
     accepted_response,
     bridge,
-    check_declared_size,
     json_response,
-    limit_body,
     observed,
     prepare,
+    receive_body,
     stored,
     too_large,
 )
@@ -44,13 +43,13 @@ def _route(name: str) -> Route:
 def read_body(route: Route) -> tuple[bytes, dict[str, str]]:
     """The raw body (signatures need it) or, for senders that post forms, the form fields."""
     source = route.source or GENERIC
+    body = receive_body(route)
     if source.accepts_form and request.mimetype in FORM_TYPES:
-        check_declared_size(route)
         try:
             return b"", request.form.to_dict()
         except RequestEntityTooLarge:
             raise too_large(route) from None
-    return limit_body(route), {}
+    return body, {}
 
 
 def authenticate(route: Route, body: bytes) -> None:

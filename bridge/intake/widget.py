@@ -24,7 +24,16 @@ from ..guards import GuardRefusal
 from ..mapping import without_footer
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Message, Ticket
-from .common import Rejected, accept, bridge, json_response, observe, observed, parse_json
+from .common import (
+    Rejected,
+    accept,
+    bridge,
+    json_response,
+    observe,
+    observed,
+    parse_json,
+    receive_body,
+)
 from .forms import _cors_for, check_origin, cors_preflight, run_guards, texts, time_tokens
 
 log = logging.getLogger(__name__)
@@ -177,9 +186,7 @@ def submit(name: str) -> Response:
         check_origin(route)
         if request.mimetype != "application/json":
             raise Rejected(415, "unsupported_media_type", "Send the widget's JSON.")
-        if request.content_length is not None and request.content_length > route.max_body:
-            raise Rejected(413, "too_large", "The message is too long.")
-        payload = parse_json(request.get_data(cache=True))
+        payload = parse_json(receive_body(route))
         if not isinstance(payload, dict):
             raise Rejected(400, "malformed_json", "Send a JSON object.")
         fields = widget_fields(payload)  # spam tokens (_ts, honeypot, CAPTCHA) included

@@ -2,6 +2,8 @@
 
 - Redis (the shared rate-limit counts) down and coming back: submissions keep coming in,
   limits count per process, /readyz and /metrics say so; shared counts resume after.
+- Slow clients: bodies sent a byte a second hold one thread each, never the intake; one
+  still arriving at ``server.body_timeout`` is cut off with 408.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import requests
 
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.harness import PrivateRedis, bridge_server, wait_until, write_config
+from tests.e2e.harness import PrivateRedis, bridge_server, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +115,59 @@ def test_redis_down_and_back(emulator: EmulatorServer, tmp_path: Path) -> None:
     with SubmissionStore(store_url) as store:
         accepted = 2 + down.count(202) + back.count(202)
         assert sum(store.counts().values()) == accepted  # every 202 was stored
+
+
+def test_slow_clients_do_not_stall_intake(emulator: EmulatorServer, tmp_path: Path) -> None:
+    """Default `bridge serve`: 8 bodies sent a byte a second delay an ordinary post < 1 s."""
+    from bench._harness import SlowClients, ordinary_posts
+
+    store_url = f"sqlite:///{tmp_path / 'b.db'}"
+    config = write_config(tmp_path / "bridge.yaml", store_url, emulator, routes=FORMS)
+    port = free_port()
+    with bridge_server(config, delivery=False, port=port) as url:
+        hook = f"{url}/hooks/events"
+        ordinary_posts(hook, 1.0, {"id": "warm", "title": "warm-up"})
+        baseline = sorted(ordinary_posts(hook, 2.0, {"title": "alone"}))
+        with SlowClients("127.0.0.1", port, "/forms/contact", 8, size=400) as slow:
+            samples = ordinary_posts(hook, 6.0, {"title": "beside slow clients"})
+            slow.close()
+        delay = max(samples) - baseline[len(baseline) // 2]
+        print(
+            f"\nslow clients: 8; ordinary posts {len(samples)}, worst delay {delay * 1000:.0f} ms"
+        )
+        assert delay < 1.0, samples
+        assert len(samples) >= 20
+
+
+def test_a_body_still_arriving_at_the_deadline_gets_408(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    from bench._harness import SlowClients, ordinary_posts
+
+    store_url = f"sqlite:///{tmp_path / 'b.db'}"
+    config = write_config(
+        tmp_path / "bridge.yaml",
+        store_url,
+        emulator,
+        routes=FORMS,
+        top="server: {body_timeout: 2s}",
+    )
+    port = free_port()
+    log = tmp_path / "serve.log"
+    # More slow clients than both workers have threads: only the deadline frees them.
+    with bridge_server(config, delivery=False, port=port, log=log) as url:
+        with SlowClients("127.0.0.1", port, "/widget/support", 40, size=400) as slow:
+            samples = ordinary_posts(f"{url}/hooks/events", 6.0, {"title": "meanwhile"})
+            assert wait_until(lambda: len(slow.answers) == 40, 15)
+            slow.close()
+        assert len(slow.answers) == 40 and all(" 408 " in f"{a} " for a in slow.answers), (
+            slow.answers
+        )
+        assert max(samples) < 4.0  # a post waits at most for the deadline to free a thread
+        raw = requests.post(  # the answer a person (or script) reads
+            f"{url}/hooks/events", json={"title": "after"}, timeout=10
+        )
+        assert raw.status_code == 202
+    with SubmissionStore(store_url) as store:
+        assert {s.route for s in store.list(limit=1000)} == {"events"}
+    assert "Traceback" not in log.read_text()
