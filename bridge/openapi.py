@@ -47,11 +47,13 @@ ERRORS = {
     "400": "The body is not valid JSON (or not the sender's format).",
     "401": "Missing or wrong credentials or signature.",
     "403": "The origin (or SNS topic) is not allowed.",
+    "408": "The body was still arriving at server.body_timeout; send it again.",
     "413": "The body is larger than the route accepts.",
     "409": "This webhook-id is being processed right now; retry (see Retry-After).",
     "415": "Unsupported content type.",
     "422": "Validation failed; errors by field.",
     "429": "Too many submissions; see Retry-After.",
+    "502": "AWS could not be reached to confirm an SNS subscription.",
     "503": "The submission could not be stored; try again.",
 }
 
@@ -154,11 +156,22 @@ def build(settings: Settings) -> dict[str, Any]:
                         "description": "A repeat, or nothing to do.",
                         "content": {"application/json": {"schema": "Accepted"}},
                     },
-                    **_error_responses("400", "401", "403", "409", "413", "415", "422", "503"),
+                    **_error_responses(
+                        "400", "401", "403", "408", "409", "413", "415", "422", "503"
+                    ),
                 },
             }
             if security:
                 operation["security"] = security
+            sns = (route.auth or {}).get("sns")
+            if sns is not None:
+                operation["description"] = (
+                    "AWS SNS signs each message; the bridge verifies the signature with "
+                    "AWS's signing certificate and refuses what it cannot verify (401)."
+                    if sns.get("verify", True)
+                    else "SNS signatures are not checked on this route (auth.sns.verify: false)."
+                )
+                operation["responses"].update(_error_responses("502"))
             spec.path(path=route.path, operations={"post": operation})
         elif route.kind == "form":
             body = {"schema": schema_name}
@@ -180,7 +193,9 @@ def build(settings: Settings) -> dict[str, Any]:
                                 "description": "A double submit, answered as before.",
                                 "content": {"application/json": {"schema": "Accepted"}},
                             },
-                            **_error_responses("400", "403", "413", "415", "422", "429", "503"),
+                            **_error_responses(
+                                "400", "403", "408", "413", "415", "422", "429", "503"
+                            ),
                         },
                     }
                 },
@@ -217,7 +232,9 @@ def build(settings: Settings) -> dict[str, Any]:
                         },
                         "responses": {
                             "202": accepted,
-                            **_error_responses("400", "403", "413", "415", "422", "429", "503"),
+                            **_error_responses(
+                                "400", "403", "408", "413", "415", "422", "429", "503"
+                            ),
                         },
                     }
                 },

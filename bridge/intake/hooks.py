@@ -114,7 +114,18 @@ def sns_message(route: Route, payload: Any) -> Response | None:
         url = payload.get("SubscribeURL")
         if not signatures.sns_url_allowed(url):
             raise Rejected(400, "bad_subscribe_url", "The SubscribeURL is not an AWS SNS URL.")
-        status = (state.url_opener or open_url)(str(url))
+        try:
+            status = (state.url_opener or open_url)(str(url))
+        except requests.RequestException as exc:
+            log.warning(
+                "SNS subscription confirmation for %s failed: %s", topic, type(exc).__name__
+            )
+            raise Rejected(
+                502,
+                "subscription_failed",
+                "AWS could not be reached to confirm the subscription; SNS sends the "
+                "confirmation again, or confirm it in the AWS console.",
+            ) from None
         if status != 200:
             raise Rejected(
                 502,

@@ -27,8 +27,10 @@ def unwrap(payload: Any) -> Any:
     if isinstance(payload, dict) and isinstance(payload.get("Message"), str):
         try:
             alarm = jsonbody.loads(payload["Message"])
+        except jsonbody.TooDeep:
+            raise  # JSON, but no sender nests that deep: refused like any too-deep body
         except ValueError:
-            alarm = None
+            alarm = None  # a plain-text message
         if isinstance(alarm, dict):
             payload = {**payload, "alarm": alarm}
     return payload

@@ -274,3 +274,17 @@ class PrivateRedis:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+def error_lines(log: Path) -> list[str]:
+    """Lines of a ``bridge serve`` log at ERROR or above, and any traceback, JSON or not."""
+    found = []
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        level = record.get("level") if isinstance(record, dict) else None
+        if level in ("ERROR", "CRITICAL") or "Traceback" in line or "[ERROR]" in line:
+            found.append(line)
+    return found

@@ -7,12 +7,14 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -507,3 +509,28 @@ def test_random_requests_never_get_a_500(
         f"/hooks/{route}", data=body, headers=headers, content_type="application/json"
     )
     assert response.status_code in (400, 401, 403, 415, 422)
+
+
+def test_sns_subscription_with_aws_unreachable_is_a_clear_502(
+    tmp_path: Path, signing_key: tuple[rsa.RSAPrivateKey, bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opening the SubscribeURL failed once with a traceback and a bare 500."""
+    url = f"sqlite:///{tmp_path / 'sub.db'}"
+    store = SubmissionStore(url)
+
+    def unreachable(subscribe_url: str) -> int:
+        raise requests.ConnectionError("Name or service not known")
+
+    app = create_app(
+        settings_from_text(CONFIG.replace("STORE", url), env={}),
+        store=store,
+        certificate_fetcher=lambda _: signing_key[1],
+        url_opener=unreachable,
+    )
+    message = json.dumps(sns_message(signing_key[0], kind="SubscriptionConfirmation")).encode()
+    status, body = post(app.test_client(), "sns", message, {}, content_type="text/plain")
+    assert (status, body["code"]) == (502, "subscription_failed")
+    assert "confirm it in the AWS console" in body["message"]
+    assert sum(store.counts().values()) == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    store.dispose()

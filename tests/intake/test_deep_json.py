@@ -1,0 +1,118 @@
+"""JSON nested thousands of levels deep, at every route of the kitchen-sink config: once a
+``RecursionError`` inside ``json.loads`` and a 500 with a traceback; now ``400
+malformed_json`` with a message a person can act on, nothing stored, nothing logged at ERROR."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+
+from bridge.app import create_app
+from bridge.config import Route, Settings
+from bridge.outbox.store import SubmissionStore
+from tests.e2e.kitchen import SECRETS, credentials, kitchen_settings
+
+LEVELS = 5000
+DEEP = {
+    "list": ("[" * LEVELS + "]" * LEVELS).encode(),
+    "object": ('{"a":' * LEVELS + "1" + "}" * LEVELS).encode(),
+    "inside an object": ('{"title": "x", "labels": ' + "[" * LEVELS + "]" * LEVELS + "}").encode(),
+}
+ORIGINS = {
+    "contact": "https://www.example.com",
+    "support": "https://www.example.com",
+    "billing-help": "https://billing.example.com",
+}
+
+
+@pytest.fixture(scope="module")
+def kitchen(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Settings, FlaskClient, SubmissionStore]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('deep') / 'deep.db'}"
+    env = {
+        **SECRETS,
+        "PROPROFS_BASE_URL": "http://127.0.0.1:9/app/api/v1/",
+        "PROPROFS_ACCOUNT_EMAIL": "owner@example.com",
+        "PROPROFS_TOKEN": "tok-deep-json",
+        "BRIDGE_STORE": url,
+    }
+    settings = kitchen_settings(env)
+    store = SubmissionStore(url)
+    yield settings, create_app(settings, store=store).test_client(), store
+    store.dispose()
+
+
+def routes() -> list[str]:
+    env = {**SECRETS, "BRIDGE_STORE": "sqlite://"}
+    return sorted(kitchen_settings(env).routes)
+
+
+def send(client: FlaskClient, route: Route, body: bytes) -> tuple[int, dict[str, object]]:
+    headers: dict[str, str] = {"Accept": "application/json"}
+    query: dict[str, str] = {}
+    if route.kind == "hook":
+        headers, query = credentials(route, body)
+    if route.name in ORIGINS:
+        headers["Origin"] = ORIGINS[route.name]
+    answer = client.post(
+        route.path,
+        data=body,
+        query_string=query,
+        headers={**headers, "Accept": "application/json"},
+        content_type="application/json",
+    )
+    return answer.status_code, answer.get_json()
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP))
+@pytest.mark.parametrize("name", routes())
+def test_deep_json_is_a_400_everywhere(
+    kitchen: tuple[Settings, FlaskClient, SubmissionStore],
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    shape: str,
+) -> None:
+    settings, client, store = kitchen
+    route = settings.routes[name]
+    caplog.set_level(logging.INFO)
+    status, body = send(client, route, DEEP[shape])
+    assert (status, body["code"]) == (400, "malformed_json"), body
+    assert "nests deeper than 64 levels" in str(body["message"]), body
+    assert sum(store.counts().values()) == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_deep_json_inside_an_sns_message_is_a_400(
+    kitchen: tuple[Settings, FlaskClient, SubmissionStore],
+) -> None:
+    """SNS carries the alarm as a JSON string inside the envelope: parsed with the same bound."""
+    settings, client, store = kitchen
+    envelope = {
+        "Type": "Notification",
+        "MessageId": "d0c5e5c4-0000-4000-8000-000000000001",
+        "TopicArn": "arn:aws:sns:eu-west-1:123456789012:alerts",
+        "Subject": "ALARM",
+        "Message": "[" * LEVELS + "]" * LEVELS,
+        "Timestamp": "2026-11-22T10:00:00.000Z",
+    }
+    status, body = send(client, settings.routes["cloudwatch-relay"], json.dumps(envelope).encode())
+    assert (status, body["code"]) == (400, "malformed_json"), body
+    assert sum(store.counts().values()) == 0
+
+
+def test_json_at_the_depth_limit_is_still_read(
+    kitchen: tuple[Settings, FlaskClient, SubmissionStore],
+) -> None:
+    settings, client, store = kitchen
+    nested: object = "deep but fine"
+    for _ in range(60):
+        nested = {"n": nested}
+    body = json.dumps({"id": "evt-depth", "title": "Nested", "detail": nested}).encode()
+    status, answer = send(client, settings.routes["deploys"], body)
+    assert status == 202, answer
+    assert sum(store.counts().values()) == 1
