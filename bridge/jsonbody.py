@@ -1,15 +1,21 @@
-"""JSON from strangers, read with a nesting limit.
+"""JSON from strangers, read with a nesting limit and no numbers Python cannot hold.
 
 ``json.loads`` recurses once per level: a body of a few thousand ``[`` raises
 ``RecursionError``, and a body just under the interpreter's limit parses but then
 breaks whatever walks it next (templates, marshmallow, ``json.dumps``). Every
 JSON the bridge reads from a request goes through :func:`loads`, which refuses
-anything nested deeper than :data:`MAX_DEPTH` with a :class:`ValueError`.
+anything nested deeper than :data:`MAX_DEPTH` with a :class:`ValueError`, as it does
+integers past Python's digit limit (``int()`` refuses them), floats that overflow to
+infinity, the NaN/Infinity literals JSON does not have, and lone surrogate escapes
+(``"\\ud800"``), which decode to a string no encoder will write.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
+import sys
 from typing import Any
 
 from flask.json.provider import DefaultJSONProvider
@@ -18,27 +24,77 @@ from flask.json.provider import DefaultJSONProvider
 MAX_DEPTH = 64
 
 
-class TooDeep(ValueError):
+class Unacceptable(ValueError):
+    """Text that parses, or would, as JSON but that the bridge will not read."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.msg = reason
+
+
+class TooDeep(Unacceptable):
     """The JSON nests deeper than :data:`MAX_DEPTH`."""
 
     def __init__(self) -> None:
         super().__init__(f"it nests deeper than {MAX_DEPTH} levels")
-        self.msg = str(self)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 20 else text[:20] + "…"
+        raise Unacceptable(f"the number {shown} is too large for a float")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise Unacceptable(f"it holds {name}, which JSON does not allow")
 
 
 def loads(text: str | bytes | bytearray) -> Any:
-    """``json.loads`` that raises :class:`TooDeep` (a ``ValueError``) for deep nesting."""
+    """``json.loads`` that raises :class:`Unacceptable` (a ``ValueError``) for deep nesting,
+    integers past Python's digit limit, floats that overflow, and NaN or Infinity."""
+    if isinstance(text, bytes | bytearray):
+        # json.loads would decode with "surrogatepass", letting encoded surrogates through.
+        text = bytes(text).decode(json.detect_encoding(text))
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
         raise TooDeep() from None
-    if isinstance(text, str):
-        opened = text.count("[") + text.count("{")
-    else:
-        opened = text.count(b"[") + text.count(b"{")
+    except (json.JSONDecodeError, UnicodeDecodeError, Unacceptable):
+        raise
+    except ValueError:  # int("9" * 5000): past sys.get_int_max_str_digits()
+        raise Unacceptable(
+            f"a number in it has more than {sys.get_int_max_str_digits()} digits"
+        ) from None
+    opened = text.count("[") + text.count("{")
     if opened > MAX_DEPTH and depth(value) > MAX_DEPTH:  # fewer brackets cannot nest deeper
         raise TooDeep()
+    # An escaped pair is one character; an escape alone decodes to a lone surrogate.
+    if _SURROGATE.search(text) and not _is_text(value):
+        raise Unacceptable("it holds a lone \\u surrogate escape, which is not text")
     return value
+
+
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _is_text(value: Any) -> bool:
+    """No string in ``value`` (keys included) holds a lone surrogate, without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def depth(value: Any) -> int:

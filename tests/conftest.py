@@ -130,3 +130,20 @@ def store(store_url: str) -> Iterator[SubmissionStore]:
     s = SubmissionStore(store_url, lease_seconds=30)
     yield s
     s.dispose()
+
+
+# --- figures: what a test measured, printed at the end of the run ----------------------------
+
+_FIGURES: list[tuple[str, list[str]]] = []
+
+
+def record_figures(title: str, lines: list[str]) -> None:
+    """Figures a test measured (counts, rates); printed in the run's summary."""
+    _FIGURES.append((title, lines))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for title, lines in _FIGURES:
+        terminalreporter.section(title)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -149,11 +149,9 @@ def parse_json(body: bytes) -> Any:
         return jsonbody.loads(body)
     except UnicodeDecodeError:
         raise Rejected(400, "malformed_json", "The body is not UTF-8 text.") from None
-    except jsonbody.TooDeep as exc:
-        raise Rejected(
-            400, "malformed_json", f"The body is not acceptable JSON: {exc}. Send a flatter object."
-        ) from None
-    except ValueError as exc:
+    except jsonbody.Unacceptable as exc:
+        raise Rejected(400, "malformed_json", f"The body is not acceptable JSON: {exc}.") from None
+    except json.JSONDecodeError as exc:
         raise Rejected(
             400,
             "malformed_json",

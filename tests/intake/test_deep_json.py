@@ -80,10 +80,11 @@ def test_deep_json_is_a_400_everywhere(
     settings, client, store = kitchen
     route = settings.routes[name]
     caplog.set_level(logging.INFO)
+    stored = sum(store.counts().values())
     status, body = send(client, route, DEEP[shape])
     assert (status, body["code"]) == (400, "malformed_json"), body
     assert "nests deeper than 64 levels" in str(body["message"]), body
-    assert sum(store.counts().values()) == 0
+    assert sum(store.counts().values()) == stored
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -92,6 +93,7 @@ def test_deep_json_inside_an_sns_message_is_a_400(
 ) -> None:
     """SNS carries the alarm as a JSON string inside the envelope: parsed with the same bound."""
     settings, client, store = kitchen
+    stored = sum(store.counts().values())
     envelope = {
         "Type": "Notification",
         "MessageId": "d0c5e5c4-0000-4000-8000-000000000001",
@@ -102,7 +104,7 @@ def test_deep_json_inside_an_sns_message_is_a_400(
     }
     status, body = send(client, settings.routes["cloudwatch-relay"], json.dumps(envelope).encode())
     assert (status, body["code"]) == (400, "malformed_json"), body
-    assert sum(store.counts().values()) == 0
+    assert sum(store.counts().values()) == stored
 
 
 def test_json_at_the_depth_limit_is_still_read(
@@ -113,6 +115,58 @@ def test_json_at_the_depth_limit_is_still_read(
     for _ in range(60):
         nested = {"n": nested}
     body = json.dumps({"id": "evt-depth", "title": "Nested", "detail": nested}).encode()
+    stored = sum(store.counts().values())
     status, answer = send(client, settings.routes["deploys"], body)
     assert status == 202, answer
-    assert sum(store.counts().values()) == 1
+    assert sum(store.counts().values()) == stored + 1
+
+
+ODD_JSON = {
+    "an integer past Python's digit limit": (
+        b'{"id": ' + b"9" * 5000 + b', "email": "a@b.co", "message": "hi"}',
+        "more than 4300 digits",
+    ),
+    "a float that overflows": (b'{"title": 1e999999, "email": "a@b.co"}', "too large for a float"),
+    "NaN": (b'{"title": NaN, "email": "a@b.co"}', "NaN, which JSON does not allow"),
+    "-Infinity": (b'{"title": -Infinity}', "-Infinity, which JSON does not allow"),
+    "a surrogate encoded in the bytes": (
+        b'{"email": "sam@ex\xed\xa0\x80ample.com", "message": "x"}',
+        "not UTF-8 text",
+    ),
+    "a lone surrogate escape": (
+        b'{"title": "\\ud800", "email": "\\udfff@b.co", "message": "x"}',
+        "lone \\u surrogate escape",
+    ),
+}
+
+
+@pytest.mark.parametrize("number", sorted(ODD_JSON))
+@pytest.mark.parametrize("name", routes())
+def test_json_python_cannot_hold_is_a_400_everywhere(
+    kitchen: tuple[Settings, FlaskClient, SubmissionStore],
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    number: str,
+) -> None:
+    """Found by the hostile-input run: 5,000 digits once raised a ValueError without the
+    attributes of a JSON error, and a lone surrogate broke the first encoder it met; each
+    was a 500."""
+    settings, client, store = kitchen
+    body, reason = ODD_JSON[number]
+    stored = sum(store.counts().values())
+    status, answer = send(client, settings.routes[name], body)
+    assert (status, answer["code"]) == (400, "malformed_json"), answer
+    assert reason in str(answer["message"]), answer
+    assert sum(store.counts().values()) == stored
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_surrogate_pair_is_text_and_is_kept(
+    kitchen: tuple[Settings, FlaskClient, SubmissionStore],
+) -> None:
+    settings, client, store = kitchen
+    body = b'{"id": "evt-emoji", "title": "Deploy \\ud83d\\ude80 done"}'
+    status, answer = send(client, settings.routes["deploys"], body)
+    assert status == 202, answer
+    submission = store.get(str(answer["id"]))
+    assert submission is not None and submission.draft.subject == "Deploy: Deploy \U0001f680 done"
