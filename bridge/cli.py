@@ -22,7 +22,7 @@ from .config import ConfigError, Settings, config_path, load_settings, parse_dur
 from .export import export
 from .mapping import MappingError, validation_messages
 from .observability import Metrics, configure_logging, settings_secrets
-from .outbox.store import StoreUnavailable, SubmissionStore
+from .outbox.store import StoreUnavailable, SubmissionStore, sqlite_problem
 from .outbox.tables import STATES
 from .outbox.worker import Worker
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
@@ -173,7 +173,8 @@ def check_config(config_file: str | None) -> None:
 
 
 def _boot_problem(settings: Settings) -> str | None:
-    """Build everything ``create_app`` builds (OpenAPI document included): what would stop it."""
+    """Build everything ``create_app`` builds (OpenAPI document included), and check that a
+    SQLite store can be written here: what would stop the app from starting."""
     from .app import create_app
 
     try:
@@ -183,7 +184,12 @@ def _boot_problem(settings: Settings) -> str | None:
         for secret in settings_secrets(settings):
             text = text.replace(secret, "[redacted]")
         return f"{settings.source_path}: the app cannot start with this config: {text}"
-    return None
+    return _store_problem(settings)
+
+
+def _store_problem(settings: Settings) -> str | None:
+    problem = sqlite_problem(settings.store)
+    return f"{settings.source_path}: store: {problem}" if problem else None
 
 
 @main.command("try")
@@ -251,6 +257,10 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -
     delivery = settings.delivery
     if concurrency:
         delivery = replace(delivery, concurrency=concurrency)
+    problem = _store_problem(settings)
+    if problem:
+        click.echo(problem, err=True)
+        raise SystemExit(1)
     store = _store(settings)
     try:
         store.engine  # noqa: B018 - open (and, on SQLite, migrate) before the first claim
@@ -314,7 +324,11 @@ def _serve(
         metrics_dir = tempfile.mkdtemp(prefix="bridge-metrics-")
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     if settings.store.startswith("sqlite"):
-        _store(settings).engine  # noqa: B018 - migrate once, before any child opens it
+        try:
+            _store(settings).engine  # noqa: B018 - migrate once, before any child opens it
+        except StoreUnavailable as exc:
+            click.echo(f"cannot open the store: {exc}", err=True)
+            return 1
     web_cmd = [
         sys.executable,
         "-m",

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -153,6 +154,32 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
+
+
+def sqlite_problem(url: str) -> str | None:
+    """Why a SQLite store at ``url`` cannot be written by this process, or ``None``.
+
+    SQLite creates its journal files next to the database, so the directory must be
+    writable as well as the file; a read-only directory (a container's read-only root
+    filesystem, a mount gone read-only) otherwise ends in "unable to open database file".
+    """
+    if not url.startswith("sqlite"):
+        return None
+    database = sa.make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database).resolve()
+    directory = path.parent
+    if not directory.is_dir():
+        return f"the directory {directory} for the SQLite store does not exist"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return (
+            f"the directory {directory} is read-only for this user, and SQLite needs to "
+            "create its journal files there; point store: at a writable directory"
+        )
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        return f"the SQLite store {path} is read-only for this user"
+    return None
 
 
 class SubmissionStore:

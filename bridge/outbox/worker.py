@@ -248,7 +248,11 @@ class Worker:
             self._retry_or_dead(claim, exc, str(exc), started, exc.status)
             return
         self._crash.at("sent")
-        if self.store.mark_delivered(claim, ticket_id, kind="create", started_at=started):
+        recorded = self._record(
+            claim,
+            lambda: self.store.mark_delivered(claim, ticket_id, kind="create", started_at=started),
+        )
+        if recorded:
             self.delivered += 1
             self.metrics.delivery(claim.route, "delivered", self.clock() - claim.created_at)
             log.info("submission %s delivered as ticket %s", claim.id, ticket_id)
@@ -259,6 +263,20 @@ class Worker:
                 ticket_id,
             )
         self._crash.at("stored")
+
+    def _record(self, claim: Submission, record: Callable[[], bool]) -> bool:
+        """Record a ticket that now exists, waiting out a short store outage (a restart, a
+        failover) while the claim's lease lasts; the lease fences a late record. Past the
+        lease, or when stopping, the lease expiry and reconcile settle it instead."""
+        while True:
+            try:
+                return record()
+            except StoreUnavailable as exc:
+                expires = claim.lease_expires_at
+                if self.stop_event.is_set() or expires is None or self.clock() + 1.0 >= expires:
+                    raise
+                log.warning("cannot record %s yet, trying again: %s", claim.id, exc)
+                self.stop_event.wait(1.0)
 
     def _retry_or_dead(
         self,

@@ -288,3 +288,128 @@ def error_lines(log: Path) -> list[str]:
         if level in ("ERROR", "CRITICAL") or "Traceback" in line or "[ERROR]" in line:
             found.append(line)
     return found
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own on a free port, to stop and start at will.
+
+    ``initdb`` refuses to run as root, so as root the cluster belongs to the ``postgres``
+    user (Debian's packages make one). Trust auth on loopback, nothing kept after."""
+
+    def __init__(self) -> None:
+        import glob
+        import pwd
+        import shutil
+        import tempfile
+
+        from tests.conftest import IN_CI
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        reason = None
+        if not found:
+            reason = "PostgreSQL's server binaries (initdb, pg_ctl) are not installed"
+        self.prefix: list[str] = []
+        if reason is None and os.geteuid() == 0:
+            try:
+                pwd.getpwnam("postgres")
+                self.prefix = ["runuser", "-u", "postgres", "--"]
+            except KeyError:
+                reason = "running as root and there is no postgres user to run initdb as"
+        if reason is not None:
+            if IN_CI:
+                raise RuntimeError(reason)
+            import pytest
+
+            pytest.skip(reason)
+        self.bin = Path(found[-1]).parent
+        self.directory = Path(tempfile.mkdtemp(prefix="bridge-pg-"))
+        if self.prefix:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self.data = self.directory / "data"
+        self.port = free_port()
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run(
+            [*self.prefix, str(self.bin / tool), *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` ends every session, as a restart for an upgrade does; ``immediate`` is a
+        crash (the next start recovers from the WAL)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def remove(self) -> None:
+        import shutil
+
+        with contextlib.suppress(subprocess.SubprocessError):
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def tmpfs(directory: Path, size: str, *, read_only: bool = False) -> Iterator[Path]:
+    """A small filesystem of the test's own (a disk that fills up, or one mounted read-only:
+    root writes through a read-only directory's permissions, not through a read-only mount)."""
+    from tests.conftest import IN_CI
+
+    directory.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(directory)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        reason = f"cannot mount a tmpfs here: {done.stderr.strip()}"
+        if IN_CI:
+            raise RuntimeError(reason)
+        import pytest
+
+        pytest.skip(reason)
+    try:
+        yield directory
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def run_bridge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``bridge ARGS…`` as a user runs it; its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "bridge.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
