@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import click
 from marshmallow import ValidationError
 
+from . import __version__
 from .app import proprofs_client
 from .config import ConfigError, Settings, config_path, load_settings, parse_duration
 from .export import export
@@ -28,15 +29,15 @@ from .outbox.worker import Worker
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
 from .proprofs.errors import ProProfsError
 from .proprofs.models import STATUSES as STATUSES_FOR_EXPORT
+from .resources import examples_dir
 from .shutdown import StopSignals
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "examples" / "demo.yaml"
 
 
 @click.group()
-@click.version_option(package_name="proprofs-bridge")
+@click.version_option(__version__, prog_name="bridge")
 def main() -> None:
     """proprofs-bridge: forms, alerts and a support widget in; ProProfs tickets out."""
 
@@ -387,13 +388,13 @@ def _serve(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False),
-    help="Config (default: examples/demo.yaml).",
+    help="Config (default: the demo config shipped with the package).",
 )
 def demo(port: int, emulator_port: int, config_file: str | None) -> None:
     """The ProProfs emulator and the bridge, with delivery, on embedded defaults."""
-    path = Path(config_file) if config_file else DEMO_CONFIG
+    path = Path(config_file) if config_file else examples_dir() / "demo.yaml"
     if not path.is_file():
-        click.echo(f"cannot find {path}; run from a checkout or pass --config", err=True)
+        click.echo(f"cannot find {path}", err=True)
         raise SystemExit(1)
     state = EmulatorState(DEMO_EMAIL, DEMO_TOKEN)
     emulator_server = EmulatorServer(state, "127.0.0.1", emulator_port).start()

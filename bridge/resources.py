@@ -1,20 +1,34 @@
-"""Where the shipped templates live: ``templates/`` in a checkout, or where the package put it."""
+"""The files the service reads besides its code: templates and example configs.
+
+An installed wheel carries them inside the package (``bridge/templates``,
+``bridge/examples``; the build maps the repository's top-level folders there), read
+through :mod:`importlib.resources`. In a checkout they are the top-level folders.
+"""
 
 from __future__ import annotations
 
-import sys
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
+
+
+def _shipped(name: str, probe: str) -> Path:
+    packaged = files("bridge") / name
+    if isinstance(packaged, Path) and (packaged / probe).is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parent.parent / name
+    if (checkout / probe).is_file():
+        return checkout
+    raise RuntimeError(f"the bridge's {name} are missing; reinstall proprofs-bridge")
 
 
 @cache
 def templates_dir() -> Path:
-    """``templates/`` beside the package (a checkout), or ``<prefix>/share/proprofs-bridge``."""
-    here = Path(__file__).resolve().parent
-    for candidate in (
-        here.parent / "templates",
-        Path(sys.prefix) / "share" / "proprofs-bridge" / "templates",
-    ):
-        if (candidate / "form.html").is_file():
-            return candidate
-    raise RuntimeError("the bridge's templates are missing; reinstall proprofs-bridge")
+    """The templates: hosted form, thank-you and admin pages, widget.js, presets' texts."""
+    return _shipped("templates", "form.html")
+
+
+@cache
+def examples_dir() -> Path:
+    """The example configs (the demo's among them) and their sample payloads."""
+    return _shipped("examples", "demo.yaml")
