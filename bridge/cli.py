@@ -193,6 +193,78 @@ def _store_problem(settings: Settings) -> str | None:
     return f"{settings.source_path}: store: {problem}" if problem else None
 
 
+def _names(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+@main.command()
+@click.option("--form", "forms", help="Contact form route name(s), comma separated.")
+@click.option("--alerts", help="Alert sender presets, comma separated (e.g. alertmanager,grafana).")
+@click.option("--widget", "widgets", help="Support widget route name(s), comma separated.")
+@click.option(
+    "--url",
+    "base_url",
+    default="https://bridge.example.com",
+    show_default=True,
+    help="Where the bridge will be reachable (for the instructions).",
+)
+@click.option("--out", default="bridge.yaml", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def init(
+    forms: str | None,
+    alerts: str | None,
+    widgets: str | None,
+    base_url: str,
+    out: str,
+    force: bool,
+) -> None:
+    """Write a commented, working config for what you have, and say what to set up."""
+    from .init import presets, render
+
+    if not (forms or alerts or widgets):
+        if not sys.stdin.isatty():
+            click.echo(
+                "say what you have: --form NAME, --alerts PRESET[,PRESET…], --widget NAME "
+                f"(presets: {presets()})",
+                err=True,
+            )
+            raise SystemExit(2)
+        forms = click.prompt("A contact form? Its route name, or - for none", default="contact")
+        alerts = click.prompt(
+            f"Alert senders, comma separated, or - for none ({presets()})", default="-"
+        )
+        widgets = click.prompt("A support widget? Its route name, or - for none", default="-")
+    chosen = [[n for n in _names(v) if n != "-"] for v in (forms, alerts, widgets)]
+    try:
+        written = render(
+            forms=chosen[0], alerts=chosen[1], widgets=chosen[2], base_url=base_url.rstrip("/")
+        )
+    except ValueError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from None
+    config = Path(out)
+    env_file = config.with_suffix(".env")
+    for path in (config, env_file):
+        if path.exists() and not force:
+            click.echo(f"{path} exists; use --force to overwrite it", err=True)
+            raise SystemExit(1)
+    config.write_text(written.text)
+    env_file.write_text("")
+    env_file.chmod(0o600)  # before the secrets go in
+    env_file.write_text(written.env_text())
+    click.echo(f"wrote {config} and {env_file} (secrets; readable by you only)\n")
+    if written.to_fill:
+        click.echo(f"Fill in, in {env_file}: {', '.join(written.to_fill)}")
+    click.echo(
+        f"Then load it and check:\n  set -a; . ./{env_file}; set +a\n"
+        f"  bridge check-config --config {config}\n"
+        f"  bridge serve --config {config}\n"
+    )
+    click.echo("On the sender side (values of $VARS are in " + str(env_file) + "):")
+    for line in written.instructions:
+        click.echo(f"- {line}")
+
+
 @main.command("try")
 @config_option
 @click.argument("route")

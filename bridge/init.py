@@ -1,0 +1,285 @@
+"""``bridge init``: a commented, working ``bridge.yaml`` for what the user has, and what to
+set on each sender's side.
+
+Secrets are never written into the config: each is a ``${VAR}`` reference. The values go
+to an env file beside it, readable by its owner only: fresh random ones for the secrets the
+bridge and a sender share, empty lines for what the user must fill in (the ProProfs
+credentials, a secret a sender generates). Nothing secret is printed.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+
+from . import __version__
+
+ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Sender:
+    """How a preset's sender authenticates, and where its webhook is set up."""
+
+    auth: str  # bearer | query | hmac:<scheme> | sns
+    setup: str  # sender-side steps; {url} and {secret} are filled in
+
+
+SENDERS: dict[str, Sender] = {
+    "alertmanager": Sender(
+        "bearer",
+        "alertmanager.yml:\n"
+        "  receivers:\n"
+        "    - name: proprofs\n"
+        "      webhook_configs:\n"
+        "        - url: {url}\n"
+        "          send_resolved: true\n"
+        "          http_config: {{authorization: {{credentials: {secret}}}}}",
+    ),
+    "grafana": Sender(
+        "hmac:grafana",
+        "Grafana → Alerting → Contact points → Webhook: URL {url}; Optional settings → "
+        "HMAC signature: secret {secret}, timestamp header X-Grafana-Alerting-Timestamp.",
+    ),
+    "sentry": Sender(
+        "hmac:sentry",
+        "Sentry → Settings → Developer Settings → Internal Integration: Webhook URL {url}, "
+        "enable the Issue webhook; set {var} to the integration's client secret.",
+    ),
+    "pagerduty": Sender(
+        "hmac:pagerduty",
+        "PagerDuty → Integrations → Generic Webhooks (v3): URL {url}, events "
+        "incident.triggered and incident.resolved; set {var} to the subscription's signing "
+        "secret.",
+    ),
+    "datadog": Sender(
+        "bearer",
+        "Datadog → Integrations → Webhooks: URL {url}, custom headers "
+        '{{"Authorization": "Bearer {secret}"}}; add "alert_id": "$ALERT_ID", '
+        '"alert_transition": "$ALERT_TRANSITION", "alert_priority": "$ALERT_PRIORITY" to the '
+        "payload.",
+    ),
+    "uptime_kuma": Sender(
+        "query",
+        "Uptime Kuma → Settings → Notifications → Webhook: Post URL {url}?token={secret}, "
+        'body "Preset – application/json".',
+    ),
+    "uptimerobot": Sender(
+        "query",
+        "UptimeRobot → My Settings → Alert Contacts → Webhook: URL {url}?token={secret}, "
+        '"Send as JSON" with monitor_id, monitor_url, monitor_friendly_name, alert_type, '
+        "alert_type_friendly_name, alert_details and alert_friendly_duration.",
+    ),
+    "zabbix": Sender(
+        "bearer",
+        "Zabbix → Alerts → Media types → Webhook: a script that POSTs hostname, severity, "
+        "status, item, trigger, event_id and link as JSON to {url} with "
+        "Authorization: Bearer {secret}.",
+    ),
+    "opsgenie": Sender(
+        "bearer",
+        "Opsgenie → Settings → Integrations → Webhook: URL {url}, "
+        '"Add Alert Description to Payload", header Authorization: Bearer {secret}.',
+    ),
+    "newrelic": Sender(
+        "bearer",
+        "New Relic → Alerts → Destinations → Webhook: URL {url}, authorization Bearer "
+        "{secret}; a workflow using it with the default payload template.",
+    ),
+    "azure_monitor": Sender(
+        "query",
+        "Azure Monitor → Action group → Webhook: URI {url}?token={secret}, "
+        '"Enable the common alert schema: Yes".',
+    ),
+    "aws_sns": Sender(
+        "sns",
+        "AWS SNS → your topic → Create subscription: protocol HTTPS, endpoint {url}; set "
+        "{var} to the topic's ARN — the bridge confirms the subscription itself and checks "
+        "every message's signature.",
+    ),
+    "generic": Sender(
+        "bearer",
+        "Any sender of JSON: POST to {url} with Authorization: Bearer {secret}.",
+    ),
+}
+
+NAMES = {
+    "alertmanager": "Prometheus Alertmanager",
+    "aws_sns": "AWS SNS (CloudWatch alarms)",
+    "azure_monitor": "Azure Monitor",
+    "datadog": "Datadog",
+    "generic": "Webhooks",
+    "grafana": "Grafana",
+    "newrelic": "New Relic",
+    "opsgenie": "Opsgenie",
+    "pagerduty": "PagerDuty",
+    "sentry": "Sentry",
+    "uptime_kuma": "Uptime Kuma",
+    "uptimerobot": "UptimeRobot",
+    "zabbix": "Zabbix",
+}
+PRESET_NOTES = {
+    "alertmanager": "one ticket per alert group; resolved notifications make none",
+    "generic": "any JSON object; dedup_key makes repeats of one event one ticket",
+}
+
+
+@dataclass
+class Written:
+    """What ``bridge init`` wrote, and what it tells the user afterwards."""
+
+    text: str
+    generated: dict[str, str]  # variable → a fresh secret for it
+    to_fill: list[str]  # variables the user sets (ProProfs credentials, topic ARNs)
+    instructions: list[str]
+
+    def env_text(self) -> str:
+        lines = ["# Secrets for bridge.yaml, written by `bridge init`; keep this file private."]
+        lines += [f"{name}=" for name in self.to_fill]
+        lines += [f"{name}={value}" for name, value in self.generated.items()]
+        return "\n".join(lines) + "\n"
+
+
+def env_name(*parts: str) -> str:
+    return re.sub(r"[^A-Z0-9]+", "_", "_".join(parts).upper()).strip("_")
+
+
+def render(
+    *,
+    forms: list[str],
+    alerts: list[str],
+    widgets: list[str],
+    base_url: str = "https://bridge.example.com",
+) -> Written:
+    """The config text for these routes (route names for forms and widgets, presets for
+    alerts), with every secret a ``${VAR}`` reference."""
+    unknown = [p for p in alerts if p not in SENDERS]
+    if unknown:
+        raise ValueError(f"unknown sender preset(s): {', '.join(unknown)}; one of {presets()}")
+    for name in [*forms, *widgets]:
+        if not ROUTE_NAME.match(name):
+            raise ValueError(f"{name!r} is not a route name (a-z, 0-9, - and _)")
+    names = [*forms, *(a.replace("_", "-") for a in alerts), *widgets]
+    if len(set(names)) != len(names):
+        raise ValueError("two routes would have the same name; choose other names")
+    if not names:
+        raise ValueError("nothing to write: name at least one form, alert sender or widget")
+
+    generated: dict[str, str] = {}
+    to_fill = ["PROPROFS_ACCOUNT_EMAIL", "PROPROFS_TOKEN"]
+    instructions: list[str] = []
+    out = [
+        f"# bridge.yaml — written by `bridge init` (proprofs-bridge {__version__}).",
+        "# Secrets are ${VAR} references, read from the environment when the bridge starts.",
+        "# Check it with: bridge check-config --config bridge.yaml",
+        "",
+        "proprofs:",
+        "  account_email: ${PROPROFS_ACCOUNT_EMAIL}   # the ProProfs account owner's email",
+        "  token: ${PROPROFS_TOKEN}                   # Settings → API token",
+        "  timezone: America/Chicago                  # the account's time zone",
+        "",
+        "# Where submissions wait until they are tickets. SQLite for one machine;",
+        "# postgresql+psycopg://user@host/db for several instances.",
+        "store: ${BRIDGE_STORE:-sqlite:///bridge.db}",
+        "",
+        "server:",
+        "  secret_key: ${BRIDGE_SECRET_KEY}   # signs form time tokens and widget receipts",
+        "  # rate_limit_storage: redis://127.0.0.1:6379/0   # share rate limits between instances",
+        "  # trusted_proxies: 1                             # behind one reverse proxy",
+        "",
+        "# Under every route; a route's own keys win:",
+        "# defaults:",
+        "#   ticket: {inbox: IB238-436}   # every ticket in one inbox",
+        "",
+        "routes:",
+    ]
+    generated["BRIDGE_SECRET_KEY"] = secrets.token_urlsafe(32)
+
+    for name in forms:
+        out += [
+            f'  # A contact form: <form action="{base_url}/forms/{name}" method="post">,',
+            f"  # or the hosted page at {base_url}/forms/{name}.",
+            f"  {name}:",
+            "    kind: form",
+            "    fields:",
+            "      name:    {type: string, required: true, max_length: 200, label: Your name}",
+            "      email:   {type: email, required: true, label: Email}",
+            "      message: {type: text, required: true, max_length: 10000, label: Message}",
+            "    # origins: [https://www.example.com]   # pages allowed to post (CORS)",
+            "    spam: {honeypot: _gotcha, min_seconds: 2}",
+            '    limits: {per_ip: ["10/hour"]}',
+            "    ticket:",
+            '      subject: "{{ message|oneline|truncate(60) }}"',
+            '      description: "{{ message }}"',
+            '      name: "{{ name }}"',
+            '      email: "{{ email }}"',
+            "",
+        ]
+        instructions.append(
+            f"Form {name}: point your page's form at {base_url}/forms/{name} (method post), "
+            f"or link to the hosted page {base_url}/forms/{name}."
+        )
+
+    for preset in alerts:
+        sender = SENDERS[preset]
+        route = preset.replace("_", "-")
+        var = env_name(route, "secret" if sender.auth.startswith("hmac") else "token")
+        url = f"{base_url}/hooks/{route}"
+        note = f"{NAMES[preset]}: " + PRESET_NOTES.get(preset, "one ticket per alert")
+        out += [f"  # {note}", f"  {route}:", "    kind: hook", f"    source: {preset}"]
+        if sender.auth == "bearer":
+            out.append(f'    auth: {{bearer: "${{{var}}}"}}')
+        elif sender.auth == "query":
+            out.append(f'    auth: {{query: {{token: "${{{var}}}"}}}}   # …/hooks/{route}?token=…')
+        elif sender.auth == "sns":
+            var = env_name(route, "topic_arn")
+            out.append(f'    auth: {{sns: {{topics: ["${{{var}}}"]}}}}   # signatures checked')
+        else:
+            scheme = sender.auth.split(":", 1)[1]
+            stamp = ""
+            if scheme == "grafana":
+                stamp = ", timestamp_header: X-Grafana-Alerting-Timestamp"
+            out.append(f'    auth: {{hmac: {{scheme: {scheme}, secret: "${{{var}}}"{stamp}}}}}')
+        if preset == "generic":
+            out.append("    dedup_key: \"{{ data.id or '' }}\"   # one ticket per event id")
+        out += [
+            "    ticket:",
+            "      email: alerts@example.com   # the requester its tickets show",
+            f"      name: {NAMES[preset]}",
+            "",
+        ]
+        if sender.auth in ("sns",) or preset in ("sentry", "pagerduty"):
+            to_fill.append(var)
+        else:
+            generated[var] = secrets.token_urlsafe(24)
+        instructions.append(sender.setup.format(url=url, secret=f"${var}", var=var))
+
+    for name in widgets:
+        out += [
+            "  # The support widget:",
+            f'  # <script src="{base_url}/widget.js" data-route="{name}" async></script>',
+            f"  {name}:",
+            "    kind: widget",
+            "    fields:",
+            "      name:    {type: string, max_length: 200, label: Name}",
+            "      email:   {type: email, required: true, label: Email}",
+            "      message: {type: text, required: true, max_length: 5000, label: Message}",
+            "    # origins: [https://www.example.com]   # sites allowed to embed it",
+            "    spam: {honeypot: _hp, min_seconds: 2}",
+            '    limits: {per_ip: ["10/hour"]}',
+            '    widget: {title: "Need help?", launcher: Help}',
+            "    ticket:",
+            '      subject: "Widget: {{ message|oneline|truncate(70) }}"',
+            '      description: "{{ message }}"',
+            "",
+        ]
+        instructions.append(
+            f'Widget {name}: add <script src="{base_url}/widget.js" data-route="{name}" async>'
+            "</script> to your pages."
+        )
+    return Written("\n".join(out).rstrip() + "\n", generated, to_fill, instructions)
+
+
+def presets() -> str:
+    return ", ".join(sorted(SENDERS))
