@@ -265,6 +265,21 @@ def init(
         click.echo(f"- {line}")
 
 
+@main.command()
+@config_option
+def doctor(config_file: str | None) -> None:
+    """Check a deployment from its config: store, Redis, ProProfs, each route's templates."""
+    from .doctor import run
+
+    settings = _settings(config_file)
+    lines = run(settings)
+    for line in lines:
+        click.echo(str(line))
+    failed = sum(1 for line in lines if not line.ok)
+    click.echo(f"{failed} problem(s)" if failed else "all good")
+    raise SystemExit(1 if failed else 0)
+
+
 @main.command("try")
 @config_option
 @click.argument("route")

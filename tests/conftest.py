@@ -88,6 +88,19 @@ def need_postgres() -> None:
         pytest.skip(reason)
 
 
+def need_redis() -> None:
+    """Skip (fail under CI) when Redis cannot be reached."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        reason = f"Redis at {REDIS_URL} is not reachable: {type(exc).__name__}"
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
 @contextmanager
 def pg_schema_url() -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""

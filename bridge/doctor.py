@@ -1,0 +1,193 @@
+"""``bridge doctor``: check a real deployment from its config, a line per check.
+
+The store (reachable, migrations current), Redis when rate limits live there, ProProfs
+(reachable, credentials accepted: one list call of one page), and for every route that
+its pages and ticket templates render — with the preset's shipped sample payload for a
+hook route. Nothing secret is printed: messages pass through the same redaction as logs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from .config import Route, Settings
+from .observability import settings_secrets
+from .resources import examples_dir
+
+SAMPLE_FIELD = {
+    "email": "doctor@example.com",
+    "phone": "+1 555 0100",
+    "integer": "3",
+    "number": "3.5",
+    "boolean": "true",
+    "choice": None,  # the first choice
+    "list": ["one", "two"],
+    "url": "https://www.example.com/",
+    "date": "2026-01-31",
+    "datetime": "2026-01-31T12:00:00+00:00",
+    "dict": {"key": "value"},
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    ok: bool
+    what: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'}  {self.what:<22} {self.detail}"
+
+
+def run(settings: Settings) -> list[Line]:
+    secrets = [s for s in settings_secrets(settings) if s]
+
+    def clean(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+    lines = []
+    for check in (_store, _redis, _proprofs, _routes):
+        for line in check(settings):
+            lines.append(Line(line.ok, line.what, clean(line.detail)))
+    return lines
+
+
+def _store(settings: Settings) -> Iterator[Line]:
+    from .outbox.migrate import current_revision, head_revision
+    from .outbox.store import sqlite_problem
+
+    shown = sa.make_url(settings.store).render_as_string(hide_password=True)
+    problem = sqlite_problem(settings.store)
+    if problem:
+        yield Line(False, "store", f"{shown}: {problem}")
+        return
+    engine = sa.create_engine(settings.store, connect_args=_connect_args(settings.store))
+    try:
+        current = current_revision(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        yield Line(False, "store", f"{shown}: unreachable ({type(exc.orig or exc).__name__})")
+        return
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if current == head:
+        yield Line(True, "store", f"{shown}: reachable, migrations current ({head})")
+    elif current is None and settings.store.startswith("sqlite"):
+        yield Line(True, "store", f"{shown}: new; created and migrated at the first start")
+    else:
+        yield Line(
+            False,
+            "store",
+            f"{shown}: migrations at {current or 'none'}, the code needs {head}; "
+            "run `bridge db upgrade`",
+        )
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    return {"timeout": 5} if url.startswith("sqlite") else {"connect_timeout": 5}
+
+
+def _redis(settings: Settings) -> Iterator[Line]:
+    storage = settings.server.rate_limit_storage
+    if not storage.startswith(("redis://", "rediss://")):
+        yield Line(True, "rate limits", f"{storage.split(':')[0]}: counted per process")
+        return
+    import redis
+
+    shown = sa.make_url(storage).render_as_string(hide_password=True)
+    try:
+        client = redis.Redis.from_url(storage, socket_timeout=2, socket_connect_timeout=2)
+        client.ping()
+        yield Line(True, "rate limits", f"{shown}: answers")
+    except redis.RedisError as exc:
+        yield Line(
+            False,
+            "rate limits",
+            f"{shown}: unreachable ({type(exc).__name__}); intake would count per process",
+        )
+
+
+def _proprofs(settings: Settings) -> Iterator[Line]:
+    from .app import proprofs_client
+    from .proprofs.errors import AuthenticationError, ProProfsError
+
+    base = settings.proprofs.base_url
+    try:
+        with proprofs_client(settings, pool_size=1) as client:
+            page = client.list_tickets()
+    except AuthenticationError as exc:
+        yield Line(False, "proprofs", f"{base}: credentials refused ({exc})")
+    except ProProfsError as exc:
+        yield Line(False, "proprofs", f"{base}: {type(exc).__name__}: {exc}")
+    else:
+        yield Line(
+            True, "proprofs", f"{base}: credentials accepted ({len(page.tickets)} ticket(s) read)"
+        )
+
+
+def _routes(settings: Settings) -> Iterator[Line]:
+    from .app import create_app
+
+    try:
+        app = create_app(settings)
+    except Exception as exc:  # whatever stops the app from starting is the answer
+        yield Line(False, "app", f"cannot start: {type(exc).__name__}: {exc}")
+        return
+    web = app.test_client()
+    for name, route in settings.routes.items():
+        pages = {"form": f"/forms/{name}", "widget": f"/widget/{name}/config"}
+        if route.kind in pages:
+            answer = web.get(pages[route.kind])
+            if answer.status_code != 200:
+                yield Line(
+                    False, f"route {name}", f"{pages[route.kind]} answered {answer.status_code}"
+                )
+                continue
+        yield _mapping(route)
+
+
+def _mapping(route: Route) -> Line:
+    """The route's ticket from a sample: the preset's shipped payload, or sample fields."""
+    what = f"route {route.name}"
+    try:
+        payload, shown = _sample(route)
+    except (OSError, ValueError) as exc:
+        return Line(False, what, f"no sample to map: {exc}")
+    if payload is None:
+        return Line(True, what, "custom schema: no sample to map")
+    attempt: Callable[[], Any]
+    if route.source is not None:
+        source = route.source
+        attempt = lambda: source.parse(json.dumps(payload).encode(), "application/json", {})  # noqa: E731
+    else:
+        attempt = lambda: payload  # noqa: E731
+    try:
+        data, extra = route.mapping.load(attempt())
+        draft = route.mapping.render(
+            data, ref="pb-doctor0000000000000", extra=extra, meta={"max_alerts": 20}
+        )
+    except Exception as exc:  # a template or schema that fails on real input is the finding
+        return Line(False, what, f"{shown} does not map: {type(exc).__name__}: {exc}")
+    return Line(True, what, f"{shown} → {draft.subject!r}")
+
+
+def _sample(route: Route) -> tuple[Any, str]:
+    if route.source is not None:
+        path = examples_dir() / "payloads" / "senders" / f"{route.source.name}.json"
+        return json.loads(path.read_text()), f"the {route.source.name} sample"
+    if not route.fields:
+        return None, ""
+    fields: dict[str, Any] = {}
+    for name, spec in route.fields.items():
+        value = SAMPLE_FIELD.get(spec.type, f"doctor's sample {name}")
+        if spec.type == "choice":
+            value = (spec.choices or ["x"])[0]
+        fields[name] = value
+    return fields, "sample fields"
