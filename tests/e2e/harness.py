@@ -413,3 +413,29 @@ def run_bridge(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[s
         timeout=timeout,
         check=False,
     )
+
+
+def schemathesis(url: str, max_examples: int) -> subprocess.CompletedProcess[str]:
+    """schemathesis against a running bridge's ``/openapi.json``: no 5xx, and every answer
+    as the document describes it."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{url}/openapi.json",
+            "--checks",
+            "not_a_server_error,response_schema_conformance",
+            "--max-examples",
+            str(max_examples),
+            "--request-timeout",
+            "10",
+            "--suppress-health-check",
+            "all",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )

@@ -6,8 +6,6 @@ config, and schemathesis run against that document."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import requests
 
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.harness import ROOT, bridge_server, error_lines, wait_until
+from tests.e2e.harness import bridge_server, error_lines, schemathesis, wait_until
 from tests.e2e.kitchen import (
     EXAMPLE_PAYLOADS,
     KITCHEN_SINK,
@@ -178,25 +176,5 @@ def _sns_kind(body: bytes) -> str | None:
 def test_schemathesis_against_the_kitchen_sink(emulator: EmulatorServer, tmp_path: Path) -> None:
     env = kitchen_env(emulator, f"sqlite:///{tmp_path / 'schemathesis.db'}")
     with bridge_server(KITCHEN_SINK, env=env, delivery=False) as url:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "schemathesis.cli",
-                "run",
-                f"{url}/openapi.json",
-                "--checks",
-                "not_a_server_error,response_schema_conformance",
-                "--max-examples",
-                "25",
-                "--request-timeout",
-                "10",
-                "--suppress-health-check",
-                "all",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
+        result = schemathesis(url, max_examples=25)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -3,15 +3,13 @@ no 5xx, and no answer that breaks the document's own schema."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.harness import ROOT, bridge_server, write_config
+from tests.e2e.harness import bridge_server, schemathesis, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -65,25 +63,5 @@ def test_schemathesis_finds_no_5xx_and_no_broken_answer(
         tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 's.db'}", emulator, routes=ROUTES
     )
     with bridge_server(config, delivery=False) as url:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "schemathesis.cli",
-                "run",
-                f"{url}/openapi.json",
-                "--checks",
-                "not_a_server_error,response_schema_conformance",
-                "--max-examples",
-                "40",
-                "--request-timeout",
-                "10",
-                "--suppress-health-check",
-                "all",
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        result = schemathesis(url, max_examples=40)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
