@@ -22,7 +22,7 @@ from .app import proprofs_client
 from .config import ConfigError, Settings, config_path, load_settings, parse_duration
 from .export import export
 from .mapping import MappingError, validation_messages
-from .observability import Metrics, configure_logging, settings_secrets
+from .observability import Metrics, RedactFilter, configure_logging, settings_secrets
 from .outbox.store import StoreUnavailable, SubmissionStore, sqlite_problem
 from .outbox.tables import STATES
 from .outbox.worker import Worker
@@ -181,9 +181,7 @@ def _boot_problem(settings: Settings) -> str | None:
     try:
         create_app(settings)
     except Exception as exc:
-        text = f"{type(exc).__name__}: {exc}"
-        for secret in settings_secrets(settings):
-            text = text.replace(secret, "[redacted]")
+        text = RedactFilter(settings_secrets(settings)).clean(f"{type(exc).__name__}: {exc}")
         return f"{settings.source_path}: the app cannot start with this config: {text}"
     return _store_problem(settings)
 
@@ -283,16 +281,18 @@ def doctor(config_file: str | None) -> None:
 @main.command("try")
 @config_option
 @click.argument("route")
-@click.argument("payload", type=click.File("r"))
+@click.argument("payload", type=click.File("rb"))
 def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile) -> None:
-    """Show the ticket PAYLOAD (JSON file, or -) would become on ROUTE; creates nothing."""
+    """Show the ticket PAYLOAD (JSON file, or -) would become on ROUTE; creates nothing.
+
+    The payload is read as intake reads it on that route (a preset may unwrap it)."""
     settings = _settings(config_file)
     selected = settings.routes.get(route)
     if selected is None:
         click.echo(f"no route {route!r}; routes: {', '.join(settings.routes)}", err=True)
         raise SystemExit(1)
     try:
-        body = json.load(payload)
+        body = selected.read_json(payload.read())
     except ValueError as exc:
         click.echo(f"the payload is not JSON: {exc}", err=True)
         raise SystemExit(1) from None

@@ -8,15 +8,14 @@ hook route. Nothing secret is printed: messages pass through the same redaction 
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from .config import Route, Settings
-from .observability import settings_secrets
+from .observability import RedactFilter, settings_secrets
 from .resources import examples_dir
 
 SAMPLE_FIELD = {
@@ -45,18 +44,12 @@ class Line:
 
 
 def run(settings: Settings) -> list[Line]:
-    secrets = [s for s in settings_secrets(settings) if s]
-
-    def clean(text: str) -> str:
-        for secret in secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
-
-    lines = []
-    for check in (_store, _redis, _proprofs, _routes):
-        for line in check(settings):
-            lines.append(Line(line.ok, line.what, clean(line.detail)))
-    return lines
+    redact = RedactFilter(settings_secrets(settings))
+    return [
+        Line(line.ok, line.what, redact.clean(line.detail))
+        for check in (_store, _redis, _proprofs, _routes)
+        for line in check(settings)
+    ]
 
 
 def _store(settings: Settings) -> Iterator[Line]:
@@ -156,20 +149,16 @@ def _routes(settings: Settings) -> Iterator[Line]:
 def _mapping(route: Route) -> Line:
     """The route's ticket from a sample: the preset's shipped payload, or sample fields."""
     what = f"route {route.name}"
-    try:
-        payload, shown = _sample(route)
-    except (OSError, ValueError) as exc:
-        return Line(False, what, f"no sample to map: {exc}")
-    if payload is None:
-        return Line(True, what, "custom schema: no sample to map")
-    attempt: Callable[[], Any]
     if route.source is not None:
-        source = route.source
-        attempt = lambda: source.parse(json.dumps(payload).encode(), "application/json", {})  # noqa: E731
+        sample = examples_dir() / "payloads" / "senders" / f"{route.source.name}.json"
+        shown = f"the {route.source.name} sample"
+    elif route.fields:
+        shown = "sample fields"
     else:
-        attempt = lambda: payload  # noqa: E731
+        return Line(True, what, "custom schema: no sample to map")
     try:
-        data, extra = route.mapping.load(attempt())
+        payload = route.read_json(sample.read_bytes()) if route.source else _fields(route)
+        data, extra = route.mapping.load(payload)
         draft = route.mapping.render(
             data, ref="pb-doctor0000000000000", extra=extra, meta={"max_alerts": 20}
         )
@@ -178,16 +167,12 @@ def _mapping(route: Route) -> Line:
     return Line(True, what, f"{shown} → {draft.subject!r}")
 
 
-def _sample(route: Route) -> tuple[Any, str]:
-    if route.source is not None:
-        path = examples_dir() / "payloads" / "senders" / f"{route.source.name}.json"
-        return json.loads(path.read_text()), f"the {route.source.name} sample"
-    if not route.fields:
-        return None, ""
+def _fields(route: Route) -> dict[str, Any]:
+    """A value of the right type for every declared field."""
     fields: dict[str, Any] = {}
     for name, spec in route.fields.items():
         value = SAMPLE_FIELD.get(spec.type, f"doctor's sample {name}")
         if spec.type == "choice":
             value = (spec.choices or ["x"])[0]
         fields[name] = value
-    return fields, "sample fields"
+    return fields

@@ -177,7 +177,8 @@ class RedactFilter(logging.Filter):
         super().__init__()
         self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
 
-    def _clean(self, text: str) -> str:
+    def clean(self, text: str) -> str:
+        """``text`` with every secret replaced (longest first, so none leaves a tail)."""
         for secret in self.secrets:
             if secret in text:
                 text = text.replace(secret, "[redacted]")
@@ -186,14 +187,14 @@ class RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:
             return True
-        record.msg = self._clean(record.getMessage())
+        record.msg = self.clean(record.getMessage())
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            record.exc_text = self._clean(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         for key, value in list(vars(record).items()):
             if isinstance(value, str) and key not in ("msg", "name", "levelname"):
-                setattr(record, key, self._clean(value))
+                setattr(record, key, self.clean(value))
         return True
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from bridge.app import create_app
 from bridge.cli import main
 from bridge.config import load_settings
+from tests.conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -223,3 +224,20 @@ def test_check_config_lists_every_error_and_prints_no_secret(tmp_path: Path) -> 
     assert f"{bad}:2 proprofs.account_email: not a valid email address." in err
     assert f"{bad}:6 routes.contact.kind: must be one of: form, hook, widget." in err
     assert secret not in out + err
+
+
+def test_try_reads_the_payload_as_intake_does() -> None:
+    """A CloudWatch alarm inside SNS's Lambda-style envelope: intake unwraps it through the
+    preset; `try` once loaded the raw JSON and refused it with validation errors."""
+    alarm = (
+        FIXTURES
+        / "payloads"
+        / "aws_sns"
+        / "aws-lambda-go_cloudwatch-alarm-sns-payload-single-metric.json"
+    )
+    code, out, err = run(
+        "try", "--config", str(EXAMPLES / "kitchen-sink.yaml"), "cloudwatch", str(alarm)
+    )
+    assert code == 0, err + out
+    ticket = json.loads(out)["ticket"]
+    assert (ticket["subject"], ticket["priority"]) == ("[ALARM] EXAMPLE in EXAMPLE", "high")

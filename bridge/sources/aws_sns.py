@@ -27,8 +27,8 @@ def unwrap(payload: Any) -> Any:
     if isinstance(payload, dict) and isinstance(payload.get("Message"), str):
         try:
             alarm = jsonbody.loads(payload["Message"])
-        except jsonbody.TooDeep:
-            raise  # JSON, but no sender nests that deep: refused like any too-deep body
+        except jsonbody.Unacceptable:
+            raise  # JSON, but nothing a sender sends (too deep, numbers Python cannot hold)
         except ValueError:
             alarm = None  # a plain-text message
         if isinstance(alarm, dict):
