@@ -174,34 +174,94 @@ def _module_class(value: str) -> None:
         raise ValidationError("must be a dotted path 'module:Class'")
 
 
+def _about(text: str, **more: Any) -> dict[str, Any]:
+    """A config key's entry in the generated reference (``bridge.configref``): what it is
+    for; ``schema`` names the schema of a nested section (of each entry, with ``each``), and
+    ``kinds`` the route kinds that take the key."""
+    return {"about": text, **more}
+
+
+CUSTOM_FIELD_ID = validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+
+
 class ProProfsSchema(_Strict):
     base_url = fields.URL(
-        load_default=DEFAULT_BASE_URL, require_tld=False, schemes={"http", "https"}
+        load_default=DEFAULT_BASE_URL,
+        require_tld=False,
+        schemes={"http", "https"},
+        metadata=_about("The ProProfs API's base URL (the emulator's, for tests and the demo)."),
     )
-    account_email = fields.Email(required=True)
-    token = fields.String(required=True, validate=validate.Length(min=1))
-    timezone = fields.String(load_default="America/Chicago", validate=_timezone)
-    connect_timeout = fields.Float(load_default=5.0, validate=validate.Range(min=0.1, max=120))
-    read_timeout = fields.Float(load_default=30.0, validate=validate.Range(min=0.1, max=600))
+    account_email = fields.Email(
+        required=True, metadata=_about("The ProProfs account's email (its API user).")
+    )
+    token = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata=_about("The account's API token; keep it in `${VAR}` or `${file:PATH}`."),
+    )
+    timezone = fields.String(
+        load_default="America/Chicago",
+        validate=_timezone,
+        metadata=_about(
+            "The account's time zone: ProProfs reads and writes dates in it (list filters, "
+            "ticket times)."
+        ),
+    )
+    connect_timeout = fields.Float(
+        load_default=5.0,
+        validate=validate.Range(min=0.1, max=120),
+        metadata=_about("Seconds to wait for a connection to ProProfs."),
+    )
+    read_timeout = fields.Float(
+        load_default=30.0,
+        validate=validate.Range(min=0.1, max=600),
+        metadata=_about(
+            "Seconds to wait for ProProfs' answer; a create whose answer does not come in "
+            "time is reconciled through the list API."
+        ),
+    )
 
 
 class FieldSpecSchema(_Strict):
-    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES))
-    required = fields.Boolean(load_default=False)
-    max_length = fields.Integer(validate=validate.Range(min=1))
-    min_length = fields.Integer(validate=validate.Range(min=0))
-    choices = fields.List(fields.String(), validate=validate.Length(min=1))
-    pattern = fields.String(validate=_regex)
-    default = fields.Raw(allow_none=True)
-    label = fields.String()
-    help = fields.String()
-    placeholder = fields.String()
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(FIELD_TYPES),
+        metadata=_about("What the field holds; it decides validation and the form control."),
+    )
+    required = fields.Boolean(
+        load_default=False, metadata=_about("Refuse a submission without it.")
+    )
+    max_length = fields.Integer(
+        validate=validate.Range(min=1), metadata=_about("Longest value accepted, in characters.")
+    )
+    min_length = fields.Integer(
+        validate=validate.Range(min=0), metadata=_about("Shortest value accepted, in characters.")
+    )
+    choices = fields.List(
+        fields.String(),
+        validate=validate.Length(min=1),
+        metadata=_about("The values a `choice` (or `list`) field allows."),
+    )
+    pattern = fields.String(
+        validate=_regex, metadata=_about("A regular expression the whole value must match.")
+    )
+    default = fields.Raw(
+        allow_none=True, metadata=_about("The value used when the field is not sent.")
+    )
+    label = fields.String(metadata=_about("The label shown on the hosted form and the widget."))
+    help = fields.String(metadata=_about("A hint shown under the field."))
+    placeholder = fields.String(metadata=_about("Placeholder text inside the empty control."))
     custom_field = fields.String(
-        validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+        validate=CUSTOM_FIELD_ID,
+        metadata=_about("Also put the value into this ProProfs custom field (`CF007-07`)."),
     )
 
     @validates_schema
-    def choices_for_choice(self, data: dict[str, Any], **_: Any) -> None:
+    def consistent(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("required") and "default" in data:
+            raise ValidationError(
+                "a required field has no default: drop one of required and default", "default"
+            )
         if data.get("type") == "choice" and not data.get("choices"):
             raise ValidationError("a choice field needs choices", "choices")
         if data.get("choices") and data.get("type") not in ("choice", "list"):
@@ -220,31 +280,52 @@ TICKET_TEXT_FIELDS = (
 )
 
 
+def _ticket_text(what: str) -> fields.String:
+    return fields.String(metadata=_about(f"{what} A literal or a template."))
+
+
 class TicketSpecSchema(_Strict):
-    subject = fields.String()
-    description = fields.String()
-    name = fields.String()
-    email = fields.String()
-    phone = fields.String()
-    priority = fields.String()
-    staff = fields.String()
-    inbox = fields.String()
+    subject = _ticket_text("The ticket's subject (one line, at most 255 characters).")
+    description = _ticket_text(
+        "The ticket's first message; the submission's reference footer is added after it."
+    )
+    name = _ticket_text("The requester's name.")
+    email = _ticket_text(
+        "The requester's email. ProProfs requires one: a hook route needs a fixed address, or "
+        "a template with a `default('…')`."
+    )
+    phone = _ticket_text("The requester's phone number.")
+    priority = _ticket_text(
+        "The priority; the rendered value is looked up in `priority_map`, then must be one "
+        f"of: {', '.join(PRIORITIES)}."
+    )
+    staff = _ticket_text("The ProProfs staff id to assign the ticket to (`ST007-007`).")
+    inbox = _ticket_text("The ProProfs inbox id the ticket goes to (`IB238-436`).")
     custom_fields = fields.Dict(
-        keys=fields.String(
-            validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
-        ),
+        keys=fields.String(validate=CUSTOM_FIELD_ID),
         values=fields.String(),
+        metadata=_about('ProProfs custom fields by id: `{CF007-07: "{{ topic }}"}`.'),
     )
     priority_map = fields.Dict(
-        keys=fields.String(), values=fields.String(validate=validate.OneOf(PRIORITIES))
+        keys=fields.String(),
+        values=fields.String(validate=validate.OneOf(PRIORITIES)),
+        metadata=_about(
+            "Rendered priority (a sender's severity, a form's topic) → ProProfs priority; "
+            "merged over a sender preset's own map."
+        ),
     )
-    priority_default = fields.String(validate=validate.OneOf(PRIORITIES))
+    priority_default = fields.String(
+        validate=validate.OneOf(PRIORITIES),
+        metadata=_about("The priority when the rendered value maps to nothing."),
+    )
     max_lengths = fields.Dict(
         keys=fields.String(validate=validate.OneOf([*TICKET_TEXT_FIELDS, "custom_field"])),
         values=fields.Integer(validate=validate.Range(min=10, max=1_000_000)),
+        metadata=_about("Cut a rendered value to this many characters, with a visible marker."),
     )
     ref_field = fields.String(
-        validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+        validate=CUSTOM_FIELD_ID,
+        metadata=_about("Also store the submission's reference (`pb-…`) in this custom field."),
     )
 
 
@@ -252,23 +333,48 @@ SECRET_LENGTH = validate.Length(min=8, error="use a secret of 8 characters or mo
 
 
 class BasicAuthSchema(_Strict):
-    username = fields.String(required=True, validate=validate.Length(min=1))
-    password = fields.String(required=True, validate=SECRET_LENGTH)
+    username = fields.String(
+        required=True, validate=validate.Length(min=1), metadata=_about("The user name.")
+    )
+    password = fields.String(
+        required=True, validate=SECRET_LENGTH, metadata=_about("The password.")
+    )
 
 
 class QueryAuthSchema(_Strict):
-    param = fields.String(load_default="token", validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"))
-    token = fields.String(required=True, validate=SECRET_LENGTH)
+    param = fields.String(
+        load_default="token",
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"),
+        metadata=_about("The query parameter that carries the token (`?token=…`)."),
+    )
+    token = fields.String(
+        required=True, validate=SECRET_LENGTH, metadata=_about("The token it must equal.")
+    )
 
 
 class HmacAuthSchema(_Strict):
     scheme = fields.String(
-        required=True, validate=validate.OneOf(["grafana", "sentry", "pagerduty", "standard"])
+        required=True,
+        validate=validate.OneOf(["grafana", "sentry", "pagerduty", "standard"]),
+        metadata=_about("Whose signature format: Grafana, Sentry, PagerDuty or Standard Webhooks."),
     )
-    secret = fields.String(required=True, validate=SECRET_LENGTH)
-    header = fields.String()
-    timestamp_header = fields.String()
-    tolerance = fields.Float(load_default=300.0, validate=validate.Range(min=1, max=86400))
+    secret = fields.String(
+        required=True, validate=SECRET_LENGTH, metadata=_about("The shared signing secret.")
+    )
+    header = fields.String(
+        metadata=_about("Grafana's signature header, when not `X-Grafana-Alerting-Signature`.")
+    )
+    timestamp_header = fields.String(
+        metadata=_about(
+            "A header holding the signing time, signed with the body (Grafana's "
+            "`X-Grafana-Alerting-Timestamp`); stale requests are refused."
+        )
+    )
+    tolerance = fields.Float(
+        load_default=300.0,
+        validate=validate.Range(min=1, max=86400),
+        metadata=_about("Seconds a signed timestamp may be away from now."),
+    )
 
 
 class SnsAuthSchema(_Strict):
@@ -280,16 +386,39 @@ class SnsAuthSchema(_Strict):
             )
         ),
         load_default=list,
+        metadata=_about("Topic ARNs whose subscription confirmations the bridge honours."),
     )
-    verify = fields.Boolean(load_default=True)
+    verify = fields.Boolean(
+        load_default=True,
+        metadata=_about(
+            "Check each message's signature with its signing certificate; `false` is warned "
+            "about by `check-config`."
+        ),
+    )
 
 
 class HookAuthSchema(_Strict):
-    bearer = fields.String(validate=SECRET_LENGTH)
-    basic = fields.Nested(BasicAuthSchema)
-    query = fields.Nested(QueryAuthSchema)
-    hmac = fields.Nested(HmacAuthSchema)
-    sns = fields.Nested(SnsAuthSchema)
+    bearer = fields.String(
+        validate=SECRET_LENGTH, metadata=_about("`Authorization: Bearer <token>` must carry this.")
+    )
+    basic = fields.Nested(
+        BasicAuthSchema, metadata=_about("HTTP basic authentication.", schema=BasicAuthSchema)
+    )
+    query = fields.Nested(
+        QueryAuthSchema,
+        metadata=_about("A token in the URL's query string.", schema=QueryAuthSchema),
+    )
+    hmac = fields.Nested(
+        HmacAuthSchema,
+        metadata=_about("An HMAC signature of the raw body.", schema=HmacAuthSchema),
+    )
+    sns = fields.Nested(
+        SnsAuthSchema,
+        metadata=_about(
+            "AWS SNS message signatures (on by default for `source: aws_sns`).",
+            schema=SnsAuthSchema,
+        ),
+    )
 
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
@@ -339,81 +468,204 @@ def _url_prefix(value: str) -> None:
 
 
 class PageSchema(_Strict):
-    title = fields.String()
-    intro = fields.String()
-    submit = fields.String()
+    title = fields.String(metadata=_about("The hosted form's heading (default: the route's name)."))
+    intro = fields.String(metadata=_about("A paragraph under the heading."))
+    submit = fields.String(metadata=_about("The submit button's text (default `Send`)."))
     lang = fields.String(
+        load_default="en",
         validate=validate.Regexp(
             r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", error="must be a language tag like en or fr-CA"
-        )
+        ),
+        metadata=_about("The page's language tag (`lang` attribute)."),
     )
-    thanks = fields.String()
-    messages = fields.Dict(keys=fields.String(), values=fields.String())
+    thanks = fields.String(metadata=_about("The thank-you page's text."))
+    messages = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata=_about(
+            "Any text of the page (`errors_summary`, `choice.<value>`, …) and field messages "
+            "by their English text, for translations."
+        ),
+    )
 
 
 class RedirectSchema(_Strict):
-    success = fields.URL(schemes={"http", "https"}, require_tld=False)
-    error = fields.URL(schemes={"http", "https"}, require_tld=False)
-    allow_next = fields.List(fields.String(validate=_url_prefix))
+    success = fields.URL(
+        schemes={"http", "https"},
+        require_tld=False,
+        metadata=_about("Send browsers here after a stored post (else the bridge's thanks page)."),
+    )
+    error = fields.URL(
+        schemes={"http", "https"},
+        require_tld=False,
+        metadata=_about("Send browsers here after a refused post (else the form re-renders)."),
+    )
+    allow_next = fields.List(
+        fields.String(validate=_url_prefix),
+        metadata=_about("URL prefixes a posted `_next` field may redirect into."),
+    )
 
 
 CAPTCHA_PROVIDERS = ("turnstile", "hcaptcha", "recaptcha")
 
 
 class CaptchaSchema(_Strict):
-    provider = fields.String(required=True, validate=validate.OneOf(CAPTCHA_PROVIDERS))
-    secret = fields.String(required=True, validate=validate.Length(min=1))
-    site_key = fields.String(required=True, validate=validate.Length(min=1))
-    verify_url = fields.URL(schemes={"http", "https"}, require_tld=False)
-    min_score = fields.Float(validate=validate.Range(min=0, max=1))  # reCAPTCHA v3
-    timeout = Duration(load_default=5.0)
+    provider = fields.String(
+        required=True,
+        validate=validate.OneOf(CAPTCHA_PROVIDERS),
+        metadata=_about("Cloudflare Turnstile, hCaptcha or reCAPTCHA (v2, v3)."),
+    )
+    secret = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata=_about("The provider's server-side secret."),
+    )
+    site_key = fields.String(
+        required=True,
+        validate=validate.Length(min=1),
+        metadata=_about("The provider's public site key, put on the page."),
+    )
+    verify_url = fields.URL(
+        schemes={"http", "https"},
+        require_tld=False,
+        metadata=_about("Verify somewhere else than the provider's own URL (testing)."),
+    )
+    min_score = fields.Float(
+        validate=validate.Range(min=0, max=1),
+        metadata=_about("reCAPTCHA v3: the lowest score accepted."),
+    )
+    timeout = Duration(
+        load_default=5.0,
+        metadata=_about("How long to wait for the verifier; no answer refuses the post."),
+    )
 
 
 class SpamSchema(_Strict):
-    honeypot = fields.String(validate=validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"))
-    min_seconds = Duration()
-    max_age = Duration(load_default=86400.0)
-    captcha = fields.Nested(CaptchaSchema)
+    honeypot = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"),
+        metadata=_about(
+            "A hidden field people never fill; a post that fills it is answered as if stored "
+            "and dropped."
+        ),
+    )
+    min_seconds = Duration(
+        metadata=_about("A post sooner than this after the form was shown is refused.")
+    )
+    max_age = Duration(
+        load_default=86400.0,
+        metadata=_about("A form shown longer ago than this asks the person to reload."),
+    )
+    captcha = fields.Nested(
+        CaptchaSchema, metadata=_about("Verify a CAPTCHA server-side.", schema=CaptchaSchema)
+    )
 
 
 class LimitsSchema(_Strict):
-    per_ip = fields.List(fields.String(validate=_limit_string))
-    per_route = fields.List(fields.String(validate=_limit_string))
+    per_ip = fields.List(
+        fields.String(validate=_limit_string),
+        metadata=_about('Rates per client address: `["10/hour", "50/day"]`; over one is 429.'),
+    )
+    per_route = fields.List(
+        fields.String(validate=_limit_string),
+        metadata=_about("Rates for the whole route, whoever posts."),
+    )
 
 
 class WidgetSchema(_Strict):
-    title = fields.String()
-    launcher = fields.String()
+    title = fields.String(load_default="Contact support", metadata=_about("The panel's heading."))
+    launcher = fields.String(load_default="Help", metadata=_about("The launcher button's text."))
     color = fields.String(
-        validate=validate.Regexp(r"^#[0-9a-fA-F]{3,8}$", error="a colour like #2455c3")
+        load_default="#2455c3",
+        validate=validate.Regexp(r"^#[0-9a-fA-F]{3,8}$", error="a colour like #2455c3"),
+        metadata=_about("The accent colour."),
     )
-    position = fields.String(validate=validate.OneOf(["right", "left"]))
-    identity_secret = fields.String(validate=validate.Length(min=16))
+    position = fields.String(
+        load_default="right",
+        validate=validate.OneOf(["right", "left"]),
+        metadata=_about("Which bottom corner the launcher sits in."),
+    )
+    identity_secret = fields.String(
+        validate=validate.Length(min=16),
+        metadata=_about(
+            "Verifies the HMAC of a signed-in user's email, so the widget can pre-fill and "
+            "lock name and email."
+        ),
+    )
     page_url_field = fields.String(
-        validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+        validate=CUSTOM_FIELD_ID,
+        metadata=_about("Put the page the person wrote from into this custom field."),
     )
     user_agent_field = fields.String(
-        validate=validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
+        validate=CUSTOM_FIELD_ID,
+        metadata=_about("Put the person's browser (User-Agent) into this custom field."),
     )
-    status_cache = Duration()
-    receipt_max_age = Duration()
+    status_cache = Duration(
+        load_default=30.0,
+        metadata=_about("How long a ticket's status, read through the list API, is reused."),
+    )
+    receipt_max_age = Duration(
+        load_default=90 * 86400.0,
+        metadata=_about("How long a receipt lets the person see their request's status."),
+    )
+
+
+FORM_AND_WIDGET = ("form", "widget")
 
 
 class RouteSchema(_Strict):
-    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    widget = fields.Nested(WidgetSchema)
-    page = fields.Nested(PageSchema)
-    redirect = fields.Nested(RedirectSchema)
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(KINDS),
+        metadata=_about(
+            "`form` is served at `/forms/NAME`, `hook` at `/hooks/NAME`, `widget` at "
+            "`/widget/NAME`."
+        ),
+    )
+    widget = fields.Nested(
+        WidgetSchema,
+        metadata=_about(
+            "The widget's look and its status view.", schema=WidgetSchema, kinds=("widget",)
+        ),
+    )
+    page = fields.Nested(
+        PageSchema,
+        metadata=_about(
+            "The hosted form and thank-you page.", schema=PageSchema, kinds=FORM_AND_WIDGET
+        ),
+    )
+    redirect = fields.Nested(
+        RedirectSchema,
+        metadata=_about(
+            "Where browsers go after a post.", schema=RedirectSchema, kinds=FORM_AND_WIDGET
+        ),
+    )
     origins = fields.List(
         fields.String(
             validate=validate.Regexp(
                 r"^https?://[^/\s]+$", error="an origin is scheme://host[:port], without a path"
             )
-        )
+        ),
+        metadata=_about(
+            "Sites allowed to post (`Origin`, else `Referer`); they get CORS answers. Others "
+            "are 403.",
+            kinds=FORM_AND_WIDGET,
+        ),
     )
-    spam = fields.Nested(SpamSchema)
-    limits = fields.Nested(LimitsSchema)
-    double_submit_window = Duration()
+    spam = fields.Nested(
+        SpamSchema,
+        metadata=_about("Spam defences.", schema=SpamSchema, kinds=FORM_AND_WIDGET),
+    )
+    limits = fields.Nested(
+        LimitsSchema,
+        metadata=_about("Rate limits.", schema=LimitsSchema, kinds=FORM_AND_WIDGET),
+    )
+    double_submit_window = Duration(
+        load_default=300.0,
+        metadata=_about(
+            "The same email and words on the route within this time make one ticket.",
+            kinds=FORM_AND_WIDGET,
+        ),
+    )
     declared = fields.Dict(
         data_key="fields",
         keys=fields.String(
@@ -422,65 +674,215 @@ class RouteSchema(_Strict):
             )
         ),
         values=fields.Raw(),
+        metadata=_about(
+            "The fields the route takes, in order; they build its marshmallow schema.",
+            schema=FieldSpecSchema,
+            each="field",
+        ),
     )
-    source = fields.String()
-    schema = fields.String(validate=_module_class)
-    unknown = fields.String(validate=validate.OneOf(UNKNOWN_POLICIES))
-    ticket = fields.Dict(keys=fields.String(), values=fields.Raw())
-    dedup_key = fields.String()
-    auth = fields.Dict(keys=fields.String(), values=fields.Raw())
-    max_body = fields.Integer(validate=validate.Range(min=1024, max=10 * 1024 * 1024))
-    resolved = fields.String(validate=validate.OneOf(["ignore", "ticket"]))
-    alert_mode = fields.String(validate=validate.OneOf(["group", "alert"]))
-    max_alerts = fields.Integer(validate=validate.Range(min=1, max=1000))
-    ticket_check_ttl = Duration()
+    source = fields.String(
+        metadata=_about(f"A sender preset: {', '.join(source_names())}.", kinds=("hook",)),
+    )
+    schema = fields.String(
+        validate=_module_class,
+        metadata=_about("Your own marshmallow `Schema` instead of `fields:`, as `module:Class`."),
+    )
+    unknown = fields.String(
+        load_default="reject",
+        validate=validate.OneOf(UNKNOWN_POLICIES),
+        metadata=_about(
+            "Undeclared fields: `reject` them (422), `drop` them, or `append` them to the "
+            "description."
+        ),
+    )
+    ticket = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata=_about("How a submission becomes a ticket.", schema=TicketSpecSchema),
+    )
+    dedup_key = fields.String(
+        metadata=_about(
+            "A template; submissions with the same key (within the route) make one ticket."
+        )
+    )
+    auth = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata=_about(
+            "How senders prove who they are; every check given must pass.",
+            schema=HookAuthSchema,
+            kinds=("hook",),
+        ),
+    )
+    max_body = fields.Integer(
+        load_default=256 * 1024,
+        validate=validate.Range(min=1024, max=10 * 1024 * 1024),
+        metadata=_about("The largest body accepted, in bytes; larger is 413."),
+    )
+    resolved = fields.String(
+        load_default="ignore",
+        validate=validate.OneOf(["ignore", "ticket"]),
+        metadata=_about("What a resolved notification does.", kinds=("hook",)),
+    )
+    alert_mode = fields.String(
+        load_default="group",
+        validate=validate.OneOf(["group", "alert"]),
+        metadata=_about(
+            "One ticket per alert group, or per alert (Alertmanager and Grafana).",
+            kinds=("hook",),
+        ),
+    )
+    max_alerts = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=1000),
+        metadata=_about(
+            'Alerts listed in a description before an "… and N more" line.', kinds=("hook",)
+        ),
+    )
+    ticket_check_ttl = Duration(
+        load_default=60.0,
+        metadata=_about(
+            "How long the list API's \"this incident's ticket is still open\" is trusted.",
+            kinds=("hook",),
+        ),
+    )
 
 
 class DeliverySchema(_Strict):
-    concurrency = fields.Integer(load_default=4, validate=validate.Range(min=1, max=256))
-    rate_limit = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0.01))
-    lease = Duration(load_default=120.0)
-    poll_interval = Duration(load_default=0.5)
-    reconcile_lag = Duration(load_default=30.0)
-    retry_schedule = fields.List(Duration(), validate=validate.Length(min=1, max=50))
-    retry_jitter = fields.Float(load_default=0.2, validate=validate.Range(min=0, max=1))
-    min_retry_after_timeout = Duration(load_default=60.0)
+    concurrency = fields.Integer(
+        load_default=4,
+        validate=validate.Range(min=1, max=256),
+        metadata=_about("Creates in flight per worker process."),
+    )
+    rate_limit = fields.Float(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0.01),
+        metadata=_about("Creates per second toward ProProfs, per worker process (none: no cap)."),
+    )
+    lease = Duration(
+        load_default=120.0,
+        metadata=_about(
+            "How long a worker holds a claimed submission; never shorter than the client's "
+            "timeouts."
+        ),
+    )
+    poll_interval = Duration(
+        load_default=0.5, metadata=_about("How often an idle worker looks for due work.")
+    )
+    reconcile_lag = Duration(
+        load_default=30.0,
+        metadata=_about("How long a new ticket may take to show in the list API."),
+    )
+    retry_schedule = fields.List(
+        Duration(),
+        validate=validate.Length(min=1, max=50),
+        metadata=_about(
+            "Waits before each retry of a transient failure; after the last, the submission "
+            "is dead (default `[0, 5s, 5m, 30m, 2h, 5h, 10h, 10h]`)."
+        ),
+    )
+    retry_jitter = fields.Float(
+        load_default=0.2,
+        validate=validate.Range(min=0, max=1),
+        metadata=_about("Each wait is varied by up to this fraction."),
+    )
+    min_retry_after_timeout = Duration(
+        load_default=60.0,
+        metadata=_about("The shortest wait after a timeout or a 429."),
+    )
 
 
 class ServerSchema(_Strict):
-    trusted_proxies = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10))
+    trusted_proxies = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=10),
+        metadata=_about("Believe `X-Forwarded-For` from this many proxies in front."),
+    )
     rate_limit_storage = fields.String(
-        load_default="memory://", validate=validate.Regexp(r"^(memory|redis|rediss)://")
+        load_default="memory://",
+        validate=validate.Regexp(r"^(memory|redis|rediss)://"),
+        metadata=_about(
+            "Where rate limits are counted: `memory://` (per process) or `redis://…` (shared)."
+        ),
     )
-    secret_key = fields.String(validate=validate.Length(min=16))
+    secret_key = fields.String(
+        validate=validate.Length(min=16),
+        metadata=_about(
+            "Signs form time tokens, widget receipts and console sessions (default: derived "
+            "from the ProProfs token)."
+        ),
+    )
     log_level = fields.String(
-        load_default="INFO", validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"])
+        load_default="INFO",
+        validate=validate.OneOf(["DEBUG", "INFO", "WARNING", "ERROR"]),
+        metadata=_about("The lowest level logged."),
     )
-    log_json = fields.Boolean(load_default=True)
-    metrics = fields.Boolean(load_default=True)
-    # A body still arriving after this long is cut off with 408 (slow clients, slowloris).
-    body_timeout = Duration(load_default=30.0)
+    log_json = fields.Boolean(
+        load_default=True, metadata=_about("JSON log lines (`false`: plain text).")
+    )
+    metrics = fields.Boolean(load_default=True, metadata=_about("Serve `/metrics`."))
+    body_timeout = Duration(
+        load_default=30.0,
+        metadata=_about("A request body still arriving after this is cut off with 408."),
+    )
 
 
 class AdminSchema(_Strict):
     password_hash = fields.String(
         validate=validate.Regexp(
             r"^(pbkdf2|scrypt):", error="make one with `bridge admin hash-password`"
-        )
+        ),
+        metadata=_about("Enables `/admin`: the hash of its password."),
     )
-    trusted_header = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9-]+$"))
-    secure_cookies = fields.Boolean(load_default=True)
-    ticket_url = fields.String()  # e.g. https://desk.example.com/tickets/{ticket_id}
+    trusted_header = fields.String(
+        validate=validate.Regexp(r"^[A-Za-z0-9-]+$"),
+        metadata=_about(
+            "Enables `/admin` for whoever an authenticating proxy names in this header."
+        ),
+    )
+    secure_cookies = fields.Boolean(
+        load_default=True, metadata=_about("Mark the console's cookie `Secure` (HTTPS only).")
+    )
+    ticket_url = fields.String(
+        metadata=_about("Link tickets in the console: `https://…/{ticket_id}`.")
+    )
 
 
 class TopSchema(_Strict):
-    proprofs = fields.Dict(required=True)
-    admin = fields.Dict(load_default=dict)
-    store = fields.String(load_default=DEFAULT_STORE)
-    server = fields.Dict(load_default=dict)
-    delivery = fields.Dict(load_default=dict)
-    defaults = fields.Dict(load_default=dict)
-    routes = fields.Dict(required=True)
+    proprofs = fields.Dict(
+        required=True,
+        metadata=_about("The ProProfs account.", schema=ProProfsSchema),
+    )
+    admin = fields.Dict(
+        load_default=dict,
+        metadata=_about(
+            "The operator console (off unless one of its logins is set).", schema=AdminSchema
+        ),
+    )
+    store = fields.String(
+        load_default=DEFAULT_STORE,
+        metadata=_about(
+            "The outbox: `sqlite:///PATH` or `postgresql+psycopg://user@host/db` (several "
+            "instances)."
+        ),
+    )
+    server = fields.Dict(load_default=dict, metadata=_about("The HTTP side.", schema=ServerSchema))
+    delivery = fields.Dict(
+        load_default=dict,
+        metadata=_about("How submissions are sent to ProProfs.", schema=DeliverySchema),
+    )
+    defaults = fields.Dict(
+        load_default=dict,
+        metadata=_about(
+            "Settings every route inherits: any key of `routes.<route>` but `kind`, each "
+            "for the routes whose kind takes it; mappings merge key by key."
+        ),
+    )
+    routes = fields.Dict(
+        required=True,
+        metadata=_about("The routes by name.", schema=RouteSchema, each="route"),
+    )
 
 
 # --- typed settings ---------------------------------------------------------------------
@@ -672,7 +1074,7 @@ def _build(doc: _Document) -> Settings:
 
     if not isinstance(doc.data, dict):
         raise ConfigError([f"{doc.filename}:1 (top): the config must be a mapping"])
-    top = _load(TopSchema(), doc.data, (), report) or {}
+    top, _ = _load_partly(TopSchema(), doc.data, (), report)
     proprofs = _load(ProProfsSchema(), top.get("proprofs") or {}, ("proprofs",), report)
     delivery = _load(DeliverySchema(), top.get("delivery") or {}, ("delivery",), report)
     defaults = top.get("defaults") or {}
@@ -694,7 +1096,7 @@ def _build(doc: _Document) -> Settings:
         if not isinstance(raw, dict):
             report(path, ["a route must be a mapping"])
             continue
-        merged = _merge(defaults, raw)
+        merged = _merge(_inherited(defaults, raw.get("kind")), raw)
         route = _build_route(str(name), merged, path, doc, report, own=raw, warn=warn)
         if route is not None:
             routes[route.name] = route
@@ -735,6 +1137,19 @@ def _delivery(values: dict[str, Any]) -> DeliverySettings:
     )
 
 
+# The route keys that only some kinds take, from the schema (they are documented there too).
+_KIND_KEYS: dict[str, tuple[str, ...]] = {
+    schema_field.data_key or name: schema_field.metadata["kinds"]
+    for name, schema_field in RouteSchema().fields.items()
+    if "kinds" in schema_field.metadata
+}
+
+
+def _inherited(defaults: Mapping[str, Any], kind: Any) -> dict[str, Any]:
+    """The defaults a route of ``kind`` inherits: those its kind takes."""
+    return {k: v for k, v in defaults.items() if kind in _KIND_KEYS.get(k, KINDS)}
+
+
 def _build_route(
     name: str,
     data: dict[str, Any],
@@ -746,6 +1161,11 @@ def _build_route(
 ) -> Route | None:
     loaded, ok = _load_partly(RouteSchema(), data, path, report)
     kind = loaded.get("kind", "")
+    if kind in KINDS:
+        for key, kinds in _KIND_KEYS.items():
+            if key in data and kind not in kinds:
+                report((*path, key), [f"only {' and '.join(kinds)} routes take {key}"])
+                ok = False
     specs: dict[str, FieldSpec] = {}
     for field_name, raw_spec in (loaded.get("declared") or {}).items():
         spec_path = (*path, "fields", field_name)
@@ -778,9 +1198,6 @@ def _build_route(
         )
         return None
     if "source" in ways:
-        if kind != "hook":
-            report((*path, "source"), ["only hook routes take a sender preset"])
-            return None
         if loaded["source"] not in source_names():
             report((*path, "source"), [f"must be one of: {', '.join(source_names())}"])
             return None
@@ -822,8 +1239,6 @@ def _build_route(
         return None
     for problem_path, message in _requirements(mapping, kind):
         report(path + problem_path, [message])
-    if kind != "hook" and loaded.get("auth"):
-        report((*path, "auth"), ["only hook routes take auth"])
     auth = loaded.get("auth") or {}
     if auth:
         auth = _load(HookAuthSchema(), auth, (*path, "auth"), report) or {}
@@ -855,22 +1270,7 @@ def _build_route(
         )
         if alerts.alert_mode == "alert" and (source is None or source.split is None):
             report((*path, "alert_mode"), ["per-alert mode needs source: alertmanager or grafana"])
-    browser_keys = (
-        "page",
-        "redirect",
-        "origins",
-        "spam",
-        "limits",
-        "double_submit_window",
-        "widget",
-    )
-    if kind != "widget" and "widget" in loaded:
-        report((*path, "widget"), ["only widget routes take widget settings"])
     widget = WidgetSettings(**(loaded.get("widget") or {}))
-    if kind == "hook":
-        for key in browser_keys:
-            if key in loaded:
-                report((*path, key), ["only form and widget routes take this"])
     guards, page = _browser_settings(loaded)
     return Route(
         name=name,

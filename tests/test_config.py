@@ -70,6 +70,14 @@ def test_paths_follow_kind_and_name() -> None:
             "bridge.yaml:12 routes.contact.ticket.description: templates may not read private attributes (__class__)",
         ),
         (
+            ("{type: text, required: true}", "{type: text, required: true, default: Hi}"),
+            "bridge.yaml:9 routes.contact.fields.message.default: a required field has no default",
+        ),
+        (
+            ("routes:\n", "stroe: sqlite:///x.db\nroutes:\n"),
+            "bridge.yaml:4 stroe: unknown key (check its spelling)",
+        ),
+        (
             ("kind: form", "kind: page"),
             "bridge.yaml:6 routes.contact.kind: must be one of: form, hook, widget.",
         ),
@@ -135,7 +143,7 @@ def test_paths_follow_kind_and_name() -> None:
         ),
         (
             ("    kind: form\n", "    kind: form\n    source: generic\n"),
-            "bridge.yaml:5 routes.contact: give exactly one of fields, source or schema",
+            "bridge.yaml:7 routes.contact.source: only hook routes take source",
         ),
         (
             ("    kind: form\n", "    kind: form\n    unknown: keep\n"),
@@ -313,3 +321,9 @@ def test_secrets_never_appear_in_errors_or_reprs() -> None:
         }
     )
     assert secret not in str(masked) and masked["proprofs"]["account_email"] == "x"
+
+
+def test_a_misspelt_top_level_key_is_the_only_problem_reported() -> None:
+    assert problems(BASE.replace("routes:\n", "stroe: sqlite:///x.db\nroutes:\n", 1)) == [
+        "bridge.yaml:4 stroe: unknown key (check its spelling)"
+    ]
