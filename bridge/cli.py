@@ -43,9 +43,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8025, show_default=True, type=int)
-@click.option("--account-email", default=DEMO_EMAIL, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8025, show_default=True, type=int, help="Port to listen on.")
+@click.option("--account-email", default=DEMO_EMAIL, show_default=True, help="The account's email.")
 @click.option(
     "--token",
     default=DEMO_TOKEN,
@@ -85,8 +85,13 @@ def main() -> None:
     default=0.0,
     help="Fraction of creates stored whose response never arrives.",
 )
-@click.option("--lose-mode", type=click.Choice(["hang", "drop"]), default="hang")
-@click.option("--hang-seconds", type=float, default=10.0)
+@click.option(
+    "--lose-mode",
+    type=click.Choice(["hang", "drop"]),
+    default="hang",
+    help="A lost create hangs past the client's timeout, or drops the connection.",
+)
+@click.option("--hang-seconds", type=float, default=10.0, help="How long a hung create hangs.")
 @click.option(
     "--list-lag-seconds",
     type=float,
@@ -206,7 +211,13 @@ def _names(value: str | None) -> list[str]:
     show_default=True,
     help="Where the bridge will be reachable (for the instructions).",
 )
-@click.option("--out", default="bridge.yaml", show_default=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    default="bridge.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The config to write; the env file goes beside it.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init(
     forms: str | None,
@@ -281,21 +292,33 @@ def doctor(config_file: str | None) -> None:
 @main.command("try")
 @config_option
 @click.argument("route")
-@click.argument("payload", type=click.File("rb"))
-def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile) -> None:
+@click.argument("payload", type=click.File("rb"), required=False)
+def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile | None) -> None:
     """Show the ticket PAYLOAD (JSON file, or -) would become on ROUTE; creates nothing.
 
-    The payload is read as intake reads it on that route (a preset may unwrap it)."""
+    The payload is read as intake reads it on that route (a preset may unwrap it). Without
+    PAYLOAD, a hook route uses its sender preset's shipped sample and a form or widget
+    route sample values for its fields."""
+    from .doctor import sample
+
     settings = _settings(config_file)
     selected = settings.routes.get(route)
     if selected is None:
         click.echo(f"no route {route!r}; routes: {', '.join(settings.routes)}", err=True)
         raise SystemExit(1)
-    try:
-        body = selected.read_json(payload.read())
-    except ValueError as exc:
-        click.echo(f"the payload is not JSON: {exc}", err=True)
-        raise SystemExit(1) from None
+    if payload is None:
+        found = sample(selected)
+        if found is None:
+            click.echo(f"route {route!r} has its own schema: give a PAYLOAD file", err=True)
+            raise SystemExit(1)
+        shown, body = found
+        click.echo(f"trying {shown}", err=True)
+    else:
+        try:
+            body = selected.read_json(payload.read())
+        except ValueError as exc:
+            click.echo(f"the payload is not JSON: {exc}", err=True)
+            raise SystemExit(1) from None
     try:
         data, extra = selected.mapping.load(body)
     except ValidationError as exc:
@@ -371,8 +394,8 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -
 
 @main.command()
 @config_option
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers.")
 @click.option(
     "--threads",
@@ -470,7 +493,7 @@ def _serve(
 
 @main.command()
 @click.option("--port", default=8000, show_default=True, type=int, help="Bridge port.")
-@click.option("--emulator-port", default=8025, show_default=True, type=int)
+@click.option("--emulator-port", default=8025, show_default=True, type=int, help="Emulator port.")
 @click.option(
     "--config",
     "config_file",
@@ -546,9 +569,9 @@ def _when(ts: float | None) -> str:
 
 @outbox.command("list")
 @config_option
-@click.option("--state", type=click.Choice(STATES))
-@click.option("--route")
-@click.option("--limit", default=50, show_default=True, type=int)
+@click.option("--state", type=click.Choice(STATES), help="Only submissions in this state.")
+@click.option("--route", help="Only this route's submissions.")
+@click.option("--limit", default=50, show_default=True, type=int, help="At most this many.")
 def outbox_list(config_file: str | None, state: str | None, route: str | None, limit: int) -> None:
     """Recent submissions, newest first."""
     store = _store(_settings(config_file))
@@ -658,7 +681,9 @@ def admin_group() -> None:
 
 
 @admin_group.command("hash-password")
-@click.password_option("--password", prompt="Console password")
+@click.password_option(
+    "--password", prompt="Console password", help="The password (asked for when not given)."
+)
 def hash_password(password: str) -> None:
     """Print the hash to put in ``admin.password_hash``."""
     from werkzeug.security import generate_password_hash

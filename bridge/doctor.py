@@ -19,7 +19,7 @@ from .observability import RedactFilter, settings_secrets
 from .resources import examples_dir
 
 SAMPLE_FIELD = {
-    "email": "doctor@example.com",
+    "email": "sam@example.com",
     "phone": "+1 555 0100",
     "integer": "3",
     "number": "3.5",
@@ -149,15 +149,11 @@ def _routes(settings: Settings) -> Iterator[Line]:
 def _mapping(route: Route) -> Line:
     """The route's ticket from a sample: the preset's shipped payload, or sample fields."""
     what = f"route {route.name}"
-    if route.source is not None:
-        sample = examples_dir() / "payloads" / "senders" / f"{route.source.name}.json"
-        shown = f"the {route.source.name} sample"
-    elif route.fields:
-        shown = "sample fields"
-    else:
-        return Line(True, what, "custom schema: no sample to map")
     try:
-        payload = route.read_json(sample.read_bytes()) if route.source else _fields(route)
+        found = sample(route)
+        if found is None:
+            return Line(True, what, "custom schema: no sample to map")
+        shown, payload = found
         data, extra = route.mapping.load(payload)
         draft = route.mapping.render(
             data, ref="pb-doctor0000000000000", extra=extra, meta={"max_alerts": 20}
@@ -167,11 +163,23 @@ def _mapping(route: Route) -> Line:
     return Line(True, what, f"{shown} → {draft.subject!r}")
 
 
+def sample(route: Route) -> tuple[str, Any] | None:
+    """A realistic input for ``route`` and what it is: its sender preset's shipped payload
+    (read as intake reads it), or a value of the right type for each declared field; ``None``
+    for a route with its own schema."""
+    if route.source is not None:
+        path = examples_dir() / "payloads" / "senders" / f"{route.source.name}.json"
+        return f"the {route.source.name} sample", route.read_json(path.read_bytes())
+    if route.fields:
+        return "sample fields", _fields(route)
+    return None
+
+
 def _fields(route: Route) -> dict[str, Any]:
     """A value of the right type for every declared field."""
     fields: dict[str, Any] = {}
     for name, spec in route.fields.items():
-        value = SAMPLE_FIELD.get(spec.type, f"doctor's sample {name}")
+        value = SAMPLE_FIELD.get(spec.type, f"A sample {name}")
         if spec.type == "choice":
             value = (spec.choices or ["x"])[0]
         fields[name] = value

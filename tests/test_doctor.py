@@ -67,9 +67,9 @@ def healthy_lines(tmp_path: Path, emulator: EmulatorServer) -> list[str]:
         f"ok store sqlite:///{tmp_path / 'b.db'}: reachable, migrations current ({head_revision()})",
         f"ok rate limits {REDIS_URL}: answers",
         f"ok proprofs {emulator.base_url}: credentials accepted (0 ticket(s) read)",
-        'ok route contact sample fields → "[sales] doctor\'s sample message"',
+        'ok route contact sample fields → "[sales] A sample message"',
         "ok route alertmanager the alertmanager sample → '[FIRING:2] High CPU Temperature (critical)'",
-        'ok route support sample fields → "[support] doctor\'s sample message"',
+        'ok route support sample fields → "[support] A sample message"',
         "all good",
     ]
 
