@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean browser alertmanager deploy-tools
+.PHONY: demo test lint typecheck docs unit bench clean browser alertmanager deploy-tools pictures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/bridge demo
 
 ## Lint, type-check and run the whole test suite.
-test: browser alertmanager deploy-tools lint typecheck unit
+test: browser alertmanager deploy-tools lint typecheck docs unit
 
 ## The system's Chromium for the browser tests (Debian's package; never a downloaded build).
 browser:
@@ -50,6 +50,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict bridge/proprofs bridge/outbox
 
+## The documentation site (docs/, mkdocs.yml) into site/, every warning an error.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+## Retake the README's and the docs' pictures: the browser tests, on clean pages.
+pictures: browser $(STAMP)
+	BRIDGE_PICTURES=$(CURDIR)/docs/img $(BIN)/pytest -q tests/e2e/test_forms_browser.py \
+	  tests/e2e/test_widget_browser.py tests/e2e/test_admin_browser.py
+
 unit: $(STAMP)
 	$(BIN)/pytest
 
@@ -57,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/client.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info site

@@ -94,8 +94,21 @@ def fill(site: str, **values: str) -> None:
         page.write_text(text)
 
 
-def screenshot(page: object, name: str) -> Path:
+def screenshot(page: object, name: str, *, full_page: bool = True) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+    return path
+
+
+PICTURES = os.environ.get("BRIDGE_PICTURES")  # `make pictures` sets it to docs/img
+
+
+def picture(page: object, name: str, *, full_page: bool = True) -> Path:
+    """A screenshot of a clean page for the README and the docs: kept with the test's other
+    artifacts, and written to ``$BRIDGE_PICTURES`` too when set (``make pictures``)."""
+    path = screenshot(page, name, full_page=full_page)
+    if PICTURES:
+        Path(PICTURES).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(PICTURES) / path.name)
     return path

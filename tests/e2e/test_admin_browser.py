@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,11 @@ import requests
 from werkzeug.security import generate_password_hash
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.browser import chromium, need_chromium, screenshot
+from tests.conftest import set_faults
+from tests.e2e.browser import chromium, need_chromium, picture, screenshot
 from tests.e2e.harness import bridge_server, wait_until, write_config
 
+ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.e2e
 PASSWORD = "console password 42"
 
@@ -48,3 +51,77 @@ def test_sign_in_and_the_main_pages(emulator: EmulatorServer, tmp_path: Path) ->
             page.get_by_text("/hooks/events").wait_for()
             assert "tok-6fea0d6144d2b9c1-secret" not in page.content()
             screenshot(page, "admin-routes")
+
+
+CONSOLE_ROUTES = """
+  contact:
+    kind: form
+    fields:
+      name:    {type: string, required: true, label: Your name}
+      email:   {type: email, required: true}
+      message: {type: text, required: true}
+  alertmanager:
+    kind: hook
+    source: alertmanager
+    ticket: {email: alerts@example.com}
+"""
+
+MESSAGES = [
+    ("Jane Doe", "jane@example.com", "My invoice shows the wrong VAT number."),
+    ("Sam Lee", "sam@example.com", "Can I move my plan to yearly billing?"),
+    ("Ana Ruiz", "ana@example.com", "The export to CSV misses the last column."),
+]
+
+
+def test_the_console_lists_submissions_of_every_kind(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """The README's picture of the console: forms and alerts, delivered and waiting."""
+    need_chromium()
+    config = write_config(
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 'c.db'}",
+        emulator,
+        routes=CONSOLE_ROUTES,
+        delivery={"retry_schedule": [0, "1h"]},
+    )
+    config.write_text(
+        config.read_text() + f'admin: {{password_hash: "{generate_password_hash(PASSWORD)}"}}\n'
+    )
+    alert = json.loads((ROOT / "examples/payloads/senders/alertmanager.json").read_text())
+    with bridge_server(config) as url:
+        for name, email, message in MESSAGES:
+            requests.post(
+                f"{url}/forms/contact",
+                data={"name": name, "email": email, "message": message},
+                headers={"Accept": "application/json"},
+                timeout=10,
+            ).raise_for_status()
+        requests.post(f"{url}/hooks/alertmanager", json=alert, timeout=10).raise_for_status()
+        assert wait_until(lambda: len(emulator.state.tickets) == 4, timeout=20)
+        set_faults(emulator, error_rate=1.0)  # ProProfs answers 5xx: the next one waits
+        requests.post(
+            f"{url}/forms/contact",
+            data={"name": "Lee Wong", "email": "lee@example.com", "message": "Is there an API?"},
+            headers={"Accept": "application/json"},
+            timeout=10,
+        ).raise_for_status()
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1100, "height": 600})  # type: ignore[attr-defined]
+            page.goto(f"{url}/admin")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{url}/admin")
+            page.get_by_role("link", name="Submissions", exact=True).click()
+            page.wait_for_url("**/admin/submissions")
+            waiting = page.locator("tr", has_text="Is there an API?")
+            assert wait_until(
+                lambda: page.reload() is not None and waiting.get_by_text("pending").count() == 1,
+                timeout=20,
+            )
+            assert page.locator("tbody tr", has_text="delivered").count() == 4
+            for _, _, message in MESSAGES:
+                assert page.get_by_text(message).count() == 1
+            assert page.get_by_text("High CPU Temperature").count() >= 1
+            picture(page, "console-submissions")
+        set_faults(emulator, error_rate=0.0)

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.browser import chromium, fill, need_chromium, screenshot, static_site
+from tests.e2e.browser import chromium, fill, need_chromium, picture, screenshot, static_site
 from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
+PICTURE_SIZE = {"width": 860, "height": 700}
 
 ROUTES = """
   contact:
@@ -85,9 +86,9 @@ def tickets(emulator: EmulatorServer) -> list[Any]:
 
 def test_a_person_fills_the_hosted_form(served: str, emulator: EmulatorServer) -> None:
     with chromium() as browser:
-        page = browser.new_page()  # type: ignore[attr-defined]
+        page = browser.new_page(viewport=PICTURE_SIZE)  # type: ignore[attr-defined]
         page.goto(f"{served}/forms/contact")
-        screenshot(page, "form")
+        picture(page, "form")
         page.get_by_label("Your name").fill("Jane Doe")
         page.get_by_label("Email").fill("jane@example.com")
         page.get_by_label("Topic").select_option("billing")
@@ -107,7 +108,7 @@ def test_an_invalid_email_is_shown_by_its_field_and_input_is_kept(
     served: str, emulator: EmulatorServer
 ) -> None:
     with chromium() as browser:
-        page = browser.new_page()  # type: ignore[attr-defined]
+        page = browser.new_page(viewport=PICTURE_SIZE)  # type: ignore[attr-defined]
         page.goto(f"{served}/forms/contact")
         page.get_by_label("Your name").fill("Jane Doe")
         page.get_by_label("Email").fill("jane-at-example")
@@ -118,7 +119,7 @@ def test_an_invalid_email_is_shown_by_its_field_and_input_is_kept(
         assert page.get_by_label("Your name").input_value() == "Jane Doe"
         assert page.get_by_label("How can we help?").input_value() == "Keep this text"
         assert page.get_by_label("Email").get_attribute("aria-invalid") == "true"
-        screenshot(page, "form-error")
+        picture(page, "form-error")
     assert tickets(emulator) == []
 
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.browser import chromium, fill, need_chromium, screenshot, static_site
+from tests.e2e.browser import chromium, fill, need_chromium, picture, screenshot, static_site
 from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
@@ -36,10 +36,22 @@ ROUTES = """
 """
 
 
+ORDINARY = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Acme Shop</title>
+<style>
+body { margin: 0; font: 16px/1.5 system-ui, sans-serif; color: #1d2433; background: #f6f7fb; }
+header { background: #fff; border-bottom: 1px solid #e3e6ee; padding: 16px 40px; font-weight: 600; }
+main { max-width: 560px; margin: 40px; }
+.card { background: #fff; border: 1px solid #e3e6ee; border-radius: 8px; padding: 8px 24px; }
+p { color: #4a5568; }
+</style></head><body><header>Acme Shop</header><main><div class="card"><h1>Order #10492</h1>
+<p>2 × Trail running shoes, size 42.</p><p>Paid on 18 November; ships on Monday.</p></div>
+</main><script src="{bridge}/widget.js" data-route="support" async></script></body></html>"""
+
+
 @pytest.fixture
 def embedded(emulator: EmulatorServer, tmp_path: Path) -> Iterator[tuple[str, str]]:
     need_chromium()
-    with static_site({"shop.html": HOSTILE}) as site:
+    with static_site({"shop.html": HOSTILE, "order.html": ORDINARY}) as site:
         port = free_port()
         bridge = f"http://127.0.0.1:{port}"
         fill(site, bridge=bridge)
@@ -100,8 +112,40 @@ def test_the_widget_survives_hostile_css_and_shows_the_reply(
         launcher.click()
         page.get_by_text("Fixed it, please try again.").wait_for(timeout=15000)
         assert page.get_by_text(f"Ticket #{ticket.ticket_id}").count() == 1
-        screenshot(page, "widget-status")
+        screenshot(page, "widget-status-hostile-css")
         # Tab stays inside the open panel (focus trap).
         for _ in range(12):
             page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.tagName") == "PROPROFS-BRIDGE-WIDGET"
+
+
+def test_on_an_ordinary_page_a_person_writes_in_and_reads_the_reply(
+    embedded: tuple[str, str], emulator: EmulatorServer
+) -> None:
+    """The README's picture: the widget open on a plain page, with the help desk's reply."""
+    _, site = embedded
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1000, "height": 940})  # type: ignore[attr-defined]
+        page.goto(f"{site}/order.html")
+        launcher = page.get_by_role("button", name="Help")
+        launcher.click()
+        page.get_by_label("Your name").fill("Robin Reader")
+        page.get_by_label("Email").fill("robin@example.com")
+        page.get_by_label("Message").fill("Can I still change the shoe size on order #10492?")
+        page.get_by_role("button", name="Send").click()
+        page.get_by_role("status").filter(has_text="received").wait_for(timeout=15000)
+        assert wait_until(lambda: len(emulator.state.tickets) == 1, timeout=20)
+        (ticket,) = emulator.state.tickets.values()
+        assert ticket.subject.startswith("[support] Can I still change the shoe size")
+        requests.post(
+            f"{emulator.url}/_emulator/tickets/{ticket.ticket_id}/reply",
+            json={"text": "Yes — I have changed it to 43. It still ships on Monday."},
+            timeout=5,
+        ).raise_for_status()
+        page.keyboard.press("Escape")
+        launcher.click()
+        reply = page.get_by_text("I have changed it to 43")
+        reply.wait_for(timeout=15000)
+        reply.scroll_into_view_if_needed()
+        assert page.get_by_text(f"Ticket #{ticket.ticket_id}").count() == 1
+        picture(page, "widget-status", full_page=False)
