@@ -135,15 +135,28 @@ def _routes(settings: Settings) -> Iterator[Line]:
         return
     web = app.test_client()
     for name, route in settings.routes.items():
-        pages = {"form": f"/forms/{name}", "widget": f"/widget/{name}/config"}
-        if route.kind in pages:
-            answer = web.get(pages[route.kind])
-            if answer.status_code != 200:
-                yield Line(
-                    False, f"route {name}", f"{pages[route.kind]} answered {answer.status_code}"
-                )
-                continue
-        yield _mapping(route)
+        pages = {
+            "form": [f"/forms/{name}", f"/forms/{name}/thanks"],
+            "widget": [f"/widget/{name}/config", "/widget.js"],
+        }
+        broken = [
+            f"{path} answered {answer.status_code}"
+            for path in pages.get(route.kind, [])
+            if (answer := web.get(path)).status_code != 200
+        ]
+        yield Line(False, f"route {name}", "; ".join(broken)) if broken else _mapping(route)
+    if settings.admin.enabled:
+        yield _console(web, settings)
+
+
+def _console(web: Any, settings: Settings) -> Line:
+    """The console's sign-in page (password) or overview (behind a trusted header) renders."""
+    header = settings.admin.trusted_header
+    path = "/admin" if header else "/admin/login"
+    answer = web.get(path, headers={header: "bridge-doctor"} if header else {})
+    if answer.status_code != 200:
+        return Line(False, "admin console", f"{path} answered {answer.status_code}")
+    return Line(True, "admin console", f"{path} renders")
 
 
 def _mapping(route: Route) -> Line:

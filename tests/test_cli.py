@@ -188,6 +188,28 @@ def test_try_widget_and_demo_hook() -> None:
     assert out["dedup_key"] == "events:evt_1042"
 
 
+def test_try_without_a_payload_uses_the_routes_sample(tmp_path: Path) -> None:
+    """A hook route: its sender preset's shipped payload; a form: sample field values; a
+    route with its own schema: a clear request for a payload."""
+    code, out, err = run("try", "--config", str(EXAMPLES / "alertmanager.yaml"), "alerts")
+    assert code == 0, err
+    assert err.strip() == "trying the alertmanager sample"
+    assert json.loads(out)["ticket"]["subject"] == "[FIRING:2] High CPU Temperature (critical)"
+    code, out, err = run("try", "--config", str(EXAMPLES / "contact.yaml"), "contact")
+    assert code == 0, err
+    assert err.strip() == "trying sample fields"
+    assert json.loads(out)["ticket"]["email"] == "sam@example.com"
+    config = tmp_path / "bridge.yaml"
+    config.write_text(
+        "proprofs: {account_email: o@example.com, token: secret-token-1}\n"
+        "routes:\n  contact: {kind: form, schema: 'tests.sample_schema:ContactSchema',\n"
+        "    ticket: {email: '{{ email }}', subject: '{{ message }}'}}\n"
+    )
+    code, out, err = run("try", "--config", str(config), "contact")
+    assert (code, out) == (1, "")
+    assert err.strip() == "route 'contact' has its own schema: give a PAYLOAD file"
+
+
 def test_try_reports_validation_errors_in_the_answer_shape() -> None:
     code, out, _ = run(
         "try",

@@ -3,15 +3,18 @@ broken part, with the exact lines it prints; never a secret."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from werkzeug.security import generate_password_hash
 
 from bridge.cli import main
 from bridge.outbox.migrate import head_revision
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
+from bridge.resources import templates_dir
 from tests.conftest import ACCOUNT_EMAIL, REDIS_URL, TOKEN, need_redis
 from tests.e2e.harness import free_port
 
@@ -67,9 +70,9 @@ def healthy_lines(tmp_path: Path, emulator: EmulatorServer) -> list[str]:
         f"ok store sqlite:///{tmp_path / 'b.db'}: reachable, migrations current ({head_revision()})",
         f"ok rate limits {REDIS_URL}: answers",
         f"ok proprofs {emulator.base_url}: credentials accepted (0 ticket(s) read)",
-        'ok route contact sample fields → "[sales] A sample message"',
+        "ok route contact sample fields → '[sales] A sample message'",
         "ok route alertmanager the alertmanager sample → '[FIRING:2] High CPU Temperature (critical)'",
-        'ok route support sample fields → "[support] A sample message"',
+        "ok route support sample fields → '[support] A sample message'",
         "all good",
     ]
 
@@ -111,3 +114,25 @@ def test_each_broken_part_is_named(tmp_path: Path, emulator: EmulatorServer, bro
     expected[-1] = "1 problem(s)"
     code, lines = doctor(path)
     assert (code, lines) == (1, expected)
+
+
+def test_the_pages_a_person_sees_are_rendered(
+    tmp_path: Path, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thank-you page and the console's sign-in page are rendered too: a template that
+    fails there (here, a broken copy of the installed thank-you page) is named."""
+    need_redis()
+    path = config(tmp_path, emulator)
+    hashed = generate_password_hash("console password 42")
+    path.write_text(path.read_text() + f'admin: {{password_hash: "{hashed}"}}\n')
+    expected = [*healthy_lines(tmp_path, emulator)]
+    expected.insert(-1, "ok admin console /admin/login renders")
+    assert doctor(path) == (0, expected)
+
+    broken = tmp_path / "templates"
+    shutil.copytree(templates_dir(), broken)
+    (broken / "thanks.html").write_text("{% extends 'base.html' %}{% block content %}{{ 1 // 0 }}")
+    monkeypatch.setattr("bridge.app.templates_dir", lambda: broken)
+    expected[3] = "FAIL route contact /forms/contact/thanks answered 500"
+    expected[-1] = "1 problem(s)"
+    assert doctor(path) == (1, expected)
