@@ -1,8 +1,9 @@
-"""Rate limits per client IP and per route, counted by Flask-Limiter's storage.
+"""Rate limits per client IP and per route, counted with ``limits`` (Flask-Limiter's engine).
 
 In-memory storage by default (one process); ``redis://`` storage counts across
 every instance. The checks run at a fixed point of the intake order, not as a
-view decorator, so cheaper refusals (size, origin) come first.
+view decorator, so cheaper refusals (size, origin) come first — and a request to a route
+without limits costs nothing (no per-request hook is installed).
 
 When the shared storage cannot be reached, submissions keep coming in: each process
 counts in its own memory (the same limits, per process), says so in the log, in
@@ -22,9 +23,8 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from flask import Flask
-from flask_limiter import Limiter
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage
+from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter, RateLimiter
 
 from . import GuardRefusal
@@ -36,7 +36,7 @@ STORAGE_TIMEOUT = 0.5
 
 
 class RateLimits:
-    """Per-IP and per-route limits over one Flask-Limiter storage, with an in-memory fallback."""
+    """Per-IP and per-route limits over one `limits` storage, with an in-memory fallback."""
 
     def __init__(
         self,
@@ -47,18 +47,17 @@ class RateLimits:
     ) -> None:
         self.storage_uri = storage_uri
         self.shared = shared = not storage_uri.startswith("memory://")
-        self.limiter = Limiter(
-            key_func=lambda: "",
-            storage_uri=storage_uri,
-            storage_options=(
-                {"socket_connect_timeout": STORAGE_TIMEOUT, "socket_timeout": STORAGE_TIMEOUT}
-                if shared
-                else {}
-            ),
-            default_limits=[],
-            key_prefix="bridge",
-            strategy="fixed-window",
-            swallow_errors=False,
+        options: dict[str, object] = (
+            {
+                "socket_connect_timeout": STORAGE_TIMEOUT,
+                "socket_timeout": STORAGE_TIMEOUT,
+                "key_prefix": "bridge",
+            }
+            if shared
+            else {}
+        )
+        self.strategy: RateLimiter = FixedWindowRateLimiter(
+            storage_from_string(storage_uri, **options)
         )
         self.fallback: RateLimiter = FixedWindowRateLimiter(MemoryStorage())
         self.probe_interval = probe_interval
@@ -69,7 +68,6 @@ class RateLimits:
         self._parsed: dict[str, list[RateLimitItem]] = {}
 
     def init_app(self, app: Flask) -> None:
-        self.limiter.init_app(app)
         app.extensions["bridge_rate_limits"] = self
 
     def _items(self, limits: Sequence[str]) -> list[RateLimitItem]:
@@ -118,7 +116,7 @@ class RateLimits:
     def _strategy(self) -> RateLimiter:
         """The shared storage's strategy, or the fallback while the storage is down."""
         if self.degraded_since is None:
-            return self.limiter.limiter
+            return self.strategy
         now = time.monotonic()
         with self._lock:
             if now < self._next_probe:
@@ -135,12 +133,12 @@ class RateLimits:
             )
             if self.observer is not None:
                 self.observer(False)
-            return self.limiter.limiter
+            return self.strategy
         return self.fallback
 
     def _storage_answers(self) -> bool:
         try:
-            return bool(self.limiter.limiter.storage.check())
+            return bool(self.strategy.storage.check())
         except Exception:  # a failed probe is the answer
             return False
 
@@ -184,7 +182,7 @@ class RateLimits:
         }
 
     def reset(self) -> None:
-        self.limiter.reset()
+        self.strategy.storage.reset()
         self.fallback.storage.reset()
 
 
