@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs unit bench clean browser alertmanager deploy-tools pictures
+.PHONY: demo test lint typecheck docs unit bench bench-tools clean browser alertmanager deploy-tools pictures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,8 +62,18 @@ pictures: browser $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-bench: $(STAMP)
-	$(BIN)/python bench/client.py
+## wrk, the load generator the intake benchmarks drive (Debian's package).
+bench-tools:
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	else echo "wrk is missing and cannot be installed here: bench/intake.py needs it"; fi
+
+## The performance figures: each benchmark prints ratios against a baseline of the same run.
+bench: $(STAMP) bench-tools
+	$(BIN)/python bench/intake.py
+	$(BIN)/python bench/isolation.py
+	$(BIN)/python bench/delivery.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info site

@@ -1,13 +1,14 @@
 """Delivery throughput against a slow ProProfs, and the cost of a durable enqueue.
 
 1. The emulator adds 100 ms to every call; a real ``bridge worker`` process with
-   concurrency 8 delivers N submissions. Ideal = 8 / 0.1 s = 80 tickets/s; target
-   measured/ideal >= 0.90.
-2. Enqueue: stored submissions/s through ``SubmissionStore.enqueue`` on SQLite
-   (WAL, synchronous=FULL) versus a bare sqlite3 INSERT + COMMIT loop with the same
-   pragmas, in the same run.
+   concurrency 8 delivers N submissions, on SQLite and on PostgreSQL (when reachable).
+   Ideal = 8 / 0.1 s = 80 tickets/s; target measured/ideal >= 0.95.
+2. Enqueue: stored submissions/s through ``SubmissionStore.enqueue`` on SQLite (WAL,
+   synchronous=FULL), one writer, against a bare sqlite3 INSERT + COMMIT loop of the same
+   row into the same table (same columns and indexes, same pragmas), in the same run.
+   Target >= 0.6.
 
-Run: ``.venv/bin/python bench/delivery.py [--tickets N] [--engine sqlite|postgres]``.
+Run: ``.venv/bin/python bench/delivery.py [--tickets N] [--engine sqlite|postgres|both]``.
 """
 
 from __future__ import annotations
@@ -84,15 +85,38 @@ def enqueue_rates(count: int, workdir: Path) -> tuple[float, float]:
     ours = count / (time.perf_counter() - started)
     store.dispose()
 
-    conn = sqlite3.connect(workdir / "bare.db", isolation_level=None)
+    bare_db = workdir / "bare.db"
+    SubmissionStore(f"sqlite:///{bare_db}").engine  # noqa: B018 - the same table, migrated
+    conn = sqlite3.connect(bare_db, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
         conn.execute(f"PRAGMA {pragma}")
-    conn.execute("CREATE TABLE t (id TEXT PRIMARY KEY, draft TEXT, created REAL)")
-    payloads = [(new_submission_id(), json.dumps(d.to_dict()), time.time()) for d in drafts]
+    now = time.time()
+    payloads = [
+        (
+            new_submission_id(),
+            "bench",
+            "hook",
+            json.dumps(d.to_dict()),
+            None,
+            "pending",
+            0,
+            now,
+            0,
+            "{}",
+            now,
+            now,
+        )
+        for d in drafts
+    ]
+    insert = (
+        "INSERT INTO submissions (id, route, kind, draft, dedup_key, state, attempts, "
+        "next_attempt_at, lease_token, meta, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     started = time.perf_counter()
     for row in payloads:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO t VALUES (?, ?, ?)", row)
+        conn.execute(insert, row)
         conn.execute("COMMIT")
     bare = count / (time.perf_counter() - started)
     conn.close()
@@ -123,38 +147,59 @@ def drop_schema(url: str, schema: str) -> None:
     engine.dispose()
 
 
+def reachable(url: str) -> bool:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except sa.exc.SQLAlchemyError:
+        return False
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=800)
     parser.add_argument("--enqueues", type=int, default=2000)
-    parser.add_argument("--engine", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--engine", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     tickets = max(100, min(args.tickets, 20_000))
+    engines = ["sqlite", "postgres"] if args.engine == "both" else [args.engine]
+    ideal = CONCURRENCY / LATENCY_S
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        store_url = f"sqlite:///{workdir / 'delivery.db'}"
-        schema = None
-        if args.engine == "postgres":
-            schema, store_url = pg_schema(args.pg_url)
-        try:
-            rate = delivery(tickets, store_url, workdir)
-        finally:
-            if schema:
-                drop_schema(args.pg_url, schema)
-        ideal = CONCURRENCY / LATENCY_S
-        print(
-            f"delivery ({args.engine}): {tickets} tickets, emulator latency "
-            f"{LATENCY_S * 1000:.0f} ms, concurrency {CONCURRENCY}"
-        )
-        print(
-            f"  measured {rate:.1f} tickets/s, ideal {ideal:.0f}/s -> measured/ideal "
-            f"{rate / ideal:.3f} (target >= 0.90) {'OK' if rate / ideal >= 0.9 else 'MISS'}"
-        )
+        for engine in engines:
+            if engine == "postgres" and not reachable(args.pg_url):
+                print(f"delivery (postgres): {args.pg_url} is not reachable; skipped")
+                continue
+            store_url = f"sqlite:///{workdir / 'delivery.db'}"
+            schema = None
+            if engine == "postgres":
+                schema, store_url = pg_schema(args.pg_url)
+            try:
+                rate = delivery(tickets, store_url, workdir)
+            finally:
+                if schema:
+                    drop_schema(args.pg_url, schema)
+            print(
+                f"delivery ({engine}): {tickets} tickets, emulator latency "
+                f"{LATENCY_S * 1000:.0f} ms, concurrency {CONCURRENCY}: {rate:.1f} tickets/s, "
+                f"ideal {ideal:.0f}/s -> {rate / ideal:.3f} (target >= 0.95) "
+                f"{verdict(rate / ideal >= 0.95)}"
+            )
         ours, bare = enqueue_rates(max(100, min(args.enqueues, 50_000)), workdir)
         print(
-            f"enqueue on SQLite (WAL, synchronous=FULL): {ours:,.0f} submissions/s; bare "
-            f"sqlite3 INSERT+COMMIT {bare:,.0f}/s -> ratio {ours / bare:.2f}"
+            f"enqueue on SQLite (WAL, synchronous=FULL), one writer: {ours:,.0f} submissions/s;"
+            f" bare sqlite3 INSERT+COMMIT of the same row {bare:,.0f}/s -> ratio "
+            f"{ours / bare:.2f} (target >= 0.6) {verdict(ours / bare >= 0.6)}"
         )
 
 

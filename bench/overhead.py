@@ -3,7 +3,7 @@ both off, in one run, alternating rounds. Target: overhead under 15 %.
 
 Each accepted webhook is validated, mapped and committed to SQLite (WAL,
 synchronous=FULL) through the WSGI app in this process, so the figure is the
-bridge's own work, not a network's. Run: ``.venv/bin/python bench/intake.py``.
+bridge's own work, not a network's. Run: ``.venv/bin/python bench/overhead.py``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,141 @@
+"""Intake throughput: `bridge serve` against a bare Flask app under identical gunicorn settings.
+
+Both run as users run them — gunicorn, 2 threaded workers (16 threads each), on this machine
+— and wrk posts JSON webhooks with a bearer token at 16 connections (`wrk -t2 -c16`), every
+body different. The bridge checks the token, validates and maps each webhook and answers
+202 only after its row is committed to SQLite with the durable default
+(`synchronous=FULL`); delivery is off, as with `bridge serve --no-delivery`. The bare app
+parses the JSON and answers 202. Rounds alternate between the two, and the medians are
+compared.
+
+Targets: the bridge ≥ 0.5× the bare app's requests/s, and its p99 ≤ 25 ms.
+Run: ``.venv/bin/python bench/intake.py`` (needs wrk: ``make bench-tools``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import _wrk
+from bench._harness import ROOT, free_port, wait_for
+
+TOKEN = "bench-bearer-token-0001"
+CONFIG = """
+proprofs: {{account_email: bench@example.com, token: bench-token-secret,
+            base_url: "http://127.0.0.1:9/app/api/v1/"}}
+store: "sqlite:///{db}"
+routes:
+  alerts:
+    kind: hook
+    auth: {{bearer: {token}}}
+    ticket: {{email: alerts@example.com, subject: "{{{{ data.title }}}}"}}
+"""
+GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "16"]
+GUNICORN += ["--timeout", "30", "--graceful-timeout", "20"]
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], health: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            wait_for(health, timeout=60)
+            yield
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def bare(workdir: Path) -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *GUNICORN]
+    cmd += ["bench.bare_app:app"]
+    url = f"http://127.0.0.1:{port}"
+    with process(cmd, url + "/healthz", workdir / "bare.log", dict(os.environ)):
+        yield url + "/hooks/alerts"
+
+
+@contextlib.contextmanager
+def bridge(workdir: Path) -> Iterator[str]:
+    config = workdir / "bridge.yaml"
+    config.write_text(CONFIG.format(db=workdir / "bridge.db", token=TOKEN))
+    port = free_port()
+    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--no-delivery", "--config", str(config)]
+    cmd += ["--port", str(port), "--workers", "2", "--threads", "16"]
+    url = f"http://127.0.0.1:{port}"
+    with process(cmd, url + "/healthz", workdir / "bridge.log", dict(os.environ)):
+        yield url + "/hooks/alerts"
+
+
+def stored(workdir: Path) -> int:
+    with contextlib.closing(sqlite3.connect(workdir / "bridge.db")) as db:
+        return int(db.execute("select count(*) from submissions").fetchone()[0])
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    rounds = max(1, min(args.rounds, 10))
+    seconds = max(2.0, min(args.seconds, 60.0))
+    connections = max(1, min(args.connections, 256))
+    _wrk.need_wrk()
+    results: dict[str, list[_wrk.Result]] = {"bare": [], "bridge": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        with bare(workdir) as bare_url, bridge(workdir) as bridge_url:
+            for url in (bare_url, bridge_url):  # warm up
+                _wrk.run(url, connections=connections, seconds=1, token=TOKEN)
+            warm = stored(workdir)
+            for _ in range(rounds):
+                for name, url in (("bare", bare_url), ("bridge", bridge_url)):
+                    result = _wrk.run(url, connections=connections, seconds=seconds, token=TOKEN)
+                    results[name].append(result)
+            kept = stored(workdir) - warm
+    print(
+        f"intake: wrk -t2 -c{connections}, {rounds} rounds x {seconds:g} s each, JSON webhook "
+        "with a bearer token; gunicorn gthread, 2 workers x 16 threads"
+    )
+    for name in ("bare", "bridge"):
+        for n, result in enumerate(results[name], 1):
+            print(f"  {name:6} round {n}: {result.line()}")
+    bare_rate = statistics.median(r.per_s for r in results["bare"])
+    rate = statistics.median(r.per_s for r in results["bridge"])
+    p99 = statistics.median(r.p99_ms for r in results["bridge"])
+    answered = sum(r.requests - r.not_2xx for r in results["bridge"])
+    refused = sum(r.not_2xx + r.errors for r in results["bridge"])
+    ratio = rate / bare_rate
+    print(f"  bare Flask:      {bare_rate:8,.0f} req/s (median)")
+    print(f"  bridge serve:    {rate:8,.0f} req/s, p99 {p99:.1f} ms (medians)")
+    print(f"  ratio {ratio:.2f}x bare (target >= 0.5x) -> {verdict(ratio >= 0.5)}")
+    print(f"  p99 {p99:.1f} ms (target <= 25 ms) -> {verdict(p99 <= 25)}")
+    # wrk stops counting at the deadline: up to one request per connection was answered
+    # (and stored) after it.
+    whole = 0 <= kept - answered <= connections * rounds and refused == 0
+    print(
+        f"  every 2xx stored: {answered:,} answered 2xx, {kept:,} rows committed, "
+        f"{refused} refused or failed -> {verdict(whole)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Delivery that intake never feels: intake p99 with delivery on, against delivery off.
+
+`bridge serve` (2 gthread workers, SQLite, durable commits) takes JSON webhooks from wrk at
+4 connections while its delivery worker sends the backlog to ProProfs — healthy (the
+emulator in its own process), refusing connections, or a black hole (connections accepted,
+never answered, so every create waits out the read timeout). The same serve with delivery
+off, in the same run, is the baseline.
+
+Target: intake p99 with delivery on <= 1.5x its p99 with delivery off, for each upstream.
+Run: ``.venv/bin/python bench/isolation.py`` (needs wrk: ``make bench-tools``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import _wrk
+from bench._harness import ACCOUNT_EMAIL, ROOT, TOKEN, emulator_process, free_port, wait_for
+
+BEARER = "bench-bearer-token-0001"
+CONFIG = """
+proprofs: {{account_email: {email}, token: {token}, base_url: "{base}/app/api/v1/",
+            connect_timeout: 1, read_timeout: 2}}
+store: "sqlite:///{db}"
+delivery: {{concurrency: 4, poll_interval: 0.2}}
+routes:
+  alerts:
+    kind: hook
+    auth: {{bearer: {bearer}}}
+    ticket: {{email: alerts@example.com, subject: "{{{{ data.title }}}}"}}
+"""
+
+
+@contextlib.contextmanager
+def refusing() -> Iterator[str]:
+    """A port nothing listens on: every connection is refused at once."""
+    yield f"http://127.0.0.1:{free_port()}"
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[str]:
+    """Accepts connections and never answers (bounded: closes them when done)."""
+    server = socket.create_server(("127.0.0.1", 0), backlog=512)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set() and len(held) < 100_000:
+            with contextlib.suppress(TimeoutError, OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        for conn in held:
+            conn.close()
+        server.close()
+
+
+@contextlib.contextmanager
+def serve(workdir: Path, name: str, upstream: str, delivery: bool) -> Iterator[str]:
+    config = workdir / f"{name}.yaml"
+    config.write_text(
+        CONFIG.format(
+            email=ACCOUNT_EMAIL,
+            token=TOKEN,
+            base=upstream,
+            db=workdir / f"{name}.db",
+            bearer=BEARER,
+        )
+    )
+    port = free_port()
+    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--config", str(config)]
+    cmd += ["--port", str(port), "--workers", "2", "--threads", "16"]
+    cmd += [] if delivery else ["--no-delivery"]
+    with (workdir / f"{name}.log").open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_for(url + "/healthz", timeout=60)
+            yield url + "/hooks/alerts"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+def delivered(db: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return int(
+            conn.execute("select count(*) from submissions where state = 'delivered'").fetchone()[0]
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    rounds = max(1, min(args.rounds, 10))
+    seconds = max(2.0, min(args.seconds, 60.0))
+    _wrk.need_wrk()
+    print(
+        f"isolation: wrk -t2 -c4, {rounds} rounds x {seconds:g} s per case; bridge serve, "
+        "2 gthread workers, SQLite; delivery concurrency 4"
+    )
+    verdicts = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        upstreams = {
+            "healthy": lambda: emulator_process(),
+            "refusing": refusing,
+            "black hole": black_hole,
+        }
+        for upstream_name, upstream in upstreams.items():
+            with upstream() as base:
+                slug = upstream_name.replace(" ", "-")
+                p99s: dict[bool, list[float]] = {True: [], False: []}
+                rates: dict[bool, list[float]] = {True: [], False: []}
+                with (
+                    serve(workdir, f"{slug}-on", base, True) as on,
+                    serve(workdir, f"{slug}-off", base, False) as off,
+                ):
+                    for url in (on, off):
+                        _wrk.run(url, connections=4, seconds=1, token=BEARER)
+                    for _ in range(rounds):
+                        for delivery, url in ((False, off), (True, on)):
+                            result = _wrk.run(url, connections=4, seconds=seconds, token=BEARER)
+                            if result.not_2xx or result.errors:
+                                raise SystemExit(f"{upstream_name}: {result.line()}")
+                            p99s[delivery].append(result.p99_ms)
+                            rates[delivery].append(result.per_s)
+                sent = delivered(workdir / f"{slug}-on.db")
+            p99_on, p99_off = statistics.median(p99s[True]), statistics.median(p99s[False])
+            ratio = p99_on / p99_off
+            ok = ratio <= 1.5
+            verdicts.append(ok)
+            print(
+                f"  {upstream_name:10}  delivery off: p99 {p99_off:6.1f} ms "
+                f"({statistics.median(rates[False]):,.0f} req/s)   delivery on: p99 "
+                f"{p99_on:6.1f} ms ({statistics.median(rates[True]):,.0f} req/s, "
+                f"{sent:,} tickets delivered)   {ratio:.2f}x (target <= 1.5x) -> "
+                f"{'PASS' if ok else 'MISS'}"
+            )
+    print(f"  overall -> {'PASS' if all(verdicts) else 'MISS'}")
+
+
+if __name__ == "__main__":
+    main()
