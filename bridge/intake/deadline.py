@@ -3,7 +3,7 @@
 A public form or widget meets slow clients, and sometimes slowloris: a body sent a byte a
 second holds a gunicorn thread while the app reads it. A per-call socket timeout does not
 help (each byte arrives in time), so one watchdog thread per process looks at the bodies
-being read twice a second; when one is past its deadline, it shuts the read side of that
+being read ten times a second; when one is past its deadline, it shuts the read side of that
 connection's socket (``gunicorn.socket``). The blocked read then ends at once, the intake
 answers 408 with ``Connection: close``, and the thread is free again. Writing the answer
 still works. A request costs two dictionary updates under a lock, never a wake-up.
@@ -38,7 +38,7 @@ class Reading:
 class BodyDeadlines:
     """The deadlines of the bodies this process is reading, kept by one watchdog thread."""
 
-    def __init__(self, tick: float = 0.5) -> None:
+    def __init__(self, tick: float = 0.1) -> None:
         self.tick = tick
         self._reading: dict[int, Reading] = {}
         self._lock = threading.Lock()
