@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._harness import ROOT, emulator_process, write_config
 from bridge.mapping import footer
-from bridge.outbox.store import SubmissionStore, new_submission_id
+from bridge.outbox.store import Submission, SubmissionStore, new_submission_id
 from bridge.proprofs import TicketDraft
 
 LATENCY_S = 0.1
@@ -67,6 +67,11 @@ def delivery(tickets: int, store_url: str, workdir: Path) -> float:
         worker.wait(timeout=600)
         rows = store.list(limit=tickets)
         store.dispose()
+    return throughput(rows, tickets)
+
+
+def throughput(rows: list[Submission], tickets: int) -> float:
+    """Tickets/s from the first send to the last delivery; every one must be delivered."""
     delivered = [r for r in rows if r.state == "delivered"]
     if len(delivered) != tickets:
         raise SystemExit(f"only {len(delivered)} of {tickets} delivered")

@@ -26,18 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _wrk
 from bench._harness import ROOT, free_port, wait_for
-
-TOKEN = "bench-bearer-token-0001"
-CONFIG = """
-proprofs: {{account_email: bench@example.com, token: bench-token-secret,
-            base_url: "http://127.0.0.1:9/app/api/v1/"}}
-store: "sqlite:///{db}"
-routes:
-  alerts:
-    kind: hook
-    auth: {{bearer: {token}}}
-    ticket: {{email: alerts@example.com, subject: "{{{{ data.title }}}}"}}
-"""
+from bench.intake import CONFIG, TOKEN  # the same route and store as the intake figure
 
 
 def rss_mb(pid: int) -> float:

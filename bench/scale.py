@@ -25,7 +25,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _wrk
 from bench._harness import ROOT, emulator_process, free_port, wait_for, write_config
-from bench.delivery import CONCURRENCY, LATENCY_S, draft, drop_schema, pg_schema, reachable
+from bench.delivery import (
+    CONCURRENCY,
+    LATENCY_S,
+    draft,
+    drop_schema,
+    pg_schema,
+    reachable,
+    throughput,
+)
 from bridge.outbox.store import SubmissionStore, new_submission_id
 
 TOKEN = "bench-bearer-token-0001"
@@ -89,12 +97,7 @@ def delivery(pg_url: str, workers: int, workdir: Path) -> float:
                 proc.wait(timeout=600)
             with SubmissionStore(url) as store:
                 rows = store.list(limit=tickets)
-        delivered = [r for r in rows if r.state == "delivered"]
-        if len(delivered) != tickets:
-            raise SystemExit(f"only {len(delivered)} of {tickets} delivered")
-        first = min(r.sent_at or r.created_at for r in delivered)
-        last = max(r.delivered_at or 0 for r in delivered)
-        return tickets / (last - first)
+        return throughput(rows, tickets)
     finally:
         drop_schema(pg_url, schema)
 
