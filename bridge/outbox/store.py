@@ -192,17 +192,15 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
-def _sqlite_path(url: str) -> Path:
-    database = sa.make_url(url).database or ""
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite store URL; ``None`` for other engines and for
+    in-memory or URI-named databases, which have no file of their own."""
+    if not url.startswith("sqlite"):
+        return None
+    database = sa.make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
-        # No file of its own to put a lock beside: a private lock file per process.
-        return Path(os.environ.get("TMPDIR", "/tmp")) / f"bridge-{os.getpid()}-{id(url)}.db"
+        return None
     return Path(database).resolve()
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
 
 
 def sqlite_problem(url: str) -> str | None:
@@ -212,12 +210,9 @@ def sqlite_problem(url: str) -> str | None:
     writable as well as the file; a read-only directory (a container's read-only root
     filesystem, a mount gone read-only) otherwise ends in "unable to open database file".
     """
-    if not url.startswith("sqlite"):
+    path = sqlite_file(url)
+    if path is None:
         return None
-    database = sa.make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    path = Path(database).resolve()
     directory = path.parent
     if not directory.is_dir():
         return f"the directory {directory} for the SQLite store does not exist"
@@ -258,20 +253,24 @@ class Checkpointer:
                 threading.Thread(target=self._run, name="wal-checkpoint", daemon=True).start()
 
     def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
         while True:
             time.sleep(self.interval)
             try:
-                self.checkpoint()
-            except (sqlite3.Error, StoreUnavailable) as exc:  # an outage: next round
+                conn = conn or sqlite3.connect(self.path, timeout=1.0)
+                self.checkpoint(conn)
+            except (sqlite3.Error, StoreUnavailable) as exc:  # an outage: a new connection
                 log.debug("WAL checkpoint skipped: %s", exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
 
-    def checkpoint(self) -> None:
-        with contextlib.closing(sqlite3.connect(self.path, timeout=1.0)) as conn:
-            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if frames > 0:
-                # In a writer's turn nothing new arrives: copy the rest and empty the log.
-                with self.turns.turn():
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    def checkpoint(self, conn: sqlite3.Connection) -> None:
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames > 0:
+            # In a writer's turn nothing new arrives: copy the rest and empty the log.
+            with self.turns.turn():
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
 
 
 class WriterTurns:
@@ -335,8 +334,9 @@ class GroupCommit:
     The first writer leads: it commits everything queued so far in one transaction, then
     hands the lead to the first writer still waiting, and returns. Nobody returns before
     the commit that holds their write. When a shared transaction fails, nothing of it was
-    committed, and each of its writes is tried again alone, so a write's failure is its own.
-    Writes must therefore be safe to run again after a rollback (every one here is).
+    committed: if the store failed (:class:`StoreUnavailable`), every write in it fails;
+    otherwise each write is tried again alone, so one write's error is its own. Writes must
+    therefore be safe to run again after a rollback (every one here is).
     """
 
     def __init__(self, transaction: Callable[[], Any]) -> None:
@@ -384,8 +384,9 @@ class GroupCommit:
             with self._transaction() as conn:
                 results = [write.work(conn) for write in batch]
         except BaseException as exc:  # nothing in this transaction was committed
-            if len(batch) == 1:
-                batch[0].error = exc
+            if len(batch) == 1 or isinstance(exc, StoreUnavailable):
+                for write in batch:  # the store itself failed: it fails every write alike
+                    write.error = exc
                 return
             # One write's failure must not be the others': each goes again on its own.
             for write in batch:
@@ -415,10 +416,12 @@ class SubmissionStore:
         self._auto_upgrade = self.is_sqlite if auto_upgrade is None else auto_upgrade
         self._ready = False
         self._lock = threading.RLock()
-        self._turns = WriterTurns(_sqlite_path(url)) if self.is_sqlite else None
-        self._checkpoints = (
-            Checkpointer(_sqlite_path(url), self._turns) if self._turns is not None else None
-        )
+        database = sqlite_file(url)
+        self._turns: WriterTurns | None = None
+        self._checkpoints: Checkpointer | None = None
+        if database is not None:
+            self._turns = WriterTurns(database)
+            self._checkpoints = Checkpointer(database, self._turns)
         self._group = GroupCommit(self._write)
         mark = "?" if self.is_sqlite else "%s"  # sqlite3's qmark, psycopg's format
         self._enqueue_sql = (
@@ -477,7 +480,7 @@ class SubmissionStore:
     def _write(self) -> Iterator[Connection]:
         if self._checkpoints is not None:
             self._checkpoints.ensure_running()
-        with self._turns.turn() if self._turns is not None else _nothing():
+        with self._turns.turn() if self._turns is not None else contextlib.nullcontext():
             try:
                 with self.engine.begin() as conn:
                     yield conn

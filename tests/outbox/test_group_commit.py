@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from bridge.outbox import store as store_module
 from bridge.outbox.store import GroupCommit, StoreUnavailable, SubmissionStore
@@ -25,18 +26,26 @@ DRAFT = TicketDraft(email="jane@example.com", subject="Disk almost full", descri
 class Recorder:
     """A transaction stand-in that records what each commit held."""
 
-    def __init__(self, fail_when: Callable[[list[str]], bool] = lambda _: False) -> None:
+    def __init__(
+        self,
+        fail_when: Callable[[list[str]], bool] = lambda _: False,
+        error: Callable[[], Exception] = lambda: IntegrityError("INSERT", {}, Exception("dup")),
+    ) -> None:
         self.commits: list[list[str]] = []
+        self.attempts = 0
         self.fail_when = fail_when
+        self.error = error
         self.lock = threading.Lock()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[list[str]]:
         held: list[str] = []
         time.sleep(0.005)  # a commit takes a while: others queue up meanwhile
+        with self.lock:
+            self.attempts += 1
         yield held
         if self.fail_when(held):
-            raise StoreUnavailable("the disk is full")
+            raise self.error()
         with self.lock:
             self.commits.append(held)
 
@@ -49,7 +58,7 @@ def run_together(group: GroupCommit, names: list[str]) -> dict[str, Any]:
         barrier.wait()
         try:
             answers[name] = group.run(lambda held: held.append(name) or name.upper())
-        except StoreUnavailable as exc:
+        except (StoreUnavailable, IntegrityError) as exc:
             answers[name] = exc
 
     threads = [threading.Thread(target=write, args=(name,)) for name in names]
@@ -76,10 +85,22 @@ def test_a_failed_shared_commit_is_retried_write_by_write_so_only_the_bad_one_fa
     group = GroupCommit(recorder.transaction)
     names = ["bad", *(f"w{n}" for n in range(15))]
     answers = run_together(group, names)
-    assert isinstance(answers.pop("bad"), StoreUnavailable)
+    assert isinstance(answers.pop("bad"), IntegrityError)  # a write's own error
     assert answers == {name: name.upper() for name in names if name != "bad"}
     committed = [name for commit in recorder.commits for name in commit]
     assert sorted(committed) == sorted(names[1:])
+
+
+def test_a_store_outage_fails_every_write_of_the_commit_without_trying_each_again() -> None:
+    """The store, not a write, failed: nobody is retried alone (N more waits for a store
+    that is down), and every writer hears it."""
+    recorder = Recorder(fail_when=lambda held: True, error=lambda: StoreUnavailable("down"))
+    group = GroupCommit(recorder.transaction)
+    names = [f"w{n}" for n in range(16)]
+    answers = run_together(group, names)
+    assert all(isinstance(answer, StoreUnavailable) for answer in answers.values())
+    assert len(answers) == 16 and recorder.commits == []
+    assert recorder.attempts < 16  # shared attempts only: no write-by-write retry
 
 
 def test_concurrent_enqueues_are_all_stored_and_duplicates_found_within_one_commit(
@@ -190,4 +211,4 @@ def test_a_connection_the_store_opens_does_not_checkpoint_inside_commits(tmp_pat
         assert raw.exec_driver_sql("pragma wal_autocheckpoint").scalar() == 0
         assert raw.exec_driver_sql("pragma synchronous").scalar() == 2  # FULL: durable
     store.dispose()
-    assert store_module._sqlite_path(store.url) == (tmp_path / "p.db").resolve()
+    assert store_module.sqlite_file(store.url) == (tmp_path / "p.db").resolve()
