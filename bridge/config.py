@@ -1230,7 +1230,7 @@ def _build_route(
             name,
             schema,
             spec,
-            unknown=loaded.get("unknown", "reject"),
+            unknown=loaded["unknown"],
             dedup_key=loaded.get("dedup_key") or (source.dedup_key if source else None),
         )
     except MappingError as exc:
@@ -1257,10 +1257,10 @@ def _build_route(
     alerts = AlertSettings()
     if kind == "hook":
         alerts = AlertSettings(
-            resolved=loaded.get("resolved", "ignore"),
-            alert_mode=loaded.get("alert_mode", "group"),
-            max_alerts=loaded.get("max_alerts", 20),
-            ticket_check_ttl=loaded.get("ticket_check_ttl", 60.0),
+            resolved=loaded["resolved"],
+            alert_mode=loaded["alert_mode"],
+            max_alerts=loaded["max_alerts"],
+            ticket_check_ttl=loaded["ticket_check_ttl"],
             status=Template(source.status, f"sources.{source.name}.status") if source else None,
             alert_dedup_key=(
                 Template(source.alert_dedup_key, f"sources.{source.name}.dedup")
@@ -1279,7 +1279,7 @@ def _build_route(
         fields=specs,
         source=source,
         auth=auth,
-        max_body=int(loaded.get("max_body") or 256 * 1024),
+        max_body=loaded["max_body"],
         settings=data,
         guards=guards,
         page=page,
@@ -1300,7 +1300,7 @@ def _browser_settings(loaded: Mapping[str, Any]) -> tuple[Guards, Page]:
         captcha=Captcha(**captcha) if captcha else None,
         per_ip=tuple(limits.get("per_ip") or ()),
         per_route=tuple(limits.get("per_route") or ()),
-        double_submit_window=loaded.get("double_submit_window", 300.0),
+        double_submit_window=loaded["double_submit_window"],
     )
     page_raw = dict(loaded.get("page") or {})
     redirect = loaded.get("redirect") or {}
