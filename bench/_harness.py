@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -83,6 +85,38 @@ def write_config(
         )
     )
     return path
+
+
+@contextlib.contextmanager
+def bridge_serve(
+    config: Path, log: Path, *, workers: int = 2, delivery: bool = False
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``bridge serve`` as a user runs it (gthread, 16 threads per worker) on a free port,
+    its output in ``log``; yields its URL and process, and stops it with SIGTERM."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--config", str(config)]
+    cmd += ["--port", str(port), "--workers", str(workers), "--threads", "16"]
+    cmd += [] if delivery else ["--no-delivery"]
+    url = f"http://127.0.0.1:{port}"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=out)
+        try:
+            wait_for(url + "/healthz", timeout=60)
+            yield url, proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+def stored(db: Path, where: str = "") -> int:
+    """Rows in a SQLite store's outbox (``where``: a condition such as state = 'delivered')."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        sql = "select count(*) from submissions" + (f" where {where}" if where else "")
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
 
 
 def summary(samples: list[float]) -> dict[str, float]:

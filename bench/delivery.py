@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import ROOT, emulator_process, write_config
+from bench._harness import ROOT, emulator_process, verdict, write_config
 from bridge.mapping import footer
 from bridge.outbox.store import Submission, SubmissionStore, new_submission_id
 from bridge.proprofs import TicketDraft
@@ -163,10 +163,6 @@ def reachable(url: str) -> bool:
         return True
     except sa.exc.SQLAlchemyError:
         return False
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def main() -> None:

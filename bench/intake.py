@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import os
 import signal
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _wrk
-from bench._harness import ROOT, free_port, wait_for
+from bench._harness import ROOT, bridge_serve, free_port, stored, verdict, wait_for
 
 TOKEN = "bench-bearer-token-0001"
 CONFIG = """
@@ -72,21 +71,8 @@ def bare(workdir: Path) -> Iterator[str]:
 def bridge(workdir: Path) -> Iterator[str]:
     config = workdir / "bridge.yaml"
     config.write_text(CONFIG.format(db=workdir / "bridge.db", token=TOKEN))
-    port = free_port()
-    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--no-delivery", "--config", str(config)]
-    cmd += ["--port", str(port), "--workers", "2", "--threads", "16"]
-    url = f"http://127.0.0.1:{port}"
-    with process(cmd, url + "/healthz", workdir / "bridge.log", dict(os.environ)):
+    with bridge_serve(config, workdir / "bridge.log") as (url, _):
         yield url + "/hooks/alerts"
-
-
-def stored(workdir: Path) -> int:
-    with contextlib.closing(sqlite3.connect(workdir / "bridge.db")) as db:
-        return int(db.execute("select count(*) from submissions").fetchone()[0])
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
 
 
 def main() -> None:
@@ -105,12 +91,12 @@ def main() -> None:
         with bare(workdir) as bare_url, bridge(workdir) as bridge_url:
             for url in (bare_url, bridge_url):  # warm up
                 _wrk.run(url, connections=connections, seconds=1, token=TOKEN)
-            warm = stored(workdir)
+            warm = stored(workdir / "bridge.db")
             for _ in range(rounds):
                 for name, url in (("bare", bare_url), ("bridge", bridge_url)):
                     result = _wrk.run(url, connections=connections, seconds=seconds, token=TOKEN)
                     results[name].append(result)
-            kept = stored(workdir) - warm
+            kept = stored(workdir / "bridge.db") - warm
     print(
         f"intake: wrk -t2 -c{connections}, {rounds} rounds x {seconds:g} s each, JSON webhook "
         "with a bearer token; gunicorn gthread, 2 workers x 16 threads"

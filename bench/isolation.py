@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import socket
-import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +25,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _wrk
-from bench._harness import ACCOUNT_EMAIL, ROOT, TOKEN, emulator_process, free_port, wait_for
+from bench._harness import (
+    ACCOUNT_EMAIL,
+    TOKEN,
+    bridge_serve,
+    emulator_process,
+    free_port,
+    stored,
+    verdict,
+)
 
 BEARER = "bench-bearer-token-0001"
 CONFIG = """
@@ -87,26 +92,8 @@ def serve(workdir: Path, name: str, upstream: str, delivery: bool) -> Iterator[s
             bearer=BEARER,
         )
     )
-    port = free_port()
-    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--config", str(config)]
-    cmd += ["--port", str(port), "--workers", "2", "--threads", "16"]
-    cmd += [] if delivery else ["--no-delivery"]
-    with (workdir / f"{name}.log").open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_for(url + "/healthz", timeout=60)
-            yield url + "/hooks/alerts"
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-
-
-def delivered(db: Path) -> int:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return int(
-            conn.execute("select count(*) from submissions where state = 'delivered'").fetchone()[0]
-        )
+    with bridge_serve(config, workdir / f"{name}.log", delivery=delivery) as (url, _):
+        yield url + "/hooks/alerts"
 
 
 def main() -> None:
@@ -147,7 +134,7 @@ def main() -> None:
                                 raise SystemExit(f"{upstream_name}: {result.line()}")
                             p99s[delivery].append(result.p99_ms)
                             rates[delivery].append(result.per_s)
-                sent = delivered(workdir / f"{slug}-on.db")
+                sent = stored(workdir / f"{slug}-on.db", "state = 'delivered'")
             p99_on, p99_off = statistics.median(p99s[True]), statistics.median(p99s[False])
             ratio = p99_on / p99_off
             ok = ratio <= 1.5
@@ -157,9 +144,9 @@ def main() -> None:
                 f"({statistics.median(rates[False]):,.0f} req/s)   delivery on: p99 "
                 f"{p99_on:6.1f} ms ({statistics.median(rates[True]):,.0f} req/s, "
                 f"{sent:,} tickets delivered)   {ratio:.2f}x (target <= 1.5x) -> "
-                f"{'PASS' if ok else 'MISS'}"
+                f"{verdict(ok)}"
             )
-    print(f"  overall -> {'PASS' if all(verdicts) else 'MISS'}")
+    print(f"  overall -> {verdict(all(verdicts))}")
 
 
 if __name__ == "__main__":

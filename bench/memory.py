@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
-import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _wrk
-from bench._harness import ROOT, free_port, wait_for
+from bench._harness import bridge_serve, stored, verdict
 from bench.intake import CONFIG, TOKEN  # the same route and store as the intake figure
 
 
@@ -49,11 +46,6 @@ def bridge_processes(root: int) -> dict[int, str]:
     return found
 
 
-def stored(db: Path) -> int:
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        return int(conn.execute("select count(*) from submissions").fetchone()[0])
-
-
 def snapshot(root: int) -> dict[int, float]:
     return {pid: rss_mb(pid) for pid in bridge_processes(root)}
 
@@ -70,26 +62,16 @@ def main() -> None:
         db = workdir / "bridge.db"
         config = workdir / "bridge.yaml"
         config.write_text(CONFIG.format(db=db, token=TOKEN))
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        cmd = [sys.executable, "-m", "bridge.cli", "serve", "--no-delivery"]
-        cmd += ["--config", str(config), "--port", str(port)]
-        with (workdir / "serve.log").open("w") as log:
-            proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=log)
-            try:
-                wait_for(url + "/healthz", timeout=60)
-                while stored(db) < 1_000:
-                    _wrk.run(url + "/hooks/alerts", connections=16, seconds=1, token=TOKEN)
-                early = snapshot(proc.pid)
-                deadline = time.monotonic() + args.max_seconds
-                while stored(db) < target and time.monotonic() < deadline:
-                    _wrk.run(url + "/hooks/alerts", connections=16, seconds=10, token=TOKEN)
-                late = snapshot(proc.pid)
-                count = stored(db)
-                names = bridge_processes(proc.pid)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=60)
+        with bridge_serve(config, workdir / "serve.log") as (url, proc):
+            while stored(db) < 1_000:
+                _wrk.run(url + "/hooks/alerts", connections=16, seconds=1, token=TOKEN)
+            early = snapshot(proc.pid)
+            deadline = time.monotonic() + args.max_seconds
+            while stored(db) < target and time.monotonic() < deadline:
+                _wrk.run(url + "/hooks/alerts", connections=16, seconds=10, token=TOKEN)
+            late = snapshot(proc.pid)
+            count = stored(db)
+            names = bridge_processes(proc.pid)
     print(f"memory: bridge serve --no-delivery, RSS after 1,000 and after {count:,} submissions")
     for pid, after in sorted(late.items(), key=lambda item: -item[1]):
         role = "gunicorn worker" if "gunicorn" in names[pid] else "serve"
@@ -100,7 +82,7 @@ def main() -> None:
     ok = largest <= 80 and count >= target
     print(
         f"  largest {largest:.1f} MB after {count:,} (target <= 80 MB after {target:,}) -> "
-        f"{'PASS' if ok else 'MISS'}"
+        f"{verdict(ok)}"
     )
 
 

@@ -13,18 +13,15 @@ Run: ``.venv/bin/python bench/scale.py [--pg-url URL]`` (needs wrk: ``make bench
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _wrk
-from bench._harness import ROOT, emulator_process, free_port, wait_for, write_config
+from bench._harness import ROOT, bridge_serve, emulator_process, write_config
 from bench.delivery import (
     CONCURRENCY,
     LATENCY_S,
@@ -46,26 +43,13 @@ ROUTES = {
 }
 
 
-@contextlib.contextmanager
-def serve(config: Path, workers: int, log: Path) -> Iterator[str]:
-    port = free_port()
-    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--no-delivery", "--config", str(config)]
-    cmd += ["--port", str(port), "--workers", str(workers)]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=out)
-        try:
-            wait_for(f"http://127.0.0.1:{port}/healthz", timeout=60)
-            yield f"http://127.0.0.1:{port}/hooks/alerts"
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-
-
 def intake(pg_url: str, workers: int, workdir: Path, seconds: float) -> _wrk.Result:
     schema, url = pg_schema(pg_url)
     try:
         config = write_config(workdir / f"intake-{workers}.yaml", "http://127.0.0.1:9", url, ROUTES)
-        with serve(config, workers, workdir / f"intake-{workers}.log") as endpoint:
+        log = workdir / f"intake-{workers}.log"
+        with bridge_serve(config, log, workers=workers) as (url, _):
+            endpoint = url + "/hooks/alerts"
             _wrk.run(endpoint, connections=16, seconds=1, token=TOKEN)
             return _wrk.run(endpoint, connections=16, seconds=seconds, token=TOKEN)
     finally:
