@@ -2,11 +2,14 @@
 
 1. The emulator adds 100 ms to every call; a real ``bridge worker`` process with
    concurrency 8 delivers N submissions, on SQLite and on PostgreSQL (when reachable).
-   Ideal = 8 / 0.1 s = 80 tickets/s; target measured/ideal >= 0.95.
+   Ideal = 8 / 0.1 s = 80 tickets/s; target measured/ideal >= 0.95. Printed beside it:
+   the same ratio against the latency one create really takes through the bridge's client
+   (the 100 ms plus the emulator's and the connection's own few milliseconds), measured
+   against the same emulator in the same run.
 2. Enqueue: stored submissions/s through ``SubmissionStore.enqueue`` on SQLite (WAL,
    synchronous=FULL), one writer, against a bare sqlite3 INSERT + COMMIT loop of the same
-   row into the same table (same columns and indexes, same pragmas), in the same run.
-   Target >= 0.6.
+   row into the same table (same columns and indexes, same pragmas), in the same run,
+   each after as many untimed writes first (steady state). Target >= 0.6.
 
 Run: ``.venv/bin/python bench/delivery.py [--tickets N] [--engine sqlite|postgres|both]``.
 """
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,10 +29,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import ROOT, emulator_process, verdict, write_config
+from bench._harness import (
+    ACCOUNT_EMAIL,
+    ROOT,
+    TOKEN,
+    emulator_process,
+    verdict,
+    write_config,
+)
 from bridge.mapping import footer
 from bridge.outbox.store import Submission, SubmissionStore, new_submission_id
-from bridge.proprofs import TicketDraft
+from bridge.proprofs import ProProfsClient, TicketDraft
 
 LATENCY_S = 0.1
 CONCURRENCY = 8
@@ -44,8 +55,23 @@ def draft(sid: str, n: int) -> TicketDraft:
     )
 
 
-def delivery(tickets: int, store_url: str, workdir: Path) -> float:
+def call_latency(emulator_url: str, calls: int = 20) -> float:
+    """The median seconds of one create against this emulator, one call at a time, through
+    the bridge's client: the upstream's latency as a client sees it (the configured delay
+    plus the emulator's and the connection's own time)."""
+    with ProProfsClient(emulator_url + "/app/api/v1/", ACCOUNT_EMAIL, TOKEN) as client:
+        times = []
+        for n in range(calls):
+            started = time.perf_counter()
+            client.create_ticket(draft("pb-" + "0" * 20, n))
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def delivery(tickets: int, store_url: str, workdir: Path) -> tuple[float, float]:
+    """Tickets/s delivered by a ``bridge worker``, and the upstream's measured latency."""
     with emulator_process("--latency-ms", str(int(LATENCY_S * 1000))) as emulator_url:
+        latency = call_latency(emulator_url)
         config = workdir / "bridge.yaml"
         write_config(
             config,
@@ -67,7 +93,7 @@ def delivery(tickets: int, store_url: str, workdir: Path) -> float:
         worker.wait(timeout=600)
         rows = store.list(limit=tickets)
         store.dispose()
-    return throughput(rows, tickets)
+    return throughput(rows, tickets), latency
 
 
 def throughput(rows: list[Submission], tickets: int) -> float:
@@ -84,6 +110,11 @@ def enqueue_rates(count: int, workdir: Path) -> tuple[float, float]:
     store = SubmissionStore(f"sqlite:///{workdir / 'enqueue.db'}")
     store.engine  # noqa: B018 - migrate before timing
     drafts = [draft(new_submission_id(), n) for n in range(count)]
+    # Both sides write as many rows untimed first: a running service's log file has
+    # reached its size, and the time measured is that of the steady state, not of the
+    # first second of a new database file.
+    for d in drafts:
+        store.enqueue("bench", "hook", d)
     started = time.perf_counter()
     for d in drafts:
         store.enqueue("bench", "hook", d)
@@ -118,11 +149,16 @@ def enqueue_rates(count: int, workdir: Path) -> tuple[float, float]:
         "next_attempt_at, lease_token, meta, created_at, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
+
+    def insert_all(rows: list[tuple[object, ...]]) -> None:
+        for row in rows:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(insert, row)
+            conn.execute("COMMIT")
+
+    insert_all([(f"warm-{n}", *row[1:]) for n, row in enumerate(payloads)])
     started = time.perf_counter()
-    for row in payloads:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute(insert, row)
-        conn.execute("COMMIT")
+    insert_all(payloads)
     bare = count / (time.perf_counter() - started)
     conn.close()
     return ours, bare
@@ -186,15 +222,19 @@ def main() -> None:
             if engine == "postgres":
                 schema, store_url = pg_schema(args.pg_url)
             try:
-                rate = delivery(tickets, store_url, workdir)
+                rate, latency = delivery(tickets, store_url, workdir)
             finally:
                 if schema:
                     drop_schema(args.pg_url, schema)
+            measured = CONCURRENCY / latency
             print(
                 f"delivery ({engine}): {tickets} tickets, emulator latency "
-                f"{LATENCY_S * 1000:.0f} ms, concurrency {CONCURRENCY}: {rate:.1f} tickets/s, "
-                f"ideal {ideal:.0f}/s -> {rate / ideal:.3f} (target >= 0.95) "
-                f"{verdict(rate / ideal >= 0.95)}"
+                f"{LATENCY_S * 1000:.0f} ms, concurrency {CONCURRENCY}: {rate:.1f} tickets/s\n"
+                f"  against the configured latency: ideal {ideal:.0f}/s -> {rate / ideal:.3f} "
+                f"(target >= 0.95) {verdict(rate / ideal >= 0.95)}\n"
+                f"  against the latency one create takes through the client, measured in this "
+                f"run ({latency * 1000:.1f} ms): ideal {measured:.1f}/s -> {rate / measured:.3f} "
+                f"(target >= 0.95) {verdict(rate / measured >= 0.95)}"
             )
         ours, bare = enqueue_rates(max(100, min(args.enqueues, 50_000)), workdir)
         print(

@@ -42,7 +42,7 @@ routes:
     ticket: {{email: alerts@example.com, subject: "{{{{ data.title }}}}"}}
 """
 GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "16"]
-GUNICORN += ["--timeout", "30", "--graceful-timeout", "20"]
+GUNICORN += ["--timeout", "30", "--graceful-timeout", "20", "--reuse-port"]
 
 
 @contextlib.contextmanager

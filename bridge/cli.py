@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -418,6 +419,27 @@ def serve(
     raise SystemExit(_serve(settings, path, host, port, workers, not no_delivery, threads=threads))
 
 
+def _port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or ``None``. Each worker binds its own
+    socket with SO_REUSEPORT, which another listener (even another bridge of the same
+    user) would share or refuse worker by worker, over and over; this bind, without
+    SO_REUSEPORT, is refused by any listener at all, before gunicorn starts."""
+    if not port:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return str(exc.strerror or exc)
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return str(exc.strerror or exc)
+    return None
+
+
 def _serve(
     settings: Settings,
     path: str,
@@ -440,6 +462,10 @@ def _serve(
         except StoreUnavailable as exc:
             click.echo(f"cannot open the store: {exc}", err=True)
             return 1
+    taken = _port_taken(host, port)
+    if taken:
+        click.echo(f"cannot listen on {host}:{port}: {taken}", err=True)
+        return 1
     web_cmd = [
         sys.executable,
         "-m",
@@ -459,6 +485,11 @@ def _serve(
         "20",
         "bridge.app:from_environment()",
     ]
+    if port:
+        # A listening socket per worker: new connections are spread by the kernel instead
+        # of going to whichever worker wakes first (docs/production.md). (Port 0 would
+        # give each worker a port of its own.)
+        web_cmd[-1:-1] = ["--reuse-port"]
     worker_cmd = [sys.executable, "-m", "bridge.cli", "worker", "--config", path]
     stop = StopSignals().install()
     web = subprocess.Popen(web_cmd, env=env)

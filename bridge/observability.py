@@ -9,11 +9,11 @@ the delivery worker's lines; one filter removes every configured secret from the
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import os
 import re
 import sys
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -160,7 +160,7 @@ def new_request_id(incoming: str | None) -> str:
     """The caller's X-Request-ID when it is sane, else a fresh one."""
     if incoming and REQUEST_ID_RE.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RequestIdFilter(logging.Filter):
@@ -168,6 +168,39 @@ class RequestIdFilter(logging.Filter):
         if not getattr(record, "request_id", None):
             record.request_id = REQUEST_ID.get()
         return True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id (and the
+    traceback, if any). Built with one ``json.dumps``: a general-purpose JSON formatter
+    walked every attribute of every record, which cost intake about a tenth of its time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", ""),
+        }
+        if record.exc_info:
+            record.exc_text = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES:  # fields a caller added (``extra=``)
+                line[key] = value
+        return json.dumps(line, default=str)
+
+
+#: What every log record carries; anything else on a record was added to it (``extra=``).
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "request_id",
+}
 
 
 class RedactFilter(logging.Filter):
@@ -193,7 +226,9 @@ class RedactFilter(logging.Filter):
             record.exc_text = self.clean(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         for key, value in list(vars(record).items()):
-            if isinstance(value, str) and key not in ("msg", "name", "levelname"):
+            # The message and the traceback are cleaned above; of the rest, only what a
+            # caller added can hold a secret (paths, names and levels come from the code).
+            if isinstance(value, str) and key not in _RECORD_ATTRIBUTES:
                 setattr(record, key, self.clean(value))
         return True
 
@@ -202,16 +237,9 @@ def configure_logging(
     *, level: str = "INFO", json_lines: bool = True, secrets: Iterable[str] = (), stream: Any = None
 ) -> logging.Handler:
     """One handler on the root logger: JSON lines, request ids, secrets redacted."""
-    from pythonjsonlogger.json import JsonFormatter
-
     handler = logging.StreamHandler(stream or sys.stderr)
     if json_lines:
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                rename_fields={"levelname": "level", "asctime": "time", "name": "logger"},
-            )
-        )
+        handler.setFormatter(JsonLines())
     else:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")

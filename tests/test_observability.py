@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 
 from bridge.app import create_app, proprofs_client
 from bridge.config import Settings, settings_from_text
-from bridge.observability import Metrics, configure_logging, settings_secrets
+from bridge.observability import REQUEST_ID, Metrics, configure_logging, settings_secrets
 from bridge.outbox.store import SubmissionStore
 from bridge.outbox.worker import DeliverySettings, Worker
 from bridge.proprofs.emulator import EmulatorServer
@@ -181,3 +181,32 @@ def test_metrics_can_be_switched_off() -> None:
     metrics = Metrics(enabled=False)
     metrics.submission("r", "hook", "accepted")
     assert b"bridge_submissions_total{" not in metrics.exposition()
+
+
+def test_a_json_line_holds_the_fields_the_extras_and_the_traceback_all_redacted() -> None:
+    stream = io.StringIO()
+    handler = configure_logging(stream=stream, secrets=["s3cret-token-value"])
+    try:
+        log = logging.getLogger("bridge.test")
+        token = REQUEST_ID.set("req-1")
+        try:
+            log.info("sent with %s", "s3cret-token-value")
+            try:
+                raise RuntimeError("failed near s3cret-token-value")
+            except RuntimeError:
+                log.exception("it broke")
+            log.warning("odd", extra={"detail": "key=s3cret-token-value", "count": 3})
+        finally:
+            REQUEST_ID.reset(token)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [sorted(line) for line in lines[:1]] == [
+        ["level", "logger", "message", "request_id", "time"]
+    ]
+    assert lines[0]["message"] == "sent with [redacted]" and lines[0]["request_id"] == "req-1"
+    assert lines[0]["level"] == "INFO" and lines[0]["logger"] == "bridge.test"
+    assert lines[1]["level"] == "ERROR" and "RuntimeError" in lines[1]["exc_info"]
+    assert "[redacted]" in lines[1]["exc_info"]
+    assert lines[2]["detail"] == "key=[redacted]" and lines[2]["count"] == 3
+    assert "s3cret-token-value" not in stream.getvalue()

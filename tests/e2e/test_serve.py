@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -52,3 +58,80 @@ def test_serve_accepts_stores_and_delivers(
         assert store.counts()["delivered"] == 10
     subjects = sorted(t.subject for t in emulator.state.tickets.values())
     assert subjects == sorted(f"Alert {n}" for n in range(10))
+
+
+def test_serve_refuses_a_port_something_else_listens_on(
+    store_url: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Each worker listens with SO_REUSEPORT; a port another program holds is still a
+    clear refusal at once, not workers failing to bind over and over."""
+    config = write_config(tmp_path / "bridge.yaml", store_url, emulator)
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        started = time.monotonic()
+        serve = [sys.executable, "-m", "bridge.cli", "serve", "--config", str(config)]
+        done = subprocess.run(
+            [*serve, "--host", "127.0.0.1", "--port", str(port), "--no-delivery"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
+    assert "Booting worker" not in done.stderr
+    assert time.monotonic() - started < 30
+
+
+def _sockets(port: int, state: str) -> set[str]:
+    """Inodes of the TCP sockets on local ``port`` in ``state`` (0A listen, 01 established)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == state:
+            found.add(fields[9])
+    return found
+
+
+def _holders(inodes: set[str]) -> dict[int, int]:
+    """How many of these sockets each process holds."""
+    held: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            links = [os.readlink(fd) for fd in (proc / "fd").iterdir()]
+        except OSError:
+            continue
+        count = sum(1 for link in links if link.startswith("socket:[") and link[8:-1] in inodes)
+        if count:
+            held[int(proc.name)] = count
+    return held
+
+
+def test_each_worker_listens_on_its_own_socket_and_both_take_connections(
+    store_url: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """With one shared socket the worker that woke first took a whole burst of keep-alive
+    connections; with a socket per worker the kernel spreads them."""
+    config = write_config(tmp_path / "bridge.yaml", store_url, emulator)
+    with bridge_server(config, workers=2, delivery=False) as url:
+        port = int(url.rsplit(":", 1)[1])
+        # Ready means one worker answers; the other may still be booting.
+        deadline = time.monotonic() + 30
+        listeners = _holders(_sockets(port, "0A"))
+        while len(listeners) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            listeners = _holders(_sockets(port, "0A"))
+        assert sorted(listeners.values()) == [1, 1]  # one listening socket in each worker
+        # 32 connections opened in one burst and kept alive: both workers hold some.
+        sessions = [requests.Session() for _ in range(32)]
+        with ThreadPoolExecutor(32) as pool:
+            statuses = list(pool.map(lambda s: s.get(f"{url}/healthz", timeout=10), sessions))
+        assert [r.status_code for r in statuses] == [200] * 32
+        held = _holders(_sockets(port, "01"))
+        for session in sessions:
+            session.close()
+    workers = {pid: n for pid, n in held.items() if pid in listeners}
+    assert len(workers) == 2 and min(workers.values()) >= 4, held

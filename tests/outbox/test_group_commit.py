@@ -212,3 +212,48 @@ def test_a_connection_the_store_opens_does_not_checkpoint_inside_commits(tmp_pat
         assert raw.exec_driver_sql("pragma synchronous").scalar() == 2  # FULL: durable
     store.dispose()
     assert store_module.sqlite_file(store.url) == (tmp_path / "p.db").resolve()
+
+
+def test_the_group_keeps_one_connection_and_replaces_it_after_the_store_failed_it(
+    tmp_path: Path,
+) -> None:
+    """Group commits reuse one connection (no pool checkout per transaction); when that
+    connection breaks, the write fails as an outage and the next one opens a fresh one."""
+    store = SubmissionStore(f"sqlite:///{tmp_path / 'leader.db'}")
+    first = store.enqueue("alerts", "hook", DRAFT)
+    leader = store._leader
+    assert leader is not None
+    store.enqueue("alerts", "hook", DRAFT)
+    assert store._leader is leader  # the same connection served the second transaction
+    leader.connection.driver_connection.close()  # broken behind the store's back
+    with pytest.raises(StoreUnavailable):
+        store.enqueue("alerts", "hook", DRAFT)
+    third = store.enqueue("alerts", "hook", DRAFT)
+    assert store._leader is not None and store._leader is not leader
+    assert store.get(third.id) is not None
+    assert store.get(first.id) is not None
+    assert store.counts()["pending"] == 3
+    store.dispose()
+    assert store._leader is None
+
+
+def test_the_checkpoint_restarts_the_log_in_place_instead_of_truncating_it(
+    tmp_path: Path,
+) -> None:
+    """A restarted log is written over in place (a plain data sync per commit); a truncated
+    one grows again with every commit, which costs a metadata sync too."""
+    store = SubmissionStore(f"sqlite:///{tmp_path / 'restart.db'}")
+    assert store._checkpoints is not None and store._turns is not None
+    for _ in range(50):
+        store.enqueue("alerts", "hook", DRAFT)
+    wal = tmp_path / "restart.db-wal"
+    size = wal.stat().st_size
+    assert size > 0
+    with contextlib.closing(sqlite3.connect(tmp_path / "restart.db")) as conn:
+        store._checkpoints.checkpoint(conn)
+    assert wal.stat().st_size == size  # kept, not cut to nothing
+    store.enqueue("alerts", "hook", DRAFT)
+    assert wal.stat().st_size == size  # the next commit wrote from the log's start
+    with contextlib.closing(sqlite3.connect(tmp_path / "restart.db")) as conn:
+        assert conn.execute("select count(*) from submissions").fetchone()[0] == 51
+    store.dispose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,9 +13,17 @@ import pytest
 from bridge.mapping import footer
 from bridge.outbox.retry import RetryPolicy
 from bridge.outbox.store import SubmissionStore
-from bridge.outbox.worker import DeliverySettings, RateLimiter, Worker, find_references
+from bridge.outbox.worker import (
+    Breaker,
+    DeliverySettings,
+    RateLimiter,
+    Worker,
+    find_references,
+    unreachable,
+)
 from bridge.proprofs import ProProfsClient, TicketDraft
 from bridge.proprofs.emulator import EmulatorServer
+from bridge.proprofs.errors import AmbiguousError, RateLimitedError, TransientError
 from tests.conftest import ACCOUNT_EMAIL, TOKEN, set_faults
 
 FAST = DeliverySettings(
@@ -249,3 +259,80 @@ def test_find_references_prefers_the_lowest_ticket_id() -> None:
         {ref},
     )
     assert found == {ref: "00701"}
+
+
+def test_the_breaker_opens_after_unreachable_calls_probes_once_per_cooldown_and_closes() -> None:
+    now = [100.0]
+    breaker = Breaker(threshold=3, cooldown=1.0, max_cooldown=3.0, clock=lambda: now[0])
+    assert breaker.allowance(6) == 6
+    assert breaker.unreachable() is None and breaker.unreachable() is None
+    assert breaker.unreachable() == 1.0  # the third in a row opens it
+    assert breaker.is_open and not breaker.may_send()
+    assert breaker.allowance(6) == 0 and breaker.wait() == pytest.approx(1.0)
+    now[0] += 1.0
+    assert breaker.allowance(6) == 1  # one probe
+    assert breaker.allowance(6) == 0  # and only one while it is out
+    assert breaker.may_send()
+    assert breaker.unreachable() == 2.0  # the probe failed: twice as long
+    now[0] += 1.5
+    assert breaker.allowance(6) == 0
+    now[0] += 0.5
+    assert breaker.allowance(6) == 1
+    breaker.abandon_probe()  # the probe found nothing to send: another may go
+    assert breaker.allowance(6) == 1
+    assert breaker.unreachable() == 3.0  # capped
+    now[0] += 3.0
+    assert breaker.allowance(6) == 1
+    assert breaker.reached() is True  # an answer closes it
+    assert not breaker.is_open and breaker.allowance(6) == 6
+    assert breaker.unreachable() is None  # counting starts again from nothing
+    assert breaker.reached() is False
+
+
+def test_errors_that_reached_a_server_do_not_count_as_unreachable() -> None:
+    assert unreachable(TransientError("cannot reach ProProfs (create/ticket/): refused"))
+    assert unreachable(TransientError("connect to ProProfs timed out", timed_out=True))
+    assert not unreachable(TransientError("HTTP 503", status=503))
+    assert not unreachable(RateLimitedError("HTTP 429", retry_after=1))
+    assert not unreachable(AmbiguousError("did not answer the create"))
+
+
+def test_delivery_pauses_while_proprofs_refuses_connections_and_resumes_when_it_answers(
+    store: SubmissionStore, emulator: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Against a refused port the worker stops cycling the backlog through the store (each
+    claim and retry record is a write intake waits behind): after the breaker's threshold it
+    tries one submission per cooldown, spends no one's attempts, and delivers everything
+    once ProProfs is back."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ids = [enqueue(store, n) for n in range(30)]
+    with ProProfsClient(
+        f"http://127.0.0.1:{port}/app/api/v1/", ACCOUNT_EMAIL, TOKEN, connect_timeout=1
+    ) as refused:
+        w = worker(store, refused, retry=RetryPolicy(schedule=(0, 0.1, 0.1), jitter=0))
+        caplog.set_level(logging.INFO, "bridge.outbox.worker")
+        thread = threading.Thread(target=w.run, kwargs={"max_seconds": 30})
+        thread.start()
+        time.sleep(2.6)
+        tried = [len(store.attempts_for(i)) for i in ids]
+        # Without the breaker all 30 would have spent their three attempts and be dead.
+        assert store.counts()["dead"] == 0
+        assert 5 <= sum(tried) <= 5 + 12 + 3, tried  # threshold, claims in hand, probes
+        assert w.breaker.is_open
+        assert any("delivery pauses" in r.getMessage() for r in caplog.records)
+        # ProProfs comes back on the same port; the next probe finds it.
+        back = EmulatorServer(emulator.state, port=port).start()
+        try:
+            deadline = time.monotonic() + 20
+            while store.counts()["delivered"] < 30 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            w.stop()
+            thread.join(timeout=30)
+            back.stop()
+    assert store.counts()["delivered"] == 30
+    assert not w.breaker.is_open
+    assert any("delivery resumes" in r.getMessage() for r in caplog.records)
+    assert sorted(i for t in tickets(emulator) for i in ids if i in t) == sorted(ids)
