@@ -129,8 +129,14 @@ def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_
             len(emulator.state.tickets),
             len(accepted),
         )
-        status = requests.get(f"{url}/widget/support/status/{receipt}", timeout=10).json()
-        assert status["state"] == "delivered" and status["ticket_id"], status
+
+        # The ticket exists at ProProfs a moment before the bridge records it.
+        def status_of(receipt: str) -> dict:
+            return requests.get(f"{url}/widget/support/status/{receipt}", timeout=10).json()
+
+        assert wait_until(lambda: status_of(receipt)["state"] == "delivered", 30)
+        status = status_of(receipt)
+        assert status["ticket_id"], status
         assert status["messages"][0]["from"] == "you", status
 
         document = requests.get(f"{url}/openapi.json", timeout=10).json()
