@@ -23,6 +23,7 @@ FIELD_TYPES = (
     "url",
     "list",
     "dict",
+    "file",
 )
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()./-]{3,30}[0-9)]( ?(x|ext\.?) ?[0-9]{1,6})?$")
 LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
@@ -125,8 +126,9 @@ def build_field(spec: FieldSpec) -> fields.Field:
 
 
 def build_schema(name: str, specs: Mapping[str, FieldSpec]) -> type[Schema]:
-    """A Schema class for a route's declared fields, in declaration order."""
+    """A Schema class for a route's declared fields, in declaration order. File fields are
+    not in it: intake checks files against the route's attachment limits and keeps them."""
     return Schema.from_dict(
-        {key: build_field(spec) for key, spec in specs.items()},
+        {key: build_field(spec) for key, spec in specs.items() if spec.type != "file"},
         name=f"{name.title().replace('_', '').replace('-', '')}Schema",
     )

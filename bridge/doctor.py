@@ -189,9 +189,12 @@ def sample(route: Route) -> tuple[str, Any] | None:
 
 
 def _fields(route: Route) -> dict[str, Any]:
-    """A value of the right type for every declared field."""
+    """A value of the right type for every declared field (files are not fields of the
+    ticket's data: they are listed under it when a person sends some)."""
     fields: dict[str, Any] = {}
     for name, spec in route.fields.items():
+        if spec.type == "file":
+            continue
         value = SAMPLE_FIELD.get(spec.type, f"A sample {name}")
         if spec.type == "choice":
             value = (spec.choices or ["x"])[0]

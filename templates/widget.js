@@ -79,6 +79,10 @@
       "input[readonly] { background: #f1f3f6; }",
       "textarea { min-height: 110px; resize: vertical; }",
       ".help { margin: 2px 0 0; color: #5b6472; font-size: 13px; }",
+      ".files { list-style: none; margin: 4px 0 0; padding: 0; font-size: 13px; }",
+      ".files li { display: flex; justify-content: space-between; align-items: center; gap: 8px; padding: 2px 0; }",
+      ".files .remove { border: 0; background: none; color: #b42318; cursor: pointer; font: inherit; padding: 2px 4px; }",
+      ".request .file { font-size: 13px; margin-top: 4px; }",
       ".error { margin: 2px 0 0; color: #b42318; font-size: 13px; }",
       ".submit { border: 0; border-radius: 6px; padding: 9px 18px; font: inherit; font-weight: 600; color: #fff; background: " + config.color + "; cursor: pointer; }",
       ".hp { position: absolute; left: -10000px; width: 1px; height: 1px; overflow: hidden; }",
@@ -92,6 +96,66 @@
       ".meta { font-size: 12px; color: #5b6472; }",
       ".link { background: none; border: 0; padding: 0; color: " + config.color + "; text-decoration: underline; cursor: pointer; font: inherit; }"
     ].join("\n");
+  }
+
+  /* CAPTCHA: the provider's script renders its challenge into an element of the page
+   * itself (none of them works inside a shadow root), shown in the panel through a slot.
+   * Turnstile, hCaptcha and reCAPTCHA v2 share one explicit-render API; reCAPTCHA v3
+   * scores each post with execute() and shows nothing. Tokens are single-use: the
+   * challenge is reset after every post. */
+  var CAPTCHA_GLOBALS = { turnstile: "turnstile", hcaptcha: "hcaptcha", recaptcha: "grecaptcha" };
+
+  function setUpCaptcha(spec, strings) {
+    var box = document.createElement("div");
+    box.setAttribute("slot", "captcha");
+    box.setAttribute("style", "display: block !important; visibility: visible !important; " +
+      "opacity: 1 !important; min-height: 0 !important");
+    host.appendChild(box);
+    var error = el("p", { "class": "error", id: "pb-captcha-error", hidden: true });
+    var field = el("div", { "class": "field captcha", hidden: spec.mode === "score" },
+      [el("slot", { name: "captcha" }), error]);
+    var state = { api: null, id: null, token: "", failed: false };
+    function show(message) { error.textContent = message; error.hidden = !message; if (message) field.hidden = false; }
+    var ready = "proprofsBridgeCaptcha" + Math.random().toString(36).slice(2);
+    window[ready] = function () {
+      state.api = window[CAPTCHA_GLOBALS[spec.provider]];
+      if (spec.mode === "score" || !state.api) return;
+      state.id = state.api.render(box, {
+        sitekey: spec.site_key,
+        callback: function (token) { state.token = token; show(""); },
+        "expired-callback": function () { state.token = ""; },
+        "error-callback": function () { state.token = ""; }
+      });
+    };
+    var tag = document.createElement("script");
+    tag.src = spec.script + (spec.script.indexOf("?") < 0 ? "?" : "&") + "onload=" + ready +
+      "&render=" + (spec.mode === "score" ? encodeURIComponent(spec.site_key) : "explicit");
+    tag.async = true;
+    tag.onerror = function () { state.failed = true; };
+    (document.head || document.documentElement).appendChild(tag);
+    return {
+      field: field,
+      show: show,
+      /* Hand a fresh token to done(token), or say why there is none and hand nothing. */
+      token: function (done) {
+        if (!state.api) { show(strings.captcha_unavailable); return; }
+        if (spec.mode === "score") {
+          state.api.ready(function () {
+            state.api.execute(spec.site_key, { action: "support" }).then(done, function () {
+              show(strings.captcha_unavailable);
+            });
+          });
+          return;
+        }
+        var token = state.token || state.api.getResponse(state.id) || "";
+        if (!token) { show(strings.captcha); return; }
+        done(token);
+      },
+      reset: function () {
+        state.token = "";
+        if (state.api && state.id !== null && spec.mode !== "score") state.api.reset(state.id);
+      }
+    };
   }
 
   function build(config) {
@@ -115,7 +179,18 @@
       var common = { id: id, name: field.name, required: field.required, "aria-required": field.required ? "true" : null,
         maxlength: field.max_length || null, placeholder: field.placeholder || null,
         "aria-describedby": described.join(" ") || null };
-      if (field.type === "text") input = el("textarea", common);
+      var picked = null;
+      if (field.type === "file") {
+        // A picker (several files if allowed) and a list of what is attached; an image
+        // pasted anywhere in the panel joins the first file field's list.
+        common.type = "file";
+        common.multiple = config.files.max_files > 1;
+        common.accept = config.files.accept;
+        input = el("input", common);
+        picked = el("ul", { "class": "files", "aria-live": "polite" });
+        help = help || el("p", { "class": "help", id: id + "-help", text: config.files.hint });
+        if (described.indexOf(id + "-help") < 0) { described.push(id + "-help"); input.setAttribute("aria-describedby", described.join(" ")); }
+      } else if (field.type === "text") input = el("textarea", common);
       else if (field.type === "choice") {
         input = el("select", common, [el("option", { value: "", text: "…" })].concat(
           field.choices.map(function (c) { return el("option", { value: c.value, text: c.label }); })));
@@ -131,15 +206,50 @@
         input.value = identity[field.name];
         input.readOnly = true;
       }
-      inputs[field.name] = { input: input, error: error, field: field };
+      var item = inputs[field.name] = { input: input, error: error, field: field, files: [], list: picked };
+      if (picked) {
+        input.addEventListener("change", function () {
+          Array.prototype.forEach.call(input.files || [], function (file) { attach(item, file); });
+          input.value = "";
+        });
+      }
       var label = el("label", { "for": id, text: field.label + (field.required ? " *" : "") });
-      form.appendChild(el("div", { "class": "field" }, [label, input, help, error]));
+      form.appendChild(el("div", { "class": "field" }, [label, input, picked, help, error]));
     });
+
+    function attach(item, file) {
+      item.files.push(file);
+      var entry = el("li", {}, [el("span", { text: file.name + " (" + size(file.size) + ")" })]);
+      var remove = el("button", { type: "button", "class": "remove", text: s.remove,
+        "aria-label": s.remove + " " + file.name });
+      remove.addEventListener("click", function () {
+        item.files.splice(item.files.indexOf(file), 1);
+        entry.parentNode.removeChild(entry);
+      });
+      entry.appendChild(remove);
+      item.list.appendChild(entry);
+    }
+    function size(bytes) {
+      if (bytes < 1000) return bytes + " B";
+      if (bytes < 1000000) return (bytes / 1000).toFixed(1) + " KB";
+      return (bytes / 1000000).toFixed(1) + " MB";
+    }
+    function clearFiles() {
+      Object.keys(inputs).forEach(function (name) {
+        var item = inputs[name];
+        if (!item.list) return;
+        item.files = [];
+        item.list.textContent = "";
+      });
+    }
+    var fileField = config.fields.filter(function (f) { return f.type === "file"; })[0];
     var honeypot = null;
     if (config.honeypot) {
       honeypot = el("input", { type: "text", name: config.honeypot, tabindex: "-1", autocomplete: "off" });
       form.appendChild(el("div", { "class": "hp", "aria-hidden": "true" }, [honeypot]));
     }
+    var captcha = config.captcha ? setUpCaptcha(config.captcha, s) : null;
+    if (captcha) form.appendChild(captcha.field);
     var submit = el("button", { "class": "submit", type: "submit", text: config.submit });
     form.appendChild(submit);
     form.appendChild(live);
@@ -153,6 +263,23 @@
     ]);
     root.appendChild(launcher);
     root.appendChild(panel);
+    if (fileField) {
+      panel.addEventListener("paste", function (event) {
+        var items = (event.clipboardData && event.clipboardData.items) || [];
+        var pasted = 0;
+        Array.prototype.forEach.call(items, function (entry) {
+          if (entry.kind !== "file") return;
+          var file = entry.getAsFile();
+          if (!file) return;
+          pasted += 1;
+          var type = file.type || "application/octet-stream";
+          var name = file.name && file.name !== "image.png" ? file.name
+            : s.pasted + "-" + new Date().toISOString().replace(/[:.]/g, "-") + "." + (type.split("/")[1] || "bin");
+          attach(inputs[fileField.name], new File([file], name, { type: type }));
+        });
+        if (pasted) event.preventDefault();
+      });
+    }
 
     function focusables() {
       return Array.prototype.filter.call(
@@ -198,6 +325,7 @@
         var item = inputs[name];
         item.error.hidden = true;
         item.input.removeAttribute("aria-invalid");
+        if (item.field.type === "file") return;  // sent as parts of their own
         var value = item.field.type === "boolean" ? (item.input.checked ? "on" : "") : item.input.value;
         if (value !== "") fields[name] = value;
       });
@@ -206,18 +334,38 @@
       if (honeypot) body[config.honeypot] = honeypot.value;
       if (identity.hmac && identity.email)
         body.identity = { email: identity.email, name: identity.name, hmac: identity.hmac };
+      if (!captcha) { send(body); return; }
+      captcha.show("");
+      captcha.token(function (token) { fields[config.captcha.field] = token; send(body); });
+    });
+
+    function send(body) {
+      var fields = body.fields;
       submit.setAttribute("aria-disabled", "true");
       live.textContent = s.sending;
-      fetch(base + "/widget/" + encodeURIComponent(route), {
-        method: "POST", headers: { "Content-Type": "application/json", "Accept": "application/json" },
-        body: JSON.stringify(body)
-      }).then(function (response) {
+      var files = [];
+      Object.keys(inputs).forEach(function (name) {
+        inputs[name].files.forEach(function (file) { files.push([name, file]); });
+      });
+      var request = { method: "POST", headers: { "Accept": "application/json" } };
+      if (files.length) {
+        // With files: the same JSON in a part named payload, each file a part of its field.
+        request.body = new FormData();
+        request.body.append("payload", JSON.stringify(body));
+        files.forEach(function (pair) { request.body.append(pair[0], pair[1], pair[1].name); });
+      } else {
+        request.headers["Content-Type"] = "application/json";
+        request.body = JSON.stringify(body);
+      }
+      fetch(base + "/widget/" + encodeURIComponent(route), request).then(function (response) {
         return response.json().then(function (answer) { return { status: response.status, answer: answer }; });
       }).then(function (result) {
         submit.removeAttribute("aria-disabled");
+        if (captcha) captcha.reset();  // its token is spent, whatever the answer
         if (result.status === 202) {
           remember(result.answer.receipt, fields.message || fields.subject || config.title);
           form.reset();
+          clearFiles();
           Object.keys(inputs).forEach(function (name) {
             if (inputs[name].input.readOnly) inputs[name].input.value = identity[name];
           });
@@ -226,6 +374,7 @@
           return;
         }
         var errors = (result.answer && result.answer.errors) || {};
+        if (captcha && errors.captcha) captcha.show(errors.captcha.join(" "));
         var firstBad = null;
         Object.keys(errors).forEach(function (name) {
           var item = inputs[name];
@@ -242,9 +391,10 @@
         if (firstBad) firstBad.focus();
       }).catch(function () {
         submit.removeAttribute("aria-disabled");
+        if (captcha) captcha.reset();
         live.textContent = s.errors;
       });
-    });
+    }
 
     function showRequests() {
       var list = receipts();
@@ -264,6 +414,12 @@
             if (!info) { state.textContent = "—"; return; }
             var label = info.state === "delivered" ? s.delivered + " #" + info.ticket_id : (s[info.state] || info.state);
             state.textContent = label + (info.ticket_status ? " · " + info.ticket_status : "");
+            (info.files || []).forEach(function (file) {
+              box.appendChild(el("div", { "class": "file" }, [
+                el("a", { href: file.url, text: file.name, download: file.name, rel: "noopener" }),
+                el("span", { text: " (" + size(file.size) + ")" })
+              ]));
+            });
             (info.messages || []).forEach(function (message) {
               box.appendChild(el("div", { "class": "message " + message.from }, [
                 el("div", { "class": "meta", text: (message.name || message.from) + " · " + new Date(message.at).toLocaleString() }),

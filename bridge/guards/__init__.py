@@ -14,6 +14,7 @@ class GuardRefusal(Exception):
         *,
         field: str | None = None,
         retry_after: int | None = None,
+        catch: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -21,3 +22,6 @@ class GuardRefusal(Exception):
         self.message = message
         self.field = field
         self.retry_after = retry_after
+        #: Set when the refusal caught a likely bot (not a person's mistake): with
+        #: ``spam.keep`` the submission is quarantined under this reason instead.
+        self.catch = catch

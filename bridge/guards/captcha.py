@@ -26,6 +26,30 @@ RESPONSE_FIELDS = {
     "recaptcha": "g-recaptcha-response",
 }
 ALL_RESPONSE_FIELDS = frozenset(RESPONSE_FIELDS.values()) | {"captcha"}
+#: The providers' scripts, loaded by the hosted form and by the widget.
+SCRIPT_URLS = {
+    "turnstile": "https://challenges.cloudflare.com/turnstile/v0/api.js",
+    "hcaptcha": "https://js.hcaptcha.com/1/api.js",
+    "recaptcha": "https://www.google.com/recaptcha/api.js",
+}
+
+
+def script_url(captcha: Captcha) -> str:
+    return captcha.script_url or SCRIPT_URLS[captcha.provider]
+
+
+def widget_view(captcha: Captcha) -> dict[str, str]:
+    """What the widget needs to render the challenge and send its answer (nothing secret)."""
+    return {
+        "provider": captcha.provider,
+        "site_key": captcha.site_key,
+        "script": script_url(captcha),
+        # reCAPTCHA v3 scores every post invisibly; the others show a challenge to solve.
+        "mode": "score"
+        if captcha.provider == "recaptcha" and captcha.min_score is not None
+        else "challenge",
+        "field": RESPONSE_FIELDS[captcha.provider],
+    }
 
 
 def refuse(message: str) -> GuardRefusal:

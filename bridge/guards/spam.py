@@ -32,6 +32,7 @@ class TimeToken:
                 "validation_failed",
                 "This form could not be verified; please reload the page and send it again.",
                 field="_form",
+                catch="time token: missing",
             )
         try:
             value, signed_at = self.signer.unsign(
@@ -50,6 +51,7 @@ class TimeToken:
                 "validation_failed",
                 "This form could not be verified; please reload the page and send it again.",
                 field="_form",
+                catch="time token: forged",
             ) from None
         if value.decode() != route:
             raise GuardRefusal(
@@ -65,6 +67,7 @@ class TimeToken:
                 "too_fast",
                 "That was quicker than a person can type; please wait a moment and send it again.",
                 field="_form",
+                catch=f"time token: sent {age:.1f} s after the page was shown",
             )
 
 

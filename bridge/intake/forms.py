@@ -16,6 +16,8 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .. import attachments
+from ..attachments import Upload
 from ..config import Route
 from ..guards import GuardRefusal, captcha, origins
 from ..guards.spam import TIME_FIELD, TimeToken, honeypot_filled
@@ -60,11 +62,13 @@ TEXT = {
     "back": "Back",
     "error_title": "Something went wrong",
 }
-CAPTCHA_WIDGETS = {
-    "turnstile": ("cf-turnstile", "https://challenges.cloudflare.com/turnstile/v0/api.js"),
-    "hcaptcha": ("h-captcha", "https://js.hcaptcha.com/1/api.js"),
-    "recaptcha": ("g-recaptcha", "https://www.google.com/recaptcha/api.js"),
-}
+#: The element each provider's script turns into its challenge on the hosted form.
+CAPTCHA_CLASSES = {"turnstile": "cf-turnstile", "hcaptcha": "h-captcha", "recaptcha": "g-recaptcha"}
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def form_route(name: str, kinds: tuple[str, ...] = ("form",)) -> Route:
@@ -104,9 +108,16 @@ def render_form(
     errors = translate(route, errors or {})
     cap = route.guards.captcha
     captcha_view = None
+    script_src = "https:"
     if cap is not None:
-        css_class, script = CAPTCHA_WIDGETS[cap.provider]
-        captcha_view = {"site_key": cap.site_key, "css_class": css_class, "script": script}
+        script = captcha.script_url(cap)
+        captcha_view = {
+            "site_key": cap.site_key,
+            "css_class": CAPTCHA_CLASSES[cap.provider],
+            "script": script,
+        }
+        if not script.startswith("https:"):  # a configured stand-in or mirror over http
+            script_src += " " + origin_of(script)
     html = render_template(
         "form.html",
         route=route,
@@ -125,16 +136,37 @@ def render_form(
         honeypot=route.guards.honeypot,
         time_token=time_tokens().issue(route.name) if route.guards.min_seconds else None,
         captcha=captcha_view,
+        file_limits=_file_limits(route),
         status_message=text["errors_summary"] if errors or form_errors else "",
     )
     response = Response(html, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; style-src 'unsafe-inline'; script-src https:; frame-src https:; "
-        "form-action 'self'; frame-ancestors 'self'"
+        f"default-src 'self'; style-src 'unsafe-inline'; script-src {script_src}; "
+        "frame-src https:; form-action 'self'; frame-ancestors 'self'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def _file_limits(route: Route) -> dict[str, Any] | None:
+    """What the form's file inputs say and accept (the server checks again, by content)."""
+    if not route.file_fields:
+        return None
+    limits = route.attachments
+    hint = texts(route).get(
+        "files_hint", "{types}; up to {count} files, {size} each, {total} in all."
+    )
+    return {
+        "max_files": limits.max_files,
+        "accept": ",".join(limits.types),
+        "hint": hint.format(
+            types=limits.allowed_names(),
+            count=limits.max_files,
+            size=attachments.human_size(limits.max_size),
+            total=attachments.human_size(limits.max_total),
+        ),
+    }
 
 
 @blueprint.route("/forms/<name>", methods=["GET"], provide_automatic_options=False)
@@ -217,22 +249,32 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def run_guards(route: Route, fields: Mapping[str, Any]) -> bool:
+def run_guards(route: Route, fields: Mapping[str, Any]) -> str | None:
     """Rate limits, honeypot, time token, CAPTCHA (origins come first, before the body is read).
 
-    ``False`` means: spam — answer as if accepted, store nothing.
+    Answers what caught a bot, or ``None``. A catch is answered as if accepted: without
+    ``spam.keep`` nothing is stored, with it the submission is quarantined.
     """
     guards = route.guards
     if guards.per_ip or guards.per_route:
         bridge().rate_limits.check(route.name, client_ip(), guards.per_ip, guards.per_route)
     if guards.honeypot and honeypot_filled(fields.get(guards.honeypot)):
         log.info("honeypot filled on route %s; pretending success", route.name)
-        return False
+        return "honeypot: filled"
     if guards.min_seconds:
         raw = fields.get(TIME_FIELD)
-        time_tokens().verify(
-            raw if isinstance(raw, str) else None, route.name, guards.min_seconds, guards.max_age
-        )
+        try:
+            time_tokens().verify(
+                raw if isinstance(raw, str) else None,
+                route.name,
+                guards.min_seconds,
+                guards.max_age,
+            )
+        except GuardRefusal as refusal:
+            if guards.keep and refusal.catch:
+                log.info("time token caught a post on route %s; quarantining it", route.name)
+                return refusal.catch
+            raise
     if guards.captcha is not None:
         answer = fields.get(captcha.RESPONSE_FIELDS[guards.captcha.provider]) or fields.get(
             "captcha"
@@ -243,7 +285,7 @@ def run_guards(route: Route, fields: Mapping[str, Any]) -> bool:
             client_ip(),
             _captcha_session,
         )
-    return True
+    return None
 
 
 def read_fields(route: Route) -> dict[str, Any]:
@@ -262,19 +304,7 @@ def read_fields(route: Route) -> dict[str, Any]:
                 "Send the form as application/x-www-form-urlencoded, multipart/form-data or JSON.",
             )
         form: MultiDict[str, str] = request.form
-        if request.files:
-            name = next(iter(request.files))
-            raise Rejected(
-                422,
-                "validation_failed",
-                "Some fields need attention.",
-                errors={
-                    name: [
-                        "File uploads are not accepted on this form; "
-                        "please paste the text or share a link instead."
-                    ]
-                },
-            )
+        refuse_undeclared_files(route)
     except RequestEntityTooLarge:
         raise too_large(route) from None
     fields: dict[str, Any] = {}
@@ -295,6 +325,56 @@ def read_fields(route: Route) -> dict[str, Any]:
     if errors:
         raise Rejected(422, "validation_failed", "Some fields need attention.", errors=errors)
     return fields
+
+
+def refuse_undeclared_files(route: Route) -> None:
+    """A file sent on a field that is not a ``file`` field is a 422 naming the field."""
+    for name in request.files:
+        spec = route.fields.get(name)
+        if spec is not None and spec.type == "file":
+            continue
+        if not any(f.filename for f in request.files.getlist(name)):
+            continue  # an empty file input: nothing was attached
+        raise Rejected(
+            422,
+            "validation_failed",
+            "Some fields need attention.",
+            errors={
+                name: [
+                    "File uploads are not accepted on this field; "
+                    "please paste the text or share a link instead."
+                ]
+            },
+        )
+
+
+def read_uploads(route: Route) -> list[Upload]:
+    """The files posted on the route's ``file`` fields, each typed by its content, checked
+    against the route's limits: 413 for a size, 422 for a type, a count or a missing
+    required file, every message naming the file and the limit."""
+    uploads: list[Upload] = []
+    for name in route.file_fields:
+        for storage in request.files.getlist(name):
+            data = storage.read()
+            if not storage.filename and not data:
+                continue  # a file input left empty
+            kind = attachments.sniff(data) or ""
+            uploads.append(Upload(name, attachments.safe_name(storage.filename, kind), kind, data))
+    missing = {
+        name: ["Attach a file."]
+        for name in route.file_fields
+        if route.fields[name].required and not any(u.field == name for u in uploads)
+    }
+    if missing:
+        raise Rejected(422, "validation_failed", "Some fields need attention.", errors=missing)
+    problem = attachments.check(route.attachments, uploads)
+    if problem is not None:
+        status, errors = problem
+        first = next(iter(errors.values()))[0]
+        raise Rejected(
+            status, "file_too_large" if status == 413 else "file_refused", first, errors=errors
+        )
+    return uploads
 
 
 def reserved(route: Route) -> set[str]:
@@ -336,19 +416,29 @@ def submit(name: str) -> Response:
         check_declared_size(route)  # before anything else: a body too large is not read
         check_origin(route)
         fields = read_fields(route)
-        if not run_guards(route, fields):
+        caught = run_guards(route, fields)
+        if caught and not route.guards.keep:
             return observed(
                 route, _answer_success(route, new_submission_id(), as_json, fields), "spam"
             )
+        uploads = read_uploads(route) if route.file_fields else []
         payload = {k: v for k, v in fields.items() if k not in reserved(route)}
-        result = accept(
-            route,
-            payload,
-            meta={"origin": origins.request_origin(request.headers) or ""},
-            double_submit=True,
-        )
-        outcome = "duplicate" if result.duplicate else "accepted"
-        return observed(route, _answer_success(route, result.id, as_json, fields), outcome)
+        try:
+            result = accept(
+                route,
+                payload,
+                meta={"origin": origins.request_origin(request.headers) or ""},
+                double_submit=True,
+                caught=caught,
+                uploads=uploads,
+            )
+        except Rejected:
+            if caught:  # a bot's post that is not even a valid form: dropped, as without keep
+                return observed(
+                    route, _answer_success(route, new_submission_id(), as_json, fields), "spam"
+                )
+            raise
+        return observed(route, _answer_success(route, result.id, as_json, fields), result.outcome)
     except GuardRefusal as refusal:
         errors = {refusal.field: [refusal.message]} if refusal.field else {}
         headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else {}
@@ -396,7 +486,9 @@ def _answer_error(
         for key, value in _cors_for(route).items():
             response.headers[key] = value
         return response
-    if rejected.status == 422:
+    if rejected.status == 422 or (rejected.status == 413 and rejected.errors):
+        # The form again, with what needs attention and what was typed (a file input
+        # cannot be filled again by a page: the files are chosen anew).
         if route.page.error_url:
             return redirect(route.page.error_url, code=303)
         values = {k: v for k, v in fields.items() if k in route.fields}
@@ -404,7 +496,7 @@ def _answer_error(
             route,
             values=values,
             errors=rejected.errors,
-            status=422,
+            status=rejected.status,
             form_errors=[] if rejected.errors else [rejected.message],
         )
         return response

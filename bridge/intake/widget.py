@@ -18,9 +18,10 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import Route
-from ..guards import GuardRefusal
+from ..guards import GuardRefusal, captcha
 from ..mapping import without_footer
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Message, Ticket
@@ -33,8 +34,20 @@ from .common import (
     observed,
     parse_json,
     receive_body,
+    too_large,
 )
-from .forms import _cors_for, check_origin, cors_preflight, run_guards, texts, time_tokens
+from .files import own_files
+from .forms import (
+    _cors_for,
+    _file_limits,
+    check_origin,
+    cors_preflight,
+    read_uploads,
+    refuse_undeclared_files,
+    run_guards,
+    texts,
+    time_tokens,
+)
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("widget", __name__)
@@ -109,6 +122,13 @@ def config(name: str) -> Response:
             "failed": route.page.messages.get("failed", "Could not be delivered"),
             "new": route.page.messages.get("new", "New message"),
             "required": text["required"],
+            "captcha": route.page.messages.get("captcha", "Please complete the CAPTCHA."),
+            "remove": route.page.messages.get("remove", "Remove"),
+            "pasted": route.page.messages.get("pasted", "pasted"),
+            "captcha_unavailable": route.page.messages.get(
+                "captcha_unavailable",
+                "The CAPTCHA could not be loaded; please try again later.",
+            ),
         },
         "fields": [
             {
@@ -125,15 +145,20 @@ def config(name: str) -> Response:
         ],
         "honeypot": route.guards.honeypot,
         "time_token": time_tokens().issue(route.name) if route.guards.min_seconds else None,
-        "captcha": (
-            {"provider": route.guards.captcha.provider, "site_key": route.guards.captcha.site_key}
-            if route.guards.captcha
-            else None
-        ),
+        "captcha": captcha.widget_view(route.guards.captcha) if route.guards.captcha else None,
         "identity": bool(widget.identity_secret),
+        "files": _file_view(route),
     }
     headers = {**_cors_for(route), "Cache-Control": "no-store"}
     return json_response(body, 200, headers)
+
+
+def _file_view(route: Route) -> dict[str, Any] | None:
+    """What the widget's file pickers need: the limits, and the hint they show."""
+    limits = _file_limits(route)
+    if limits is None:
+        return None
+    return {**limits, "max_size": route.attachments.max_size}
 
 
 @blueprint.route("/widget/<name>", methods=["OPTIONS"])
@@ -184,31 +209,33 @@ def submit(name: str) -> Response:
     try:
         route = widget_route(name)
         check_origin(route)
-        if request.mimetype != "application/json":
-            raise Rejected(415, "unsupported_media_type", "Send the widget's JSON.")
-        payload = parse_json(receive_body(route))
-        if not isinstance(payload, dict):
-            raise Rejected(400, "malformed_json", "Send a JSON object.")
+        payload = read_payload(route)
         fields = widget_fields(payload)  # spam tokens (_ts, honeypot, CAPTCHA) included
-        if not run_guards(route, fields):
-            observe(route, "spam")
-            fake = receipts(route).dumps({"s": "pb-" + "0" * 20})
-            return json_response(
-                {"status": "accepted", "id": "pb-" + "0" * 20, "receipt": fake},
-                202,
-                _cors_for(route),
-            )
+        caught = run_guards(route, fields)
+        if caught and not route.guards.keep:
+            return _spam_answer(route)
+        uploads = read_uploads(route) if route.file_fields else []
         identity = verified_identity(route, payload)
         data = {k: v for k, v in fields.items() if k in route.fields}
         if identity:
             data.update({k: v for k, v in identity.items() if k in route.fields})
         extra = _context_fields(route, payload)
         # Page URL and user agent reach their custom fields through the ticket templates.
-        result = accept(
-            route, data, meta={"identity_verified": bool(identity), **extra}, double_submit=True
-        )
+        try:
+            result = accept(
+                route,
+                data,
+                meta={"identity_verified": bool(identity), **extra},
+                double_submit=True,
+                caught=caught,
+                uploads=uploads,
+            )
+        except Rejected:
+            if caught:  # a bot's post that is not even valid: dropped, as without keep
+                return _spam_answer(route)
+            raise
         receipt = receipts(route).dumps({"s": result.id})
-        observe(route, "duplicate" if result.duplicate else "accepted")
+        observe(route, result.outcome)
         return json_response(
             {"status": "accepted", "id": result.id, "receipt": receipt}, 202, _cors_for(route)
         )
@@ -224,6 +251,42 @@ def submit(name: str) -> Response:
         for key, value in _cors_for(route).items():
             response.headers[key] = value
     return observed(route, response)
+
+
+def read_payload(route: Route) -> dict[str, Any]:
+    """The widget's post: its JSON, or with files a ``multipart/form-data`` body whose
+    ``payload`` part is that JSON and whose other parts are the files, by field."""
+    if request.mimetype == "multipart/form-data" and route.file_fields:
+        receive_body(route)
+        try:
+            refuse_undeclared_files(route)
+            raw = request.form.get("payload")
+        except RequestEntityTooLarge:
+            raise too_large(route) from None
+        if raw is None:
+            raise Rejected(400, "malformed_json", "Send the widget's JSON in a part named payload.")
+        payload = parse_json(raw.encode())
+    elif request.mimetype == "application/json":
+        payload = parse_json(receive_body(route))
+    else:
+        raise Rejected(
+            415,
+            "unsupported_media_type",
+            "Send the widget's JSON"
+            + (" (multipart/form-data with files)." if route.file_fields else "."),
+        )
+    if not isinstance(payload, dict):
+        raise Rejected(400, "malformed_json", "Send a JSON object.")
+    return payload
+
+
+def _spam_answer(route: Route) -> Response:
+    """What a caught bot is told: accepted, with a receipt that leads nowhere."""
+    observe(route, "spam")
+    fake = receipts(route).dumps({"s": "pb-" + "0" * 20})
+    return json_response(
+        {"status": "accepted", "id": "pb-" + "0" * 20, "receipt": fake}, 202, _cors_for(route)
+    )
 
 
 #: Top-level keys of a widget post that are not the person's fields.
@@ -304,6 +367,17 @@ def status(name: str, receipt: str) -> Response:
             {"status": "error", "code": "not_found", "message": NOT_FOUND}, 404, headers
         )
     submission = bridge().store.get(str(submission_id))
+    if submission is None:
+        held = bridge().store.quarantined(str(submission_id))
+        if held is not None and held.route == route.name:
+            # Quarantined: the person sees it received, as with any other.
+            body = {
+                "state": "received",
+                "subject": held.draft.subject,
+                "received_at": _iso(held.created_at),
+                "files": own_files(held.id),
+            }
+            return json_response(body, 200, headers)
     if submission is None or submission.route != route.name:
         return json_response(
             {"status": "error", "code": "not_found", "message": NOT_FOUND}, 404, headers
@@ -320,6 +394,7 @@ def status(name: str, receipt: str) -> Response:
         "state": state,
         "subject": submission.draft.subject,
         "received_at": _iso(submission.created_at),
+        "files": own_files(submission.id),
     }
     if submission.ticket_id:
         body["ticket_id"] = submission.ticket_id

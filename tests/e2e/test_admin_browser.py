@@ -125,3 +125,77 @@ def test_the_console_lists_submissions_of_every_kind(
             assert page.get_by_text("High CPU Temperature").count() >= 1
             picture(page, "console-submissions")
         set_faults(emulator, error_rate=0.0)
+
+
+SPAM_ROUTES = """
+  contact:
+    kind: form
+    fields:
+      name:    {type: string, label: Your name}
+      email:   {type: email, required: true}
+      message: {type: text, required: true}
+    spam:
+      content: {keywords: [casino, "guaranteed ranking"], max_links: 1, blocked_domains: [spam.example],
+                threshold: 5}
+"""
+
+
+def test_the_spam_view_shows_what_matched_and_releases_a_person(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """The console's Spam view: a person a rule was wrong about is released (one ticket);
+    the bot's post is discarded (none)."""
+    need_chromium()
+    config = write_config(
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 's.db'}",
+        emulator,
+        routes=SPAM_ROUTES,
+    )
+    config.write_text(
+        config.read_text() + f'admin: {{password_hash: "{generate_password_hash(PASSWORD)}"}}\n'
+    )
+    posts = [
+        {
+            "name": "Growth Team",
+            "email": "offers@spam.example",
+            "message": "Guaranteed ranking and casino traffic: http://a.example http://b.example",
+        },
+        {
+            "name": "Priya Shah",
+            "email": "priya@example.com",
+            "message": "Links from the docs are broken: http://a.example/x http://a.example/y "
+            "— also, is there a casino-night discount for the team event?",
+        },
+    ]
+    with bridge_server(config) as url:
+        for post in posts:
+            answer = requests.post(
+                f"{url}/forms/contact",
+                data=post,
+                headers={"Accept": "application/json"},
+                timeout=10,
+            )
+            assert answer.status_code == 202
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 760})  # type: ignore[attr-defined]
+            page.goto(f"{url}/admin")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{url}/admin")
+            assert page.get_by_role("link", name="spam held").inner_text().endswith("2")
+            page.get_by_role("link", name="Spam", exact=True).click()
+            page.wait_for_url("**/admin/spam")
+            assert page.get_by_text("blocked_domain: spam.example").count() == 1
+            assert page.get_by_text("links: 2 > 1").count() == 2
+            picture(page, "console-spam", full_page=False)
+            person = page.get_by_role("row").filter(has_text="priya@example.com")
+            person.get_by_role("button", name="Release").click()
+            page.get_by_role("status").filter(has_text="Released pb-").wait_for()
+            bot = page.get_by_role("row").filter(has_text="offers@spam.example")
+            bot.get_by_role("button", name="Discard").click()
+            page.get_by_role("status").filter(has_text="Discarded pb-").wait_for()
+            assert page.get_by_text("Nothing held back.").count() == 1
+        assert wait_until(lambda: len(emulator.state.tickets) == 1, timeout=20)
+    (ticket,) = emulator.state.tickets.values()
+    assert ticket.email == "priya@example.com"

@@ -39,7 +39,7 @@ from tests.e2e.kitchen import (
 pytestmark = pytest.mark.e2e
 
 REQUESTS = 10_500  # at least 10,000, whatever hypothesis discards
-WRITTEN_BY_INTAKE = ("submissions", "seen_messages", "incidents")
+WRITTEN_BY_INTAKE = ("submissions", "seen_messages", "incidents", "quarantine", "attachments")
 ORIGINS = {
     "contact": "https://www.example.com",
     "feedback": "https://www.example.com",
@@ -63,8 +63,10 @@ class Kitchen:
     def has(self, submission_id: str) -> bool:
         conn = sqlite3.connect(self.database, timeout=30)
         try:
-            query = "select 1 from submissions where id = ?"
-            return conn.execute(query, (submission_id,)).fetchone() is not None
+            query = (
+                "select 1 from submissions where id = ? union select 1 from quarantine where id = ?"
+            )
+            return conn.execute(query, (submission_id, submission_id)).fetchone() is not None
         finally:
             conn.close()
 
@@ -210,19 +212,38 @@ def form_garbage(draw: st.DrawFn) -> tuple[str, bytes]:
         )
         return "application/x-www-form-urlencoded", body
     boundary = "kitchenXboundary"
-    parts = []
-    for name in draw(st.lists(st.sampled_from(["email", "message", "data", "file"]), max_size=4)):
-        if name == "file":
+    parts: list[bytes] = []
+    names = ["email", "message", "data", "file", "files", "screenshot", "payload"]
+    for name in draw(st.lists(st.sampled_from(names), max_size=4)):
+        if name in ("file", "files", "screenshot"):
+            filename = draw(
+                st.sampled_from(
+                    ["a.html", "../../etc/passwd", "", 'q"uo\\te.png', "é.png", "x.svg"]
+                )
+            )
+            content = draw(
+                st.sampled_from(
+                    [
+                        b"<script>alert(1)</script>",
+                        b"\x89PNG\r\n\x1a\n" + b"\x00" * 40,
+                        b'<svg onload="alert(1)"/>',
+                        b"%PDF-1.7\n",
+                        b"",
+                    ]
+                )
+            ) + draw(st.binary(max_size=40))
             parts.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.html"\r\n'
-                "Content-Type: text/html\r\n\r\n<script>alert(1)</script>\r\n"
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{filename}"\r\nContent-Type: image/png\r\n\r\n'.encode()
+                + content
+                + b"\r\n"
             )
         else:
             value = draw(st.text(max_size=30))
             parts.append(
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
             )
-    body = ("".join(parts) + f"--{boundary}--\r\n").encode()
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     if kind == "multipart broken":
         body = body[: draw(st.integers(0, len(body)))]
         boundary = draw(st.sampled_from([boundary, "", "other", '"' * 80]))
@@ -285,6 +306,7 @@ class Hostile:
     chunked: bool = False
     notes: list[str] = field(default_factory=list)
     honeypot: str | None = None  # the route's: a bot that fills it is answered as if stored
+    keeps: bool = False  # the route quarantines what its honeypot catches (spam.keep)
 
     def fills_honeypot(self) -> bool:
         return bool(self.honeypot and self.body and self.honeypot.encode() in self.body)
@@ -400,7 +422,17 @@ def hostile_request(draw: st.DrawFn, routes: dict[str, Route]) -> Hostile:
     if odds.random() < 0.06:
         target += draw(st.sampled_from(["/", "//x", "?%zz", "?token=&token=", "#frag", "/%00"]))
     chunked = odds.random() < 0.1
-    return Hostile(route.kind, method, target, headers, body, chunked, notes, route.guards.honeypot)
+    return Hostile(
+        route.kind,
+        method,
+        target,
+        headers,
+        body,
+        chunked,
+        notes,
+        route.guards.honeypot,
+        route.guards.keep,
+    )
 
 
 # --- sending ---------------------------------------------------------------------------------
@@ -454,9 +486,17 @@ def check(kitchen: Kitchen, hostile: Hostile) -> None:
     if status >= 300 and status != 303:
         assert after == before, "refused, yet stored: " + described
     answer = _json(body) if 200 <= status < 300 and hostile.kind != "other" else None
-    if hostile.fills_honeypot():
+    if hostile.fills_honeypot() and not hostile.keeps:
         # Spam is answered like a success, so that bots learn nothing; it is never stored.
         assert after == before, "spam stored: " + described
+    elif hostile.fills_honeypot():
+        # With spam.keep a valid post is quarantined (under the id a JSON answer gives);
+        # an invalid one is dropped as without it.
+        if isinstance(answer, dict) and after == before + 1:
+            assert kitchen.has(str(answer.get("id"))), "kept spam not where its answer says: " + (
+                described
+            )
+        assert after == before or (after == before + 1 and status in (202, 303)), described
     elif isinstance(answer, dict) and answer.get("status") in ("accepted", "duplicate"):
         # Accepted, or a duplicate answered as before: the submission it names is stored.
         assert kitchen.has(answer["id"]), "2xx for nothing stored: " + described

@@ -622,6 +622,26 @@ def test_an_unreachable_verifier_fails_closed(tmp_path: Any) -> None:
     store.dispose()
 
 
+def test_the_page_loads_the_providers_script_or_the_configured_one_and_allows_it(
+    tmp_path: Any,
+) -> None:
+    client, store = app_for(tmp_path, captcha_route("http://127.0.0.1:9", "hcaptcha", "ok"))
+    page = client.get("/forms/cap")
+    assert '<script src="https://js.hcaptcha.com/1/api.js"' in page.get_data(as_text=True)
+    assert "script-src https:;" in page.headers["Content-Security-Policy"]
+    store.dispose()
+    mirror = captcha_route(
+        "http://127.0.0.1:9", "hcaptcha", "ok", ', script_url: "http://127.0.0.1:7001/h.js?x=1"'
+    )
+    client, store = app_for(tmp_path / "mirror", mirror)
+    page = client.get("/forms/cap")
+    assert '<script src="http://127.0.0.1:7001/h.js?x=1"' in page.get_data(as_text=True)
+    assert "script-src https: http://127.0.0.1:7001;" in page.headers["Content-Security-Policy"]
+    widget = client.get("/widget/cap/config")
+    assert widget.status_code == 404  # a form route has no widget
+    store.dispose()
+
+
 # --- hostile input ---------------------------------------------------------------------------
 
 XSS = [
