@@ -36,12 +36,18 @@ alertmanager:
 	    prometheus-alertmanager; \
 	else echo "Alertmanager is missing and cannot be installed here: its test will skip"; fi
 
-## nginx, to check deploy/nginx.conf (systemd-analyze checks the units where systemd is).
+## nginx, to check deploy/nginx.conf (systemd-analyze checks the units where systemd is);
+## promtool (Debian's prometheus package), to check and test deploy/prometheus-rules.yaml.
 deploy-tools:
 	@if command -v nginx >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light; \
 	else echo "nginx is missing and cannot be installed here: its check will skip"; fi
+	@if command -v promtool >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends prometheus; \
+	else echo "promtool is missing and cannot be installed here: its check will skip"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

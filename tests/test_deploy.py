@@ -124,3 +124,50 @@ def test_the_example_production_config_checks(tmp_path: Path) -> None:
     settings = settings_from_text(text, env={})
     assert settings.server.rate_limit_storage.startswith("redis://")
     assert settings.admin.enabled
+
+
+RULES = ROOT / "deploy" / "prometheus-rules.yaml"
+
+
+def test_the_alert_rules_pass_promtools_check_and_their_unit_tests() -> None:
+    promtool = need("promtool")
+    checked = subprocess.run(
+        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 6 rules found" in checked.stdout
+    tested = subprocess.run(
+        [promtool, "test", "rules", "prometheus-rules.test.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=RULES.parent,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_every_metric_a_rule_reads_is_one_the_bridge_serves(tmp_path: Path) -> None:
+    """A rule on a misspelt metric never fires: each name must be in a real /metrics."""
+    from bridge.app import create_app
+    from bridge.outbox.store import SubmissionStore
+
+    settings = settings_from_text(
+        f"""
+proprofs: {{account_email: o@example.com, token: t0ken-for-tests}}
+store: "sqlite:///{tmp_path / "m.db"}"
+routes: {{e: {{kind: hook, ticket: {{email: a@example.com}}}}}}
+""",
+        env={},
+    )
+    store = SubmissionStore(settings.store)
+    app = create_app(settings, store=store)
+    state = app.extensions["bridge"]
+    state.metrics.api_call("create", "ok", 0.1)  # a counter shows once it has counted
+    store.pause_route("e")
+    served = app.test_client().get("/metrics").get_data(as_text=True)
+    store.dispose()
+    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    wanted = {name for rule in rules for name in re.findall(r"\bbridge_[a-z_]+", rule["expr"])}
+    assert wanted, "no metric found in the rules"
+    missing = [name for name in sorted(wanted) if not re.search(rf"^{name}[{{ ]", served, re.M)]
+    assert missing == [], missing

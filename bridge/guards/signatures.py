@@ -111,6 +111,18 @@ def pagerduty(headers: Mapping[str, str], body: bytes, secret: str, **_: Any) ->
         raise refuse("The PagerDuty signature does not match.")
 
 
+def standard_signature(secret: str, message_id: str, stamp: int | str, body: bytes) -> str:
+    """The Standard Webhooks v1 signature (base64 HMAC-SHA256 of ``id.timestamp.body``);
+    a ``whsec_`` secret is the base64 of the key, any other secret is the key itself."""
+    key_text = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(key_text, validate=True)
+    except (binascii.Error, ValueError):
+        key = secret.encode()
+    signed = f"{message_id}.{stamp}.".encode() + body
+    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
 def standard_webhooks(
     headers: Mapping[str, str],
     body: bytes,
@@ -128,13 +140,7 @@ def standard_webhooks(
     if not message_id or len(message_id) > 255:
         raise refuse("Missing webhook-id.")
     stamp = _timestamp(headers.get("webhook-timestamp"), now, tolerance)
-    key_text = secret.removeprefix("whsec_")
-    try:
-        key = base64.b64decode(key_text, validate=True)
-    except (binascii.Error, ValueError):
-        key = secret.encode()
-    signed = f"{message_id}.{stamp}.".encode() + body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    expected = standard_signature(secret, message_id, stamp, body)
     matched = False
     for entry in headers.get("webhook-signature", "").split():
         version, _, signature = entry.partition(",")

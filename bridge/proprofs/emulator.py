@@ -20,6 +20,7 @@ import socket
 import tempfile
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -405,6 +406,25 @@ def create_emulator(state: EmulatorState) -> Flask:
             ticket.modified = datetime.now(UTC).isoformat()
             state._save()
         return _json({"ticket_id": ticket_id, "status": ticket.status}, 200)
+
+    @app.post("/_emulator/tickets/<ticket_id>/labels")
+    def set_labels(ticket_id: str) -> Response:
+        """What an agent does in the help desk's UI: put labels on a ticket (the list
+        replaces the ticket's labels; each becomes ``{id, name}`` in the list API)."""
+        names = (request.get_json(silent=True) or {}).get("labels")
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            return _json({"error": "labels must be a list of names"}, 400)
+        with state.lock:
+            ticket = state.tickets.get(ticket_id)
+            if ticket is None:
+                abort(404)
+            ticket.labels = [
+                {"id": f"LB{zlib.crc32(name.encode()) % 100000:05d}", "name": name}
+                for name in names
+            ]
+            ticket.modified = datetime.now(UTC).isoformat()
+            state._save()
+        return _json({"ticket_id": ticket_id, "labels": ticket.labels}, 200)
 
     @app.post("/_emulator/tickets/<ticket_id>/reply")
     def reply(ticket_id: str) -> Response:

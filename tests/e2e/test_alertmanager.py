@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,3 +139,152 @@ def test_one_ticket_per_group_repeats_suppressed_and_a_new_one_after_close(
         sent = notifications(am)
         assert wait_until(lambda: notifications(am) >= sent + 4, timeout=30)
         assert len(emulator.state.tickets) == 3
+
+
+def resolve(url: str, alertname: str, service: str) -> None:
+    now = dt.datetime.now(dt.UTC)
+    alert = {
+        "labels": {"alertname": alertname, "service": service, "severity": "critical"},
+        "annotations": {"summary": f"{alertname} on {service}"},
+        "startsAt": (now - dt.timedelta(minutes=5)).isoformat(),
+        "endsAt": (now - dt.timedelta(seconds=1)).isoformat(),
+    }
+    requests.post(url + "/api/v2/alerts", json=[alert], timeout=5).raise_for_status()
+
+
+def test_the_incident_page_follows_the_group_and_staff_labels_steer_it(
+    alertmanager: tuple[str, int], emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    import html
+    import re
+
+    am, bridge_port = alertmanager
+    config = write_config(
+        tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'b.db'}", emulator, routes=ROUTES
+    )
+
+    def page(link: str) -> str:
+        return html.unescape(requests.get(link, timeout=5).text)
+
+    with bridge_server(config, port=bridge_port):
+        push(am, "QueueBacklog", "worker-3")
+        assert wait_until(lambda: len(emulator.state.tickets) == 1, timeout=30)
+        (first,) = emulator.state.tickets.values()
+        link = re.search(r"Incident page: (\S+)", first.description or "")
+        assert link is not None
+        link_url = link.group(1)
+        sent = notifications(am)
+        assert wait_until(lambda: notifications(am) >= sent + 2, timeout=30)  # repeats
+        resolve(am, "QueueBacklog", "worker-3")
+        assert wait_until(lambda: ">resolved<" in page(link_url), timeout=30)
+        text = page(link_url)
+        assert "alertname</dt><dd>QueueBacklog" in text and "service</dt><dd>worker-3" in text
+        assert "fired again: no new ticket" in text and f"#{first.ticket_id}" in text
+        assert len(emulator.state.tickets) == 1
+        # Closed by staff, and the group fires again: a new ticket that names the first.
+        requests.post(
+            f"{emulator.url}/_emulator/tickets/{first.ticket_id}/status",
+            json={"status": "closed"},
+            timeout=5,
+        ).raise_for_status()
+        push(am, "QueueBacklog", "worker-3")
+        assert wait_until(lambda: len(emulator.state.tickets) == 2, timeout=30)
+        second = max(emulator.state.tickets.values(), key=lambda t: int(t.ticket_id))
+        assert f"Previous ticket: #{first.ticket_id}" in (second.description or "")
+        assert f"Incident page: {link_url}" in (second.description or "")
+        # Staff label the second one wontfix and close it: the next firing makes nothing.
+        requests.post(
+            f"{emulator.url}/_emulator/tickets/{second.ticket_id}/labels",
+            json={"labels": ["bridge-wontfix"]},
+            timeout=5,
+        ).raise_for_status()
+        requests.post(
+            f"{emulator.url}/_emulator/tickets/{second.ticket_id}/status",
+            json={"status": "closed"},
+            timeout=5,
+        ).raise_for_status()
+        resolve(am, "QueueBacklog", "worker-3")
+        assert wait_until(lambda: page(link_url).count(">resolved<") >= 1, timeout=30)
+        push(am, "QueueBacklog", "worker-3")
+        assert wait_until(lambda: "staff: bridge-wontfix" in page(link_url), timeout=30)
+        sent = notifications(am)
+        assert wait_until(lambda: notifications(am) >= sent + 2, timeout=30)
+        assert len(emulator.state.tickets) == 2
+        text = page(link_url)
+        assert f"#{second.ticket_id}" in text and "held by staff" in text
+
+
+def test_a_silenced_watchdog_raises_one_ticket_with_two_workers_and_its_return_is_noted(
+    alertmanager: tuple[str, int], emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    import html
+    import re
+
+    from tests.e2e.harness import start_worker, stop
+
+    am, bridge_port = alertmanager
+    routes = ROUTES.replace(
+        "    ticket_check_ttl: 0\n",
+        "    ticket_check_ttl: 0\n    heartbeat: {every: 3s, grace: 3s}\n",
+    )
+    config = write_config(
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 'b.db'}",
+        emulator,
+        routes=routes,
+        top=f'server: {{public_url: "http://127.0.0.1:{bridge_port}"}}',
+    )
+    now = dt.datetime.now(dt.UTC)
+    watchdog = {
+        "labels": {"alertname": "Watchdog", "severity": "none"},
+        "annotations": {"summary": "The alerting pipeline is working"},
+        "startsAt": now.isoformat(),
+        "endsAt": (now + dt.timedelta(hours=1)).isoformat(),
+    }
+    with bridge_server(config, port=bridge_port, delivery=False):
+        requests.post(am + "/api/v2/alerts", json=[watchdog], timeout=5).raise_for_status()
+        workers = [start_worker(config), start_worker(config)]
+        try:
+            sent = notifications(am)
+            assert wait_until(lambda: notifications(am) >= sent + 3, timeout=30)
+            assert len(emulator.state.tickets) == 0  # heard, and never a ticket
+            silence = requests.post(
+                am + "/api/v2/silences",
+                json={
+                    "matchers": [
+                        {
+                            "name": "alertname",
+                            "value": "Watchdog",
+                            "isRegex": False,
+                            "isEqual": True,
+                        }
+                    ],
+                    "startsAt": dt.datetime.now(dt.UTC).isoformat(),
+                    "endsAt": (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat(),
+                    "createdBy": "test",
+                    "comment": "pipeline maintenance",
+                },
+                timeout=5,
+            )
+            silence.raise_for_status()
+            assert wait_until(lambda: len(emulator.state.tickets) >= 1, timeout=40)
+            (ticket,) = emulator.state.tickets.values()
+            assert ticket.subject == "[bridge] The alert pipeline of alerts is silent"
+            time.sleep(12)  # both workers look twice more: still one ticket
+            assert len(emulator.state.tickets) == 1
+            page = re.search(r"Incident page: (\S+)", ticket.description or "")
+            assert page is not None
+            requests.delete(
+                f"{am}/api/v2/silence/{silence.json()['silenceID']}", timeout=5
+            ).raise_for_status()
+            assert wait_until(
+                lambda: (
+                    "the heartbeat is back"
+                    in html.unescape(requests.get(page.group(1), timeout=5).text)
+                ),
+                timeout=40,
+            )
+            assert len(emulator.state.tickets) == 1
+        finally:
+            for worker in workers:
+                stop(worker)

@@ -1,0 +1,127 @@
+"""``/incidents/<token>``: what happened to an alert group, for whoever holds its ticket.
+
+The token is a signed (route, group key); no login is needed to read it, and rotating
+the server's secret key revokes every link at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flask import Blueprint, Response, render_template
+from itsdangerous import BadSignature
+
+from .common import bridge
+
+blueprint = Blueprint("incidents", __name__)
+SHOWN = 500  # the newest notifications shown on a page
+TEXT = {
+    "ticket": "fired: a new ticket",
+    "repeat": "fired again: no new ticket (its ticket is open)",
+    "resolved": "resolved",
+    "muted": "fired: held back (staff: bridge-wontfix)",
+    "snoozed": "fired: held back (staff snoozed it)",
+    "storm": "fired during an alert storm: listed in the window's summary ticket",
+    "silent": "the heartbeat stopped: a ticket says the alert pipeline is silent",
+    "back": "the heartbeat is back",
+}
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else ""
+
+
+@blueprint.get("/incidents/<token>")
+def page(token: str) -> Response:
+    state = bridge()
+    try:
+        route_name, key = state.incident_links.loads(token)
+        if not isinstance(route_name, str) or not isinstance(key, str):
+            raise BadSignature("not an incident")
+    except (BadSignature, TypeError, ValueError):
+        return _missing()
+    route = state.settings.routes.get(route_name)
+    incident = state.store.incident(route_name, key)
+    events = state.store.incident_events(route_name, key, limit=SHOWN + 1)
+    if route is None or (incident is None and not events):
+        return _missing()
+    hidden = max(0, len(events) - SHOWN)
+    events = events[-SHOWN:]
+    counts = {"total": len(events) + hidden, "ticket": 0, "repeat": 0, "resolved": 0}
+    for event in events:
+        if event.outcome in counts:
+            counts[event.outcome] += 1
+    tickets = [
+        {
+            "generation": e.generation,
+            "ticket_id": e.ticket_id,
+            "at": _when(e.received_at),
+            "state": e.state or "",
+        }
+        for e in events
+        if e.outcome in ("ticket", "silent")
+    ]
+    if incident is not None and not any(t["generation"] == incident.generation for t in tickets):
+        # The current ticket's own notification is older than the page shows.
+        tickets.append(
+            {
+                "generation": incident.generation,
+                "ticket_id": incident.submission.ticket_id,
+                "at": _when(incident.submission.created_at),
+                "state": incident.submission.state,
+            }
+        )
+    labels: dict[str, Any] = dict(incident.labels) if incident is not None else {}
+    resolved_at = incident.resolved_at if incident is not None else None
+    firing = resolved_at is None
+    muted = bool(incident and incident.muted)
+    snoozed_until = incident.snoozed_until if incident is not None else None
+    held = muted or bool(snoozed_until and snoozed_until > state.clock())
+    title = (incident.submission.draft.subject if incident is not None else "") or key
+    html = render_template(
+        "incident.html",
+        title=title,
+        route=route_name,
+        state="held by staff" if held else ("firing" if firing else "resolved"),
+        state_class="held" if held else ("firing" if firing else "resolved"),
+        labels=labels,
+        first_seen=_when(incident.created_at if incident else events[0].received_at),
+        first_seen_iso=time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ",
+            time.gmtime(incident.created_at if incident else events[0].received_at),
+        ),
+        counts=counts,
+        resolved_at=_when(resolved_at),
+        muted=muted,
+        snoozed_until=_when(snoozed_until) if held and not muted else "",
+        tickets=tickets,
+        hidden=hidden,
+        events=[
+            {
+                "outcome": e.outcome,
+                "at": _when(e.received_at),
+                "text": TEXT.get(e.outcome, e.outcome)
+                + (f" #{e.ticket_id}" if e.outcome == "ticket" and e.ticket_id else ""),
+            }
+            for e in events
+        ],
+    )
+    return Response(html, mimetype="text/html", headers=HEADERS)
+
+
+def _missing() -> Response:
+    html = render_template(
+        "message.html",
+        title="No such incident",
+        message="This incident link is not valid (or its key was rotated).",
+    )
+    return Response(html, status=404, mimetype="text/html", headers=HEADERS)

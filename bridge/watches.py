@@ -1,0 +1,142 @@
+"""What the delivery process watches besides the outbox: silent heartbeats and the end of
+alert-storm windows. Each raises its ticket through the store atomically, so several
+delivery processes (or instances) still make one ticket each time."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from itsdangerous import URLSafeSerializer
+
+from .config import Route, Settings
+from .mapping import footer
+from .outbox.store import SubmissionStore
+from .proprofs.models import TicketDraft
+
+log = logging.getLogger(__name__)
+#: How often the delivery process looks (seconds); a heartbeat's own times are coarser.
+CHECK_INTERVAL = 5.0
+#: The most held-back groups a storm summary lists one by one.
+SUMMARY_LISTED = 200
+
+
+def heartbeat_key(route: str) -> str:
+    """The incident a route's heartbeat is noted under (its silences and returns)."""
+    return f"{route}:heartbeat"
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+class AlertWatches:
+    def __init__(self, settings: Settings, signing_key: str) -> None:
+        self.settings = settings
+        self.links = URLSafeSerializer(signing_key, salt="bridge.incidents")
+        self.routes = [
+            r
+            for r in settings.routes.values()
+            if r.kind == "hook" and (r.alerts.heartbeat or r.alerts.storm)
+        ]
+        self._expecting: set[str] = set()
+
+    def __bool__(self) -> bool:
+        return bool(self.routes)
+
+    def page(self, route: str, key: str) -> str | None:
+        """The incident page's address, where the bridge knows its own (server.public_url)."""
+        base = self.settings.server.public_url
+        if not base:
+            return None
+        return f"{base}/incidents/{self.links.dumps([route, key])}"
+
+    def check(self, store: SubmissionStore, now: float | None = None) -> list[str]:
+        """Raise what is due; the submissions made."""
+        now = time.time() if now is None else now
+        made: list[str] = []
+        for route in self.routes:
+            if route.alerts.heartbeat is not None:
+                made += self._heartbeat(store, route, now)
+            if route.alerts.storm is not None:
+                made += self._storm(store, route, now)
+        return made
+
+    def _heartbeat(self, store: SubmissionStore, route: Route, now: float) -> list[str]:
+        beat = route.alerts.heartbeat
+        assert beat is not None
+        if route.name not in self._expecting:
+            store.heartbeat_expect(route.name, now=now)
+            self._expecting.add(route.name)
+        matcher = ", ".join(f"{k}={v}" for k, v in beat.match.items())
+
+        def draft(last_seen: float, sid: str) -> TicketDraft:
+            page = self.page(route.name, heartbeat_key(route.name))
+            lines = [
+                f"The heartbeat of route {route.name} ({matcher}) was last received "
+                f"{_when(last_seen)}; it is expected every {beat.every:g} s.",
+                "Alerts may not be reaching the help desk: check the monitoring system, its "
+                "notification settings and the path from it to the bridge.",
+                "When the heartbeat comes back, its incident page says so.",
+            ]
+            if page:
+                lines.append(f"Incident page: {page}")
+            return TicketDraft(
+                email=beat.email or self.settings.proprofs.account_email,
+                subject=f"[bridge] The alert pipeline of {route.name} is silent",
+                description="\n\n".join(lines) + footer(sid),
+                priority="high",
+                inbox=beat.inbox,
+            )
+
+        raised = store.heartbeat_silence(
+            route.name, cutoff=now - beat.every - beat.grace, draft=draft, now=now
+        )
+        if raised is None:
+            return []
+        sid, last_seen = raised
+        log.warning(
+            "route %s: no heartbeat since %s; ticket %s raised", route.name, _when(last_seen), sid
+        )
+        store.record_alert(
+            route.name, heartbeat_key(route.name), 1, "silent", "silent", submission_id=sid, now=now
+        )
+        return [sid]
+
+    def _storm(self, store: SubmissionStore, route: Route, now: float) -> list[str]:
+        storm = route.alerts.storm
+        assert storm is not None
+        current = int(now // storm.window * storm.window)
+        made = []
+        for window in store.storm_summaries_due(route.name, current):
+
+            def draft(
+                groups: Sequence[tuple[str, str]], sid: str, start: int = window
+            ) -> TicketDraft:
+                lines = [
+                    f"More than {storm.max_new} new alert groups started on route {route.name} "
+                    f"between {_when(start)} and {_when(start + storm.window)}. The first "
+                    f"{storm.max_new} got a ticket each; these {len(groups)} are listed here "
+                    "instead (each has its incident page):",
+                    "",
+                ]
+                for key, subject in groups[:SUMMARY_LISTED]:
+                    page = self.page(route.name, key)
+                    lines.append(f"- {subject}" + (f"\n  {page}" if page else ""))
+                if len(groups) > SUMMARY_LISTED:
+                    lines.append(f"… and {len(groups) - SUMMARY_LISTED} more")
+                return TicketDraft(
+                    email=self.settings.proprofs.account_email,
+                    subject=(
+                        f"[bridge] Alert storm on {route.name}: {len(groups)} more new groups"
+                    ),
+                    description="\n".join(lines) + footer(sid),
+                    priority="high",
+                )
+
+            sid = store.storm_summary(route.name, window, draft=draft, now=now)
+            if sid is not None:
+                log.warning("route %s: storm summary %s for window %s", route.name, sid, window)
+                made.append(sid)
+        return made

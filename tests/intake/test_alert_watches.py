@@ -1,0 +1,145 @@
+"""The heartbeat (dead man's switch) and the storm guard: one silence ticket, one summary
+per window, however many processes check; the heartbeat itself never a ticket."""
+
+from __future__ import annotations
+
+import copy
+import html
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from bridge.app import create_app, signing_key
+from bridge.config import Settings, settings_from_text
+from bridge.outbox.store import SubmissionStore
+from bridge.proprofs.emulator import EmulatorServer
+from bridge.watches import AlertWatches, heartbeat_key
+from tests.conftest import ACCOUNT_EMAIL, TOKEN
+from tests.intake.test_alerts import FIRING
+
+
+def group(name: str) -> dict[str, Any]:
+    """An Alertmanager notification for the group ``alertname=name``."""
+    body = copy.deepcopy(FIRING)
+    body["groupKey"] = f'{{}}:{{alertname="{name}"}}'
+    body["commonLabels"] = {"alertname": name, "severity": "critical"}
+    body["groupLabels"] = {"alertname": name}
+    for alert in body["alerts"]:
+        alert["labels"] = {**alert["labels"], "alertname": name}
+    return body
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def watched(
+    emulator: EmulatorServer, store_url: str
+) -> Iterator[tuple[FlaskClient, SubmissionStore, Settings, Clock]]:
+    settings = settings_from_text(
+        f"""
+proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
+store: "{store_url}"
+server: {{public_url: "https://bridge.example.com"}}
+routes:
+  alerts:
+    kind: hook
+    source: alertmanager
+    heartbeat: {{every: 60s, grace: 60s, inbox: IB238-500}}
+    storm: {{max_new: 3, window: 60s}}
+    ticket: {{email: alerts@example.com}}
+""",
+        env={},
+    )
+    store = SubmissionStore(store_url)
+    app = create_app(settings, store=store)
+    clock = Clock(1_800_000_000.0)  # the start of a storm window
+    app.extensions["bridge"].clock = clock
+    yield app.test_client(), store, settings, clock
+    store.dispose()
+
+
+def made(store: SubmissionStore) -> list[Any]:
+    return [s for s in store.list(limit=1000) if (s.meta or {}).get("made_by") == "bridge"]
+
+
+def test_the_heartbeat_is_never_a_ticket_and_its_silence_is_one(watched: Any) -> None:
+    client, store, settings, clock = watched
+    watchdog = group("Watchdog")
+    answer = client.post("/hooks/alerts", json=watchdog)
+    assert answer.status_code == 200 and answer.json == {"status": "heartbeat"}
+    assert store.list(limit=10) == []
+    # Four delivery processes look at once, 121 s later (every + grace passed): one ticket.
+    watchers = [AlertWatches(settings, signing_key(settings)) for _ in range(4)]
+    raised: list[str] = []
+    later = clock.now + 121
+    threads = [
+        threading.Thread(target=lambda w=w: raised.extend(w.check(store, now=later)))
+        for w in watchers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(raised) == 1
+    (silence,) = made(store)
+    assert silence.draft.subject == "[bridge] The alert pipeline of alerts is silent"
+    assert silence.draft.inbox == "IB238-500" and silence.draft.email == ACCOUNT_EMAIL
+    assert "Incident page: https://bridge.example.com/incidents/" in silence.draft.description
+    assert watchers[0].check(store, now=later + 600) == []  # still silent: no second ticket
+    # It comes back: noted on its incident page; a later silence is a new ticket.
+    clock.now = later + 700
+    assert client.post("/hooks/alerts", json=watchdog).json == {"status": "heartbeat"}
+    token = client.application.extensions["bridge"].incident_links.dumps(
+        ["alerts", heartbeat_key("alerts")]
+    )
+    page = html.unescape(client.get(f"/incidents/{token}").get_data(as_text=True))
+    assert "the heartbeat stopped" in page and "the heartbeat is back" in page
+    assert len(watchers[1].check(store, now=clock.now + 121)) == 1
+    assert len(made(store)) == 2
+
+
+def test_a_pipeline_that_never_sends_its_heartbeat_is_silent_too(watched: Any) -> None:
+    _, store, settings, clock = watched
+    watches = AlertWatches(settings, signing_key(settings))
+    assert watches.check(store, now=clock.now) == []  # starts expecting it
+    assert len(watches.check(store, now=clock.now + 121)) == 1
+
+
+def test_a_storm_makes_the_first_tickets_and_one_summary_per_window(watched: Any) -> None:
+    client, store, settings, clock = watched
+    answers = [client.post("/hooks/alerts", json=group(f"Disk{n}")) for n in range(10)]
+    assert [a.json["status"] for a in answers] == ["accepted"] * 3 + ["held"] * 7
+    assert "summary ticket" in answers[-1].json["message"]
+    # A held group firing again in the window is still one line of the summary.
+    assert client.post("/hooks/alerts", json=group("Disk7")).json["status"] == "held"
+    # A group that has its ticket behaves as before: a repeat.
+    assert client.post("/hooks/alerts", json=group("Disk0")).json["status"] == "duplicate"
+    watchers = [AlertWatches(settings, signing_key(settings)) for _ in range(3)]
+    assert watchers[0].check(store, now=clock.now + 30) == []  # the window is not over
+    raised: list[str] = []
+    threads = [
+        threading.Thread(target=lambda w=w: raised.extend(w.check(store, now=clock.now + 61)))
+        for w in watchers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(raised) == 1
+    (summary,) = made(store)
+    assert summary.draft.subject == "[bridge] Alert storm on alerts: 7 more new groups"
+    listed = [line for line in summary.draft.description.splitlines() if line.startswith("- ")]
+    assert len(listed) == 7 and summary.draft.description.count("/incidents/") == 7
+    assert len(store.list(limit=100)) == 3 + 1
+    # The next window starts counting afresh.
+    clock.now += 60
+    assert client.post("/hooks/alerts", json=group("Disk8")).json["status"] == "accepted"
