@@ -13,9 +13,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import admin
+from .attachments import open_store
 from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
-from .intake import forms, hooks, widget
+from .intake import files, forms, hooks, incidents, widget
 from .intake.common import Bridge, error, json_response
 from .jsonbody import BoundedJSONProvider
 from .observability import (
@@ -76,7 +77,7 @@ def create_app(
     app = Flask("bridge", template_folder=str(templates_dir()))
     app.json = BoundedJSONProvider(app)  # request.get_json anywhere refuses deep nesting
     app.config["MAX_CONTENT_LENGTH"] = max(
-        [route.max_body for route in settings.routes.values()] or [256 * 1024]
+        [route.body_limit for route in settings.routes.values()] or [256 * 1024]
     )
     if settings.server.trusted_proxies:
         # X-Forwarded-For is believed only as far as the configured proxies reach.
@@ -104,12 +105,16 @@ def create_app(
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(forms.blueprint)
     app.register_blueprint(widget.blueprint)
+    app.register_blueprint(files.blueprint)
+    app.register_blueprint(incidents.blueprint)
     app.secret_key = signing_key(settings)
     admin.init_app(app, settings)
     app.extensions["bridge_widget_script"] = widget.Script(templates_dir() / "widget.js")
     app.extensions["bridge_status_cache"] = widget.StatusCache()
 
     state: Bridge = app.extensions["bridge"]
+    if state.store.files is None:
+        state.store.files = open_store(settings.files)
     outbox = OutboxCollector(state.store)
     reachability = Reachability(state)
 

@@ -19,12 +19,14 @@ import click
 from marshmallow import ValidationError
 
 from . import __version__
-from .app import proprofs_client
+from .app import proprofs_client, signing_key
+from .attachments import open_store
 from .config import ConfigError, Settings, config_path, load_settings, parse_duration
 from .export import export
 from .mapping import MappingError, validation_messages
 from .observability import Metrics, RedactFilter, configure_logging, settings_secrets
-from .outbox.store import StoreUnavailable, SubmissionStore, sqlite_problem
+from .outbox.notify import DeadLetterNotifier
+from .outbox.store import StoreUnavailable, SubmissionStore, describe_erasure, sqlite_problem
 from .outbox.tables import STATES
 from .outbox.worker import Worker
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
@@ -32,6 +34,7 @@ from .proprofs.errors import ProProfsError
 from .proprofs.models import STATUSES as STATUSES_FOR_EXPORT
 from .resources import examples_dir
 from .shutdown import StopSignals
+from .watches import AlertWatches
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
@@ -347,7 +350,11 @@ def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile
 
 
 def _store(settings: Settings) -> SubmissionStore:
-    return SubmissionStore(settings.store, pool_size=settings.delivery.concurrency + 2)
+    return SubmissionStore(
+        settings.store,
+        pool_size=settings.delivery.concurrency + 2,
+        files=open_store(settings.files),
+    )
 
 
 def _logging(settings: Settings) -> None:
@@ -383,12 +390,24 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -
     with proprofs_client(
         settings, pool_size=delivery.concurrency + 2, observer=metrics.api_call
     ) as client:
-        runner = Worker(store, client, delivery, metrics=metrics)
+        retention = {name: route.retention for name, route in settings.routes.items()}
+        notify = DeadLetterNotifier(settings.dead_letters) if settings.dead_letters else None
+        runner = Worker(
+            store,
+            client,
+            delivery,
+            metrics=metrics,
+            retention=retention,
+            on_dead=notify,
+            watches=AlertWatches(settings, signing_key(settings)),
+        )
         runner.install_signal_handlers()
         click.echo(
             f"worker {runner.owner} delivering with concurrency {delivery.concurrency}", err=True
         )
         runner.run(until_idle=until_idle)
+        if notify is not None:
+            notify.drain()  # notifications under way are sent before the process goes
         StopSignals.ignore()
     store.dispose()
 
@@ -704,6 +723,73 @@ def outbox_purge(config_file: str | None, older_than: str, state: str) -> None:
         ) from None
     store = _store(_settings(config_file))
     click.echo(f"purged {store.purge(older_than=seconds, state=state)} {state} submission(s)")
+
+
+@main.command()
+@config_option
+@click.option("--email", required=True, help="The person's email address (any case).")
+def erase(config_file: str | None, email: str) -> None:
+    """Remove everything the bridge holds about one person (their submissions' content,
+    quarantined ones entirely); tickets in ProProfs are left alone."""
+    if "@" not in email:
+        raise click.BadParameter("an email address, like person@example.com", param_hint="--email")
+    try:
+        with _store(_settings(config_file)) as store:
+            report = store.erase(email)
+    except StoreUnavailable as exc:
+        click.echo(f"cannot reach the store: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(describe_erasure(email, report))
+
+
+@main.group("routes")
+def routes_group() -> None:
+    """Pause and resume delivery per route."""
+
+
+def _known_route(settings: Settings, route: str) -> None:
+    if route not in settings.routes:
+        raise click.BadParameter(
+            f"no route {route!r} in {settings.source_path} (routes: "
+            f"{', '.join(sorted(settings.routes))})",
+            param_hint="ROUTE",
+        )
+
+
+@routes_group.command("list")
+@config_option
+def routes_list(config_file: str | None) -> None:
+    """Each route, its kind, and whether its delivery is paused."""
+    settings = _settings(config_file)
+    with _store(settings) as store:
+        paused = store.paused_routes()
+    for name, route in sorted(settings.routes.items()):
+        state = f"paused since {_when(paused[name])}" if name in paused else "delivering"
+        click.echo(f"{name:<24} {route.kind:<7} {state}")
+
+
+@routes_group.command("pause")
+@config_option
+@click.argument("route")
+def routes_pause(config_file: str | None, route: str) -> None:
+    """Stop delivering ROUTE's submissions; it keeps taking and storing them."""
+    settings = _settings(config_file)
+    _known_route(settings, route)
+    with _store(settings) as store:
+        done = store.pause_route(route, by="cli")
+    click.echo(f"route {route}: " + ("paused" if done else "was already paused"))
+
+
+@routes_group.command("resume")
+@config_option
+@click.argument("route")
+def routes_resume(config_file: str | None, route: str) -> None:
+    """Deliver ROUTE's submissions again, the ones stored while it was paused first."""
+    settings = _settings(config_file)
+    _known_route(settings, route)
+    with _store(settings) as store:
+        done = store.resume_route(route)
+    click.echo(f"route {route}: " + ("resumed" if done else "was not paused"))
 
 
 @main.group("admin")

@@ -22,8 +22,10 @@ import yaml
 from marshmallow import Schema, ValidationError, fields, missing, validate, validates_schema
 
 from . import jsonbody
+from .attachments import DEFAULT_TYPES, KNOWN_TYPES, Limits
 from .declared import FIELD_TYPES, FieldSpec, build_schema
 from .mapping import UNKNOWN_POLICIES, MappingError, RouteMapping, Template, TicketSpec
+from .outbox.notify import DeadLetterHook
 from .outbox.retry import DEFAULT_SCHEDULE, RetryPolicy
 from .outbox.worker import DeliverySettings
 from .proprofs.client import DEFAULT_BASE_URL
@@ -47,6 +49,7 @@ SECRET_KEYS = frozenset(
         "hmac_secret",
         "identity_secret",
         "secret_key",
+        "secret_access_key",
     }
 )
 DEFAULT_STORE = "sqlite:///bridge.db"
@@ -266,6 +269,13 @@ class FieldSpecSchema(_Strict):
             raise ValidationError("a choice field needs choices", "choices")
         if data.get("choices") and data.get("type") not in ("choice", "list"):
             raise ValidationError("only choice and list fields take choices", "choices")
+        if data.get("type") == "file":
+            for key in ("default", "pattern", "max_length", "min_length", "custom_field"):
+                if key in data:
+                    raise ValidationError(
+                        f"a file field takes no {key}; its limits are the route's attachments",
+                        key,
+                    )
 
 
 TICKET_TEXT_FIELDS = (
@@ -450,6 +460,31 @@ class Duration(fields.Field):
         return seconds
 
 
+SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+SIZE_UNITS = {
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+}
+
+
+class Size(fields.Field):
+    """A size in bytes, written as a number or with a unit (``512KB``, ``10MB``, ``2MiB``)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
+        match = None if isinstance(value, bool) else SIZE.match(str(value))
+        if not match:
+            raise ValidationError("must be a size like 500000, 512KB, 10MB or 2MiB")
+        size = int(float(match.group(1)) * SIZE_UNITS[(match.group(2) or "b").lower()])
+        if size < 1:
+            raise ValidationError("must be at least one byte")
+        return size
+
+
 def _limit_string(value: str) -> None:
     from limits import parse_many
 
@@ -532,11 +567,80 @@ class CaptchaSchema(_Strict):
     )
     min_score = fields.Float(
         validate=validate.Range(min=0, max=1),
-        metadata=_about("reCAPTCHA v3: the lowest score accepted."),
+        metadata=_about(
+            "reCAPTCHA v3: the lowest score accepted. Setting it makes the route reCAPTCHA "
+            "v3 (a score, no challenge shown); without it reCAPTCHA is v2 (the checkbox)."
+        ),
+    )
+    script_url = fields.URL(
+        schemes={"http", "https"},
+        require_tld=False,
+        metadata=_about(
+            "Load the provider's script from somewhere else than its own URL (a mirror, "
+            "or a stand-in provider for tests). The hosted form and the widget both use it."
+        ),
     )
     timeout = Duration(
         load_default=5.0,
         metadata=_about("How long to wait for the verifier; no answer refuses the post."),
+    )
+
+
+RULE_SCORES = {
+    "keyword": 3.0,
+    "pattern": 3.0,
+    "links": 5.0,
+    "blocked_domain": 10.0,
+    "disposable_domain": 5.0,
+    "too_short": 3.0,
+}
+
+
+class ContentRulesSchema(_Strict):
+    keywords = fields.List(
+        fields.String(validate=validate.Length(min=1)),
+        metadata=_about("Words or phrases (any case); each one found adds the keyword score."),
+    )
+    patterns = fields.List(
+        fields.String(validate=_regex),
+        metadata=_about("Regular expressions; each one that matches adds the pattern score."),
+    )
+    max_links = fields.Integer(
+        validate=validate.Range(min=0),
+        metadata=_about("More links than this (http://, https://, www.) add the links score."),
+    )
+    blocked_domains = fields.List(
+        fields.String(validate=validate.Length(min=1)),
+        metadata=_about(
+            "Email domains (and their subdomains) whose senders add the blocked-domain score."
+        ),
+    )
+    disposable_domains = fields.Boolean(
+        load_default=False,
+        metadata=_about(
+            "A throwaway-address email domain (the maintained `disposable-email-domains` "
+            "list) adds the disposable-domain score."
+        ),
+    )
+    min_length = fields.Integer(
+        validate=validate.Range(min=0),
+        metadata=_about(
+            "A message shorter than this (the route's `text` fields together) adds the "
+            "too-short score."
+        ),
+    )
+    threshold = fields.Float(
+        load_default=5.0,
+        validate=validate.Range(min=0, min_inclusive=False),
+        metadata=_about("A submission scoring this much or more is quarantined."),
+    )
+    scores = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(list(RULE_SCORES))),
+        values=fields.Float(validate=validate.Range(min=0)),
+        metadata=_about(
+            "What each rule adds: keyword 3, pattern 3, links 5, blocked_domain 10, "
+            "disposable_domain 5, too_short 3 unless set here."
+        ),
     )
 
 
@@ -557,6 +661,26 @@ class SpamSchema(_Strict):
     )
     captcha = fields.Nested(
         CaptchaSchema, metadata=_about("Verify a CAPTCHA server-side.", schema=CaptchaSchema)
+    )
+    content = fields.Nested(
+        ContentRulesSchema,
+        metadata=_about(
+            "Content rules, each adding to a score; at the threshold a submission is "
+            "quarantined: answered as usual, kept without a ticket for an operator to "
+            "release or discard.",
+            schema=ContentRulesSchema,
+        ),
+    )
+    keep = fields.Boolean(
+        load_default=False,
+        metadata=_about(
+            "Quarantine honeypot and time-token catches too, instead of dropping or refusing "
+            "them, so a person a rule was wrong about can be released."
+        ),
+    )
+    quarantine_for = Duration(
+        load_default=30 * 86400.0,
+        metadata=_about("How long a quarantined submission is kept before it is deleted."),
     )
 
 
@@ -612,6 +736,88 @@ class WidgetSchema(_Strict):
 FORM_AND_WIDGET = ("form", "widget")
 
 
+class AttachmentsSchema(_Strict):
+    max_size = Size(
+        load_default=Limits.max_size,
+        metadata=_about("The largest file accepted (over it: 413 naming the file)."),
+    )
+    max_files = fields.Integer(
+        load_default=Limits.max_files,
+        validate=validate.Range(min=1, max=50),
+        metadata=_about("How many files one submission may carry."),
+    )
+    max_total = Size(
+        load_default=Limits.max_total,
+        metadata=_about("The most all of one submission's files may add up to."),
+    )
+    types = fields.List(
+        fields.String(validate=validate.OneOf(list(KNOWN_TYPES))),
+        validate=validate.Length(min=1),
+        load_default=lambda: list(DEFAULT_TYPES),
+        metadata=_about(
+            "The types accepted, read from each file's content (never its name): "
+            f"{', '.join(KNOWN_TYPES)}. HTML and SVG are only ever served as downloads."
+        ),
+    )
+
+    @validates_schema
+    def consistent(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("max_total", 0) < data.get("max_size", 0):
+            raise ValidationError("max_total cannot be less than max_size", "max_total")
+        if data.get("max_total", 0) > 200_000_000:
+            raise ValidationError("at most 200MB of files per submission", "max_total")
+
+
+class HeartbeatSchema(_Strict):
+    match = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        load_default=lambda: {"alertname": "Watchdog"},
+        validate=validate.Length(min=1),
+        metadata=_about(
+            "Labels a notification must carry to be the heartbeat (default "
+            "`{alertname: Watchdog}`); it never becomes a ticket."
+        ),
+    )
+    every = Duration(
+        required=True, metadata=_about("How often the sender repeats it (its repeat interval).")
+    )
+    grace = Duration(
+        load_default=300.0, metadata=_about("How long past `every` before it counts as silent.")
+    )
+    email = fields.Email(
+        metadata=_about("The requester of the silence ticket (default: the ProProfs account).")
+    )
+    inbox = fields.String(metadata=_about("The inbox of the silence ticket."))
+
+
+class StormSchema(_Strict):
+    max_new = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=10000),
+        metadata=_about("New alert groups per window that each get their own ticket."),
+    )
+    window = Duration(
+        load_default=300.0, metadata=_about("The window (fixed, aligned to the clock).")
+    )
+
+
+class RetentionSchema(_Strict):
+    scrub_after = Duration(
+        metadata=_about(
+            "Remove the personal content (the ticket draft: names, emails, phone numbers, "
+            "messages) of delivered submissions this long after delivery, keeping what "
+            "exactly-once needs (reference, ticket id, dedup key, state, times)."
+        )
+    )
+    dead_after = Duration(
+        metadata=_about(
+            "The same for dead submissions, this long after they died (a scrubbed dead "
+            "submission can no longer be replayed)."
+        )
+    )
+
+
 class RouteSchema(_Strict):
     kind = fields.String(
         required=True,
@@ -658,6 +864,22 @@ class RouteSchema(_Strict):
     limits = fields.Nested(
         LimitsSchema,
         metadata=_about("Rate limits.", schema=LimitsSchema, kinds=FORM_AND_WIDGET),
+    )
+    attachments = fields.Nested(
+        AttachmentsSchema,
+        metadata=_about(
+            "Limits on the files of `file` fields.",
+            schema=AttachmentsSchema,
+            kinds=FORM_AND_WIDGET,
+        ),
+    )
+    retention = fields.Nested(
+        RetentionSchema,
+        metadata=_about(
+            "How long personal data is kept after delivery (default: until `bridge outbox "
+            "purge` or `bridge erase`).",
+            schema=RetentionSchema,
+        ),
     )
     double_submit_window = Duration(
         load_default=300.0,
@@ -746,6 +968,48 @@ class RouteSchema(_Strict):
             kinds=("hook",),
         ),
     )
+    heartbeat = fields.Nested(
+        HeartbeatSchema,
+        metadata=_about(
+            "Expect a heartbeat notification (Alertmanager's Watchdog) this often; when it "
+            "goes silent, one ticket says the alert pipeline is silent.",
+            schema=HeartbeatSchema,
+            kinds=("hook",),
+        ),
+    )
+    storm = fields.Nested(
+        StormSchema,
+        metadata=_about(
+            "Above `max_new` new alert groups in a `window`, the rest go into one summary "
+            "ticket per window instead of a ticket each.",
+            schema=StormSchema,
+            kinds=("hook",),
+        ),
+    )
+    capture = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=200),
+        metadata=_about(
+            "Keep the last N raw payloads (secrets and auth headers removed) for the "
+            "console's test bench (0: keep none).",
+            kinds=("hook",),
+        ),
+    )
+
+
+class DeadLettersSchema(_Strict):
+    url = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^https?://[^\s]+$", error="must be an http(s) URL"),
+        metadata=_about("Where to post a notification when a submission goes dead."),
+    )
+    secret = fields.String(
+        required=True,
+        validate=validate.Length(min=16),
+        metadata=_about(
+            "Signs each notification (Standard Webhooks; a `whsec_…` secret is base64)."
+        ),
+    )
 
 
 class DeliverySchema(_Strict):
@@ -791,6 +1055,13 @@ class DeliverySchema(_Strict):
         load_default=60.0,
         metadata=_about("The shortest wait after a timeout or a 429."),
     )
+    dead_letters = fields.Nested(
+        DeadLettersSchema,
+        metadata=_about(
+            "Post a signed notification (Standard Webhooks) when a submission goes dead.",
+            schema=DeadLettersSchema,
+        ),
+    )
 
 
 class ServerSchema(_Strict):
@@ -826,6 +1097,13 @@ class ServerSchema(_Strict):
         load_default=30.0,
         metadata=_about("A request body still arriving after this is cut off with 408."),
     )
+    public_url = fields.String(
+        validate=validate.Regexp(r"^https?://[^\s]+$", error="must be an http(s) URL"),
+        metadata=_about(
+            "The bridge's address as agents reach it, for the links in tickets (files, "
+            "incident pages; default: the address the submission came to)."
+        ),
+    )
 
 
 class AdminSchema(_Strict):
@@ -849,6 +1127,38 @@ class AdminSchema(_Strict):
     )
 
 
+class S3Schema(_Strict):
+    bucket = fields.String(required=True, metadata=_about("The bucket files are kept in."))
+    endpoint_url = fields.String(
+        metadata=_about("An S3-compatible service's URL (default: AWS for the region).")
+    )
+    region = fields.String(metadata=_about("The bucket's region."))
+    prefix = fields.String(load_default="", metadata=_about("Put before every key (`bridge/`)."))
+    access_key_id = fields.String(metadata=_about("Default: the usual AWS credential chain."))
+    secret_access_key = fields.String(metadata=_about("Goes with `access_key_id`."))
+
+
+class FilesSchema(_Strict):
+    directory = fields.String(
+        metadata=_about(
+            "Where files are kept (default: `files` beside the SQLite database, else "
+            "`./bridge-files`)."
+        )
+    )
+    s3 = fields.Nested(
+        S3Schema,
+        metadata=_about(
+            "Keep files in an S3-compatible bucket instead (several instances; needs "
+            "`proprofs-bridge[s3]`).",
+            schema=S3Schema,
+        ),
+    )
+    link_lifetime = Duration(
+        load_default=30 * 86400.0,
+        metadata=_about("How long a ticket's link to a file works (the console can extend one)."),
+    )
+
+
 class TopSchema(_Strict):
     proprofs = fields.Dict(
         required=True,
@@ -868,6 +1178,10 @@ class TopSchema(_Strict):
         ),
     )
     server = fields.Dict(load_default=dict, metadata=_about("The HTTP side.", schema=ServerSchema))
+    files = fields.Dict(
+        load_default=dict,
+        metadata=_about("Where attached files are kept, and their links.", schema=FilesSchema),
+    )
     delivery = fields.Dict(
         load_default=dict,
         metadata=_about("How submissions are sent to ProProfs.", schema=DeliverySchema),
@@ -906,6 +1220,19 @@ class Captcha:
     verify_url: str | None = None
     min_score: float | None = None
     timeout: float = 5.0
+    script_url: str | None = None
+
+
+@dataclass(frozen=True)
+class ContentRules:
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    max_links: int | None = None
+    blocked_domains: tuple[str, ...] = ()
+    disposable_domains: bool = False
+    min_length: int | None = None
+    threshold: float = 5.0
+    scores: Mapping[str, float] = field(default_factory=lambda: dict(RULE_SCORES))
 
 
 @dataclass(frozen=True)
@@ -917,6 +1244,9 @@ class Guards:
     min_seconds: float | None = None
     max_age: float = 86400.0
     captcha: Captcha | None = None
+    content: ContentRules | None = None
+    keep: bool = False
+    quarantine_for: float = 30 * 86400.0
     per_ip: tuple[str, ...] = ()
     per_route: tuple[str, ...] = ()
     double_submit_window: float = 300.0
@@ -960,6 +1290,31 @@ class AlertSettings:
     ticket_check_ttl: float = 60.0  # how long the list API's "still open" answer is trusted
     status: Template | None = None  # the preset's firing/resolved template
     alert_dedup_key: Template | None = None
+    heartbeat: Heartbeat | None = None
+    storm: Storm | None = None
+    capture: int = 0  # raw payloads kept for the console's test bench
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The notification a hook route expects every ``every`` seconds (a dead man's switch)."""
+
+    match: Mapping[str, str]
+    every: float
+    grace: float = 300.0
+    email: str | None = None
+    inbox: str | None = None
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        return all(labels.get(k) == v for k, v in self.match.items())
+
+
+@dataclass(frozen=True)
+class Storm:
+    """At most ``max_new`` new alert groups per ``window`` get a ticket each."""
+
+    max_new: int
+    window: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -978,10 +1333,23 @@ class Route:
     page: Page = field(default_factory=Page)
     alerts: AlertSettings = field(default_factory=lambda: AlertSettings())
     widget: WidgetSettings = field(default_factory=lambda: WidgetSettings())
+    retention: Retention = field(default_factory=lambda: Retention())
+    attachments: Limits = field(default_factory=Limits)
 
     @property
     def path(self) -> str:
         return PATH_PREFIX[self.kind] + self.name
+
+    @property
+    def file_fields(self) -> tuple[str, ...]:
+        return tuple(name for name, spec in self.fields.items() if spec.type == "file")
+
+    @property
+    def body_limit(self) -> int:
+        """The largest body read: ``max_body``, plus the files' total on a route with files."""
+        if self.file_fields:
+            return self.max_body + self.attachments.max_total
+        return self.max_body
 
     def read_json(self, body: bytes) -> Any:
         """A JSON body as intake reads it on this route: through its sender preset (which
@@ -989,6 +1357,31 @@ class Route:
         if self.source is not None:
             return self.source.parse(body, "application/json", {})
         return jsonbody.loads(body)
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Seconds after delivery (or death) before a submission's personal content goes."""
+
+    scrub_after: float | None = None
+    dead_after: float | None = None
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    prefix: str = ""
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class FileSettings:
+    directory: str = "bridge-files"
+    s3: S3Settings | None = None
+    link_lifetime: float = 30 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -1000,6 +1393,7 @@ class ServerSettings:
     log_json: bool = True
     metrics: bool = True
     body_timeout: float = 30.0
+    public_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1024,6 +1418,8 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    files: FileSettings = field(default_factory=FileSettings)
+    dead_letters: DeadLetterHook | None = None
 
 
 def config_path(explicit: str | None = None) -> Path:
@@ -1104,19 +1500,50 @@ def _build(doc: _Document) -> Settings:
         raise ConfigError(problems)
     server = _load(ServerSchema(), top.get("server") or {}, ("server",), report)
     admin = _load(AdminSchema(), top.get("admin") or {}, ("admin",), report)
+    files = _load(FilesSchema(), top.get("files") or {}, ("files",), report)
     if problems:
         raise ConfigError(problems)
     assert proprofs is not None and delivery is not None and server is not None
-    assert admin is not None
+    assert admin is not None and files is not None
+    store = str(top.get("store") or DEFAULT_STORE)
+    if files.get("s3"):
+        try:
+            import boto3  # noqa: F401
+        except ImportError:
+            report(("files", "s3"), ["needs boto3: pip install 'proprofs-bridge[s3]'"])
+            raise ConfigError(problems) from None
     return Settings(
         admin=AdminSettings(**admin),
-        server=ServerSettings(**server),
+        server=ServerSettings(
+            **{**server, "public_url": (server.get("public_url") or "").rstrip("/") or None}
+        ),
         proprofs=ProProfsSettings(**proprofs),
         routes=routes,
-        store=str(top.get("store") or DEFAULT_STORE),
+        store=store,
         source_path=doc.filename,
         delivery=_delivery(delivery),
         warnings=tuple(warnings),
+        files=_files(files, store),
+        dead_letters=DeadLetterHook(**delivery["dead_letters"])
+        if delivery.get("dead_letters")
+        else None,
+    )
+
+
+def _files(values: dict[str, Any], store: str) -> FileSettings:
+    directory = values.get("directory")
+    if not directory:
+        database = store.split(":///", 1)[1] if store.startswith("sqlite:///") else ""
+        directory = (
+            str(Path(database).parent / "files")
+            if database and database != ":memory:"
+            else "bridge-files"
+        )
+    s3 = values.get("s3")
+    return FileSettings(
+        directory=directory,
+        s3=S3Settings(**s3) if s3 else None,
+        link_lifetime=values["link_lifetime"],
     )
 
 
@@ -1179,6 +1606,11 @@ def _build_route(
             continue
         spec["choices"] = tuple(spec.get("choices") or ())
         specs[field_name] = FieldSpec(name=field_name, **spec)
+    if kind in KINDS and kind not in FORM_AND_WIDGET:
+        for field_name, spec_obj in specs.items():
+            if spec_obj.type == "file":
+                report((*path, "fields", field_name, "type"), ["only forms and widgets take files"])
+                ok = False
     ticket_raw = loaded.get("ticket") or {}
     ticket = _load(TicketSpecSchema(), ticket_raw, (*path, "ticket"), report)
     if ticket is None or not ok or kind not in KINDS:
@@ -1267,7 +1699,12 @@ def _build_route(
                 if source and source.alert_dedup_key
                 else None
             ),
+            heartbeat=Heartbeat(**loaded["heartbeat"]) if loaded.get("heartbeat") else None,
+            storm=Storm(**loaded["storm"]) if loaded.get("storm") else None,
+            capture=loaded["capture"],
         )
+        if (alerts.heartbeat or alerts.storm) and source is None:
+            report(path, ["heartbeat and storm need an alert sender (source:)"])
         if alerts.alert_mode == "alert" and (source is None or source.split is None):
             report((*path, "alert_mode"), ["per-alert mode needs source: alertmanager or grafana"])
     widget = WidgetSettings(**(loaded.get("widget") or {}))
@@ -1285,6 +1722,34 @@ def _build_route(
         page=page,
         alerts=alerts,
         widget=widget,
+        retention=Retention(**(loaded.get("retention") or {})),
+        attachments=_limits(loaded.get("attachments")),
+    )
+
+
+def _limits(loaded: Mapping[str, Any] | None) -> Limits:
+    if not loaded:
+        return Limits()
+    return Limits(
+        max_size=loaded["max_size"],
+        max_files=loaded["max_files"],
+        max_total=loaded["max_total"],
+        types=tuple(dict.fromkeys(loaded["types"])),
+    )
+
+
+def _content_rules(loaded: Mapping[str, Any] | None) -> ContentRules | None:
+    if not loaded:
+        return None
+    return ContentRules(
+        keywords=tuple(k.lower() for k in loaded.get("keywords") or ()),
+        patterns=tuple(loaded.get("patterns") or ()),
+        max_links=loaded.get("max_links"),
+        blocked_domains=tuple(d.lower().lstrip("@.") for d in loaded.get("blocked_domains") or ()),
+        disposable_domains=loaded.get("disposable_domains", False),
+        min_length=loaded.get("min_length"),
+        threshold=loaded.get("threshold", 5.0),
+        scores={**RULE_SCORES, **(loaded.get("scores") or {})},
     )
 
 
@@ -1298,6 +1763,9 @@ def _browser_settings(loaded: Mapping[str, Any]) -> tuple[Guards, Page]:
         min_seconds=spam.get("min_seconds"),
         max_age=spam.get("max_age", 86400.0),
         captcha=Captcha(**captcha) if captcha else None,
+        content=_content_rules(spam.get("content")),
+        keep=spam.get("keep", False),
+        quarantine_for=spam.get("quarantine_for", 30 * 86400.0),
         per_ip=tuple(limits.get("per_ip") or ()),
         per_route=tuple(limits.get("per_route") or ()),
         double_submit_window=loaded["double_submit_window"],

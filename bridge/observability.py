@@ -84,6 +84,31 @@ class Metrics:
             registry=r,
         )
 
+        self.storm_groups = Counter(
+            "bridge_storm_guarded_groups",
+            "New alert groups a storm guard listed in a summary instead of a ticket each",
+            ["route"],
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "bridge_quarantine",
+            "Quarantined submissions by what became of them "
+            "(quarantined, released, discarded, expired)",
+            ["route", "action"],
+            registry=r,
+        )
+        self.upstream_paused = Gauge(
+            "bridge_delivery_paused",
+            "1 while delivery waits because ProProfs could not be reached (circuit open)",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.upstream_pauses = Counter(
+            "bridge_delivery_pauses",
+            "Times delivery paused because ProProfs could not be reached",
+            registry=r,
+        )
+
     def submission(self, route: str, kind: str, outcome: str, reason: str = "") -> None:
         if self.enabled:
             self.submissions.labels(route, kind, outcome, reason).inc()
@@ -107,6 +132,21 @@ class Metrics:
             if degraded:
                 self.rate_limit_fallbacks.inc()
 
+    def storm_guarded(self, route: str) -> None:
+        if self.enabled:
+            self.storm_groups.labels(route).inc()
+
+    def quarantine(self, route: str, action: str, count: int = 1) -> None:
+        if self.enabled and count:
+            self.quarantined.labels(route, action).inc(count)
+
+    def delivery_paused(self, paused: bool) -> None:
+        """Delivery stopped claiming because ProProfs is unreachable (``True``), or resumed."""
+        if self.enabled:
+            self.upstream_paused.set(1 if paused else 0)
+            if paused:
+                self.upstream_pauses.inc()
+
     def reconcile(self, result: str) -> None:
         if self.enabled:
             self.reconciles.labels(result).inc()
@@ -128,7 +168,8 @@ class Metrics:
 
 
 class OutboxCollector:
-    """Outbox depth by state and the age of the oldest pending submission, read at scrape."""
+    """Outbox depth by state, the age of the oldest pending submission and the paused
+    routes, read at scrape."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -141,16 +182,25 @@ class OutboxCollector:
             "bridge_outbox_oldest_pending_age_seconds",
             "Age of the oldest submission not yet delivered",
         )
+        paused = GaugeMetricFamily(
+            "bridge_route_paused",
+            "1 for each route whose delivery an operator paused",
+            labels=["route"],
+        )
         try:
             counts = self.store.counts()
             age = self.store.oldest_waiting_age()
+            paused_routes = self.store.paused_routes()
         except Exception:  # a scrape must not fail because the store is down
             return
         for state, count in counts.items():
             depth.add_metric([state], count)
         oldest.add_metric([], age)
+        for route in sorted(paused_routes):
+            paused.add_metric([route], 1)
         yield depth
         yield oldest
+        yield paused
 
 
 # --- logging ---------------------------------------------------------------------------------
@@ -258,7 +308,8 @@ def configure_logging(
 
 
 def settings_secrets(settings: Any) -> list[str]:
-    """Every secret the config holds: the ProProfs token, webhook and CAPTCHA secrets, keys."""
+    """Every secret the config holds: the ProProfs token, webhook and CAPTCHA secrets, keys,
+    the file bucket's secret key."""
     found = [settings.proprofs.token, settings.server.secret_key or ""]
     for route in settings.routes.values():
         auth = route.auth or {}
@@ -273,4 +324,10 @@ def settings_secrets(settings: Any) -> list[str]:
         if route.guards.captcha:
             found.append(route.guards.captcha.secret)
         found.append(route.widget.identity_secret or "")
+    hook = getattr(settings, "dead_letters", None)
+    if hook is not None:
+        found.append(hook.secret)
+    files = getattr(settings, "files", None)
+    if files is not None and files.s3 is not None:
+        found.append(files.s3.secret_access_key or "")
     return [s for s in found if s]

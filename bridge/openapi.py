@@ -16,7 +16,8 @@ from .config import Route, Settings
 
 class AcceptedSchema(Schema):
     status = fields.String(
-        required=True, metadata={"enum": ["accepted", "duplicate", "ignored", "subscribed"]}
+        required=True,
+        metadata={"enum": ["accepted", "duplicate", "ignored", "held", "heartbeat", "subscribed"]},
     )
     id = fields.String(metadata={"description": "The submission's reference (pb-…)"})
     ids = fields.List(fields.String())
@@ -41,6 +42,10 @@ class StatusSchema(Schema):
     ticket_status_unavailable = fields.Boolean()
     last_update = fields.String()
     messages = fields.List(fields.Dict())
+    files = fields.List(
+        fields.Dict(),
+        metadata={"description": "The person's own files: name, size, type and url"},
+    )
 
 
 ERRORS = {
@@ -112,6 +117,29 @@ def _security(spec: APISpec, route: Route) -> list[dict[str, list[str]]]:
     return [needed] if needed else []
 
 
+def _file_parts(route: Any) -> dict[str, Any]:
+    """The file parts of a multipart post: each file field, one or more files."""
+    binary = {"type": "string", "format": "binary"}
+    return {
+        "type": "object",
+        "properties": {
+            name: {"type": "array", "items": binary} if route.attachments.max_files > 1 else binary
+            for name in route.file_fields
+        },
+    }
+
+
+def _widget_parts(route: Any) -> dict[str, Any]:
+    """The widget's post with files: its JSON in a ``payload`` part, then the files."""
+    parts = _file_parts(route)
+    parts["properties"] = {
+        "payload": {"type": "string", "description": "The JSON the widget would post"},
+        **parts["properties"],
+    }
+    parts["required"] = ["payload"]
+    return parts
+
+
 def build(settings: Settings) -> dict[str, Any]:
     spec = APISpec(
         title="proprofs-bridge",
@@ -175,6 +203,16 @@ def build(settings: Settings) -> dict[str, Any]:
             spec.path(path=route.path, operations={"post": operation})
         elif route.kind == "form":
             body = {"schema": schema_name}
+            multipart: dict[str, Any] = body
+            if route.file_fields:
+                multipart = {
+                    "schema": {
+                        "allOf": [
+                            {"$ref": f"#/components/schemas/{schema_name}"},
+                            _file_parts(route),
+                        ]
+                    }
+                }
             spec.path(
                 path=route.path,
                 operations={
@@ -185,6 +223,7 @@ def build(settings: Settings) -> dict[str, Any]:
                             "content": {
                                 "application/json": body,
                                 "application/x-www-form-urlencoded": body,
+                                **({"multipart/form-data": multipart} if route.file_fields else {}),
                             },
                         },
                         "responses": {
@@ -227,7 +266,12 @@ def build(settings: Settings) -> dict[str, Any]:
                                             },
                                         },
                                     }
-                                }
+                                },
+                                **(
+                                    {"multipart/form-data": {"schema": _widget_parts(route)}}
+                                    if route.file_fields
+                                    else {}
+                                ),
                             },
                         },
                         "responses": {
@@ -265,6 +309,37 @@ def build(settings: Settings) -> dict[str, Any]:
                     }
                 },
             )
+    if any(route.file_fields for route in settings.routes.values()):
+        spec.path(
+            path="/files/{token}",
+            operations={
+                "get": {
+                    "summary": "A file someone attached, linked from its ticket (a download)",
+                    "parameters": [
+                        {
+                            "name": "token",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The file's bytes, as an attachment",
+                            "content": {
+                                "application/octet-stream": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                }
+                            },
+                        },
+                        "404": {
+                            "description": "Not a valid link, or it has expired.",
+                            "content": {"application/json": {"schema": "Error"}},
+                        },
+                    },
+                }
+            },
+        )
     spec.path(
         path="/healthz",
         operations={

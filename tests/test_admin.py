@@ -168,3 +168,22 @@ routes: {{e: {{kind: hook, ticket: {{email: a@example.com}}}}}}
     client = create_app(settings, store=store).test_client()
     assert client.get("/admin").status_code == 404 and client.get("/admin/login").status_code == 404
     store.dispose()
+
+
+def test_the_console_cookie_is_read_only_on_console_paths(console: Any) -> None:
+    """A submission never builds a signer for a cookie only /admin ever receives; a signed-in
+    console keeps its session."""
+    client, _ = console
+    log_in(client)
+    app = client.application
+    with app.test_request_context("/hooks/alerts", method="POST"):
+        from flask import request
+
+        outside = app.session_interface.open_session(app, request)
+    assert app.session_interface.is_null_session(outside)
+    assert client.get("/admin/").status_code == 200  # still signed in on the console
+    with app.test_request_context("/admin/"):
+        from flask import request
+
+        inside = app.session_interface.open_session(app, request)
+    assert inside is not None and not app.session_interface.is_null_session(inside)

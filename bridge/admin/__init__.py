@@ -8,6 +8,7 @@ SameSite=Lax and Secure. Server-rendered from ``templates/``; no front-end build
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any, TypeVar, cast
 from flask import (
     Blueprint,
     Flask,
+    Request,
     Response,
     abort,
     redirect,
@@ -25,28 +27,50 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.security import check_password_hash
 
+from ..attachments import human_size
 from ..config import Settings, mask_secrets
 from ..intake.common import bridge
+from ..intake.files import link
+from ..mapping import without_footer
+from ..outbox.store import describe_erasure
 from ..outbox.tables import STATES
 
+log = logging.getLogger(__name__)
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class ConsoleSessions(SecureCookieSessionInterface):
+    """The console's signed cookie, opened only on the console's own paths, the only ones
+    a browser sends it to. Every other request — every submission — skips building a
+    signer for a cookie that cannot be there."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        if not request.path.startswith(COOKIE_PATH):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
+COOKIE_PATH = "/admin"
+
+
 def init_app(app: Flask, settings: Settings) -> None:
+    app.session_interface = ConsoleSessions()
     app.config.update(
         SESSION_COOKIE_NAME="bridge_admin",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.admin.secure_cookies,
-        SESSION_COOKIE_PATH="/admin",
+        SESSION_COOKIE_PATH=COOKIE_PATH,
         PERMANENT_SESSION_LIFETIME=8 * 3600,
     )
     app.jinja_env.filters["when"] = lambda ts: time.strftime(
         "%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)
     )
+    app.jinja_env.filters["as_written"] = lambda text: without_footer(text or "").rstrip()
     app.register_blueprint(blueprint)
 
 
@@ -154,6 +178,7 @@ def home() -> Response:
         "admin/home.html",
         counts=counts,
         oldest=state.store.oldest_waiting_age(),
+        spam=state.store.quarantine_count(),
         routes=state.settings.routes,
         recent=state.store.list(limit=10),
         dead=state.store.list(state="dead", limit=10),
@@ -197,11 +222,40 @@ def submission(submission_id: str) -> Response:
     ticket_url = None
     if sub.ticket_id and state.settings.admin.ticket_url:
         ticket_url = state.settings.admin.ticket_url.replace("{ticket_id}", sub.ticket_id)
+    now = time.time()
+    files = [
+        {
+            "name": f.name,
+            "type": f.type,
+            "size": human_size(f.size),
+            "url": link(f),
+            "expires": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(f.expires_at)),
+            "expired": f.expires_at <= now,
+        }
+        for f in state.store.attachments_for(sub.id)
+    ]
     return page(
         "admin/submission.html",
         sub=sub,
         attempts=state.store.attempts_for(sub.id),
         ticket_url=ticket_url,
+        files=files,
+        lifetime=f"{state.settings.files.link_lifetime / 86400:g} days",
+    )
+
+
+@blueprint.post("/submissions/<submission_id>/extend")
+@login_required
+def extend(submission_id: str) -> Response:
+    """The links to a submission's files work for the configured lifetime from now."""
+    check_csrf()
+    state = bridge()
+    count = state.store.extend_links(
+        submission_id, time.time() + state.settings.files.link_lifetime
+    )
+    log.info("console: %d file link(s) of %s extended", count, submission_id)
+    return cast(
+        Response, redirect(url_for("admin.submission", submission_id=submission_id), code=303)
     )
 
 
@@ -226,6 +280,98 @@ def replay_all() -> Response:
     )
 
 
+@blueprint.get("/incidents")
+@login_required
+def incidents() -> Response:
+    state = bridge()
+    now = state.clock()
+    rows = []
+    for incident in state.store.list_incidents(limit=100):
+        held = incident.muted or bool(incident.snoozed_until and incident.snoozed_until > now)
+        token = state.incident_links.dumps([incident.route, incident.key])
+        rows.append(
+            {
+                "subject": incident.submission.draft.subject,
+                "route": incident.route,
+                "created_at": incident.created_at,
+                "generation": incident.generation,
+                "ticket_id": incident.submission.ticket_id,
+                "state": incident.submission.state,
+                "now": "held by staff"
+                if held
+                else ("resolved" if incident.resolved_at else "firing"),
+                "link": url_for("incidents.page", token=token),
+            }
+        )
+    return page("admin/incidents.html", rows=rows)
+
+
+@blueprint.get("/spam")
+@login_required
+def spam() -> Response:
+    state = bridge()
+    route = request.args.get("route") or None
+    return page(
+        "admin/spam.html",
+        rows=state.store.list_quarantine(route=route, limit=100),
+        total=state.store.quarantine_count(),
+        route=route,
+        routes=state.settings.routes,
+        done=request.args.get("done", ""),
+    )
+
+
+@blueprint.post("/spam/<submission_id>/release")
+@login_required
+def release(submission_id: str) -> Response:
+    check_csrf()
+    state = bridge()
+    held = state.store.quarantined(submission_id)
+    result = state.store.release_quarantined(submission_id)
+    if held is not None and result is not None and state.metrics is not None:
+        state.metrics.quarantine(held.route, "released")
+    if result is None:
+        done = "That submission is no longer held (released or discarded already)."
+    elif result.duplicate:
+        done = f"Released: it is the same as submission {result.id}, which is delivered once."
+    else:
+        done = f"Released {result.id}: it will be delivered like any other."
+    return cast(Response, redirect(url_for("admin.spam", done=done), code=303))
+
+
+@blueprint.post("/spam/<submission_id>/discard")
+@login_required
+def discard(submission_id: str) -> Response:
+    check_csrf()
+    state = bridge()
+    held = state.store.quarantined(submission_id)
+    if state.store.discard_quarantined(submission_id) and held is not None:
+        if state.metrics is not None:
+            state.metrics.quarantine(held.route, "discarded")
+        done = f"Discarded {submission_id}."
+    else:
+        done = "That submission is no longer held (released or discarded already)."
+    return cast(Response, redirect(url_for("admin.spam", done=done), code=303))
+
+
+@blueprint.route("/erase", methods=["GET", "POST"])
+@login_required
+def erase() -> Response:
+    """Remove what the bridge holds about one person (as ``bridge erase --email``)."""
+    done = ""
+    email = ""
+    if request.method == "POST":
+        check_csrf()
+        email = (request.form.get("email") or "").strip()
+        if "@" not in email:
+            done = "Enter the person's email address."
+        else:
+            report = bridge().store.erase(email)
+            log.info("console erased the data of one person (%s)", describe_erasure("…", report))
+            done = describe_erasure(email, report)
+    return page("admin/erase.html", done=done, email=email)
+
+
 @blueprint.get("/routes")
 @login_required
 def routes() -> Response:
@@ -244,7 +390,24 @@ def routes() -> Response:
             "timezone": state.settings.proprofs.timezone,
         },
         store=_masked_url(state.settings.store),
+        paused=state.store.paused_routes(),
     )
+
+
+@blueprint.post("/routes/<name>/<action>")
+@login_required
+def pause_or_resume(name: str, action: str) -> Response:
+    """Pause or resume one route's delivery (intake goes on either way)."""
+    check_csrf()
+    state = bridge()
+    if name not in state.settings.routes or action not in ("pause", "resume"):
+        abort(404)
+    if action == "pause":
+        state.store.pause_route(name, by=f"console:{current_user() or ''}")
+    else:
+        state.store.resume_route(name)
+    log.info("console: route %s %sd", name, action)
+    return cast(Response, redirect(url_for("admin.routes"), code=303))
 
 
 def _masked_url(url: str) -> str:

@@ -4,28 +4,59 @@ While the group's ticket is open, repeats create nothing. A resolved
 notification creates nothing (unless the route asks for a ticket). When the
 group fires again, the list API says whether the linked ticket is still open
 (cached for ``ticket_check_ttl``); once ProProfs has resolved or closed it, the
-next generation of the incident gets a new ticket. Two replicas posting at the
-same instant meet the store's unique keys: one ticket, never two.
+next generation of the incident gets a new ticket, which names the one before.
+Two replicas posting at the same instant meet the store's unique keys: one
+ticket, never two.
+
+Staff steer by labels on the ticket, read with the same list call: ``bridge-wontfix``
+means no new ticket for the group, ever (until the label is taken off);
+``bridge-snooze-<N>d`` means none for N days after the bridge first saw the label.
+
+Every notification is noted for the group's incident page (``/incidents/<token>``),
+which each of its tickets links.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import time
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from flask import request, url_for
 
 from ..config import Route
-from ..mapping import MappingError
+from ..mapping import MappingError, footer, without_footer
+from ..outbox.store import Incident
 from ..proprofs.errors import ProProfsError
+from ..proprofs.models import Ticket
+from ..watches import heartbeat_key
 from .common import Prepared, bridge, request_meta, stored
 
 log = logging.getLogger(__name__)
 
 
+#: Labels staff put on a ticket to steer the bridge (matched without regard to case).
+WONTFIX_LABEL = "bridge-wontfix"
+SNOOZE_LABEL = re.compile(r"^bridge-snooze-(\d{1,4})d$", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # accepted | duplicate | ignored
+    status: str  # accepted | duplicate | ignored | held
     id: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Steering:
+    """What the incident's ticket and staff's labels on it say about a new firing."""
+
+    closed: bool
+    muted: bool = False
+    snoozed_until: float | None = None
 
 
 def alert_status(route: Route, ready: Prepared) -> str:
@@ -40,11 +71,23 @@ def alert_status(route: Route, ready: Prepared) -> str:
     return "resolved" if value == "resolved" else "firing"
 
 
+def group_labels(data: Mapping[str, Any]) -> dict[str, str]:
+    """The alert group's labels, where the sender gives them (Alertmanager and Grafana:
+    ``commonLabels``; else ``groupLabels`` or ``labels``), for the incident page."""
+    for key in ("commonLabels", "groupLabels", "labels"):
+        value = data.get(key)
+        if isinstance(value, dict) and value:
+            return {str(k)[:100]: str(v)[:300] for k, v in list(value.items())[:50]}
+    return {}
+
+
 def receive_alert(route: Route, ready: Prepared) -> Outcome:
     """Store the notification as a new ticket, a duplicate, or nothing at all."""
     status = alert_status(route, ready)
     key = ready.dedup_key
     if status == "resolved":
+        if key is not None:
+            _note(route, key, "resolved", "resolved", ready)
         if route.alerts.resolved == "ignore":
             return Outcome("ignored")
         key = f"{key}:resolved" if key else None
@@ -64,22 +107,121 @@ def receive_alert(route: Route, ready: Prepared) -> Outcome:
     return _incident(route, ready, key)
 
 
+def _note(
+    route: Route,
+    key: str,
+    status: str,
+    outcome: str,
+    ready: Prepared,
+    *,
+    generation: int | None = None,
+    submission_id: str | None = None,
+) -> None:
+    """One line of the incident's history; its page is worth less than the answer, so a
+    store that cannot take it is logged, not fatal."""
+    store = bridge().store
+    try:
+        if generation is None:
+            current = store.incident(route.name, key)
+            generation = current.generation if current is not None else 0
+        store.record_alert(
+            route.name,
+            key,
+            generation,
+            status,
+            outcome,
+            submission_id=submission_id,
+            labels=group_labels(ready.data),
+            now=bridge().clock(),
+        )
+    except Exception as exc:
+        log.warning("cannot note a notification for %s: %s", key, type(exc).__name__)
+
+
+def incident_link(route: Route, key: str) -> str:
+    """The incident page of an alert group: a signed link, no login needed."""
+    state = bridge()
+    token = state.incident_links.dumps([route.name, key])
+    base = state.settings.server.public_url or request.url_root.rstrip("/")
+    return base + url_for("incidents.page", token=token)
+
+
+def heartbeat(route: Route) -> None:
+    """The route's heartbeat was heard: noted, never a ticket; if it ends a silence, the
+    heartbeat's incident page says when it came back."""
+    store = bridge().store
+    now = bridge().clock()
+    back = stored(lambda: store.heartbeat_seen(route.name, now=now), route)
+    if back is not None:
+        log.info("route %s: the heartbeat is back (silent since %s)", route.name, back)
+        try:
+            store.record_alert(route.name, heartbeat_key(route.name), 1, "firing", "back", now=now)
+        except Exception as exc:
+            log.warning("cannot note the heartbeat's return: %s", type(exc).__name__)
+
+
+def _storm_guard(route: Route, ready: Prepared, key: str) -> Outcome | None:
+    """A new group in a storm: held back for its window's summary ticket (``held``), or
+    ``None`` when it may have a ticket of its own."""
+    storm = route.alerts.storm
+    if storm is None:
+        return None
+    store = bridge().store
+    now = bridge().clock()
+    window = int(now // storm.window * storm.window)
+    if stored(lambda: store.storm_held(route.name, window, key), route):
+        _note(route, key, "firing", "storm", ready, generation=0)
+        return Outcome("held", None, STORM_MESSAGE)
+    count = stored(lambda: store.storm_count(route.name, window), route)
+    if count <= storm.max_new:
+        return None
+    stored(lambda: store.storm_hold(route.name, window, key, ready.draft.subject, now=now), route)
+    _note(route, key, "firing", "storm", ready, generation=0)
+    metrics = bridge().metrics
+    if metrics is not None:
+        metrics.storm_guarded(route.name)
+    return Outcome("held", None, STORM_MESSAGE)
+
+
+STORM_MESSAGE = (
+    "Alert storm: more new groups than the route's storm.max_new in this window; this one "
+    "is listed in the window's summary ticket."
+)
+
+
 def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
     store = bridge().store
     current = stored(lambda: store.incident(route.name, key), route)
     generation = 1
+    lines = [f"Incident page: {incident_link(route, key)}"]
+    if current is None:
+        guarded = _storm_guard(route, ready, key)
+        if guarded is not None:
+            return guarded
     if current is not None:
-        if not _closed(
-            route,
-            key,
-            current.generation,
-            current.submission.state,
-            current.submission.ticket_id,
-            current.ticket_open,
-            current.checked_at,
-        ):
+        steering = _steering(route, key, current)
+        if not steering.closed:
+            _note(route, key, "firing", "repeat", ready, generation=current.generation)
             return Outcome("duplicate", current.submission.id)
+        if steering.muted:
+            _note(route, key, "firing", "muted", ready, generation=current.generation)
+            return Outcome(
+                "held",
+                current.submission.id,
+                f"Staff marked this alert group's ticket {WONTFIX_LABEL}: no new ticket.",
+            )
+        if steering.snoozed_until is not None and bridge().clock() < steering.snoozed_until:
+            _note(route, key, "firing", "snoozed", ready, generation=current.generation)
+            return Outcome(
+                "held",
+                current.submission.id,
+                "Staff snoozed this alert group: no new ticket until the snooze ends.",
+            )
         generation = current.generation + 1
+        previous = current.submission.ticket_id
+        if previous:
+            lines.insert(0, f"Previous ticket: #{previous} (closed; this alert group fired again)")
+    ready = _with_lines(ready, lines)
     result = stored(
         lambda: store.open_incident(
             route.name,
@@ -92,41 +234,70 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
         ),
         route,
     )
-    return Outcome("duplicate" if result.duplicate else "accepted", result.id)
+    if result.duplicate:
+        _note(route, key, "firing", "repeat", ready, generation=generation)
+        return Outcome("duplicate", result.id)
+    _note(route, key, "firing", "ticket", ready, generation=generation, submission_id=result.id)
+    return Outcome("accepted", result.id)
 
 
-def _closed(
-    route: Route,
-    key: str,
-    generation: int,
-    state: str,
-    ticket_id: str | None,
-    cached_open: bool | None,
-    checked_at: float | None,
-) -> bool:
-    """Has the incident's ticket been resolved or closed in ProProfs (so a new one is due)?"""
-    if state == "dead":
-        return True  # no ticket was ever made: the next firing deserves one
-    if state != "delivered" or ticket_id is None:
-        return False  # still on its way: a repeat
-    now = time.time()
+def _with_lines(ready: Prepared, lines: list[str]) -> Prepared:
+    """The ticket with ``lines`` at the end of its description, above the reference."""
+    body = without_footer(ready.draft.description or "").rstrip()
+    text = "\n".join(lines)
+    described = (f"{body}\n\n{text}" if body else text) + footer(ready.submission_id)
+    return dataclasses.replace(ready, draft=dataclasses.replace(ready.draft, description=described))
+
+
+def _steering(route: Route, key: str, current: Incident) -> Steering:
+    """Has the incident's ticket been resolved or closed in ProProfs (so a new one is due),
+    and what do staff's labels on it say?"""
+    submission = current.submission
+    if submission.state == "dead":
+        return Steering(True)  # no ticket was ever made: the next firing deserves one
+    if submission.state != "delivered" or submission.ticket_id is None:
+        return Steering(False)  # still on its way: a repeat
+    now = bridge().clock()
     if (
-        cached_open is not None
-        and checked_at is not None
-        and (now - checked_at < route.alerts.ticket_check_ttl)
+        current.ticket_open is not None
+        and current.checked_at is not None
+        and (now - current.checked_at < route.alerts.ticket_check_ttl)
     ):
-        return not cached_open
+        return Steering(not current.ticket_open, current.muted, current.snoozed_until)
     try:
-        ticket = bridge().client.get_ticket(ticket_id)
+        ticket = bridge().client.get_ticket(submission.ticket_id)
     except ProProfsError as exc:
         # Cannot ask: treat it as open (a repeat) rather than risk a duplicate ticket.
-        log.warning("cannot check ticket %s for %s: %s", ticket_id, key, exc)
-        return False
+        log.warning("cannot check ticket %s for %s: %s", submission.ticket_id, key, exc)
+        return Steering(False)
     is_open = ticket is not None and ticket.is_open
     if ticket is None:
-        log.info("ticket %s for %s is not listed any more; treating it as closed", ticket_id, key)
+        log.info(
+            "ticket %s for %s is not listed any more; treating it as closed",
+            submission.ticket_id,
+            key,
+        )
+    muted, snooze = _labels(ticket, current, now)
     try:
-        bridge().store.record_ticket_check(route.name, key, generation, is_open)
+        bridge().store.record_ticket_check(
+            route.name, key, current.generation, is_open, muted=muted, snooze=snooze, now=now
+        )
     except Exception:  # the cache is an optimisation; the answer stands without it
         log.warning("cannot cache the ticket check for %s", key)
-    return not is_open
+    return Steering(not is_open, muted, snooze[1] if snooze else None)
+
+
+def _labels(
+    ticket: Ticket | None, current: Incident, now: float
+) -> tuple[bool, tuple[str, float] | None]:
+    """(wontfix?, (snooze label, its end)) from the ticket's labels. A snooze counts from
+    when the bridge first saw its label, not from each look."""
+    names = [label.name.strip().lower() for label in (ticket.labels if ticket else ())]
+    muted = WONTFIX_LABEL in names
+    for name in names:
+        match = SNOOZE_LABEL.match(name)
+        if match:
+            if current.snooze_label == name and current.snoozed_until is not None:
+                return muted, (name, current.snoozed_until)
+            return muted, (name, now + int(match.group(1)) * 86400.0)
+    return muted, None

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from flask import Response, current_app, g, request
+from flask import Response, current_app, g, request, url_for
+from itsdangerous import URLSafeSerializer
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .. import jsonbody
+from .. import attachments, jsonbody
+from ..attachments import Attachment, Upload
 from ..config import Route, Settings
+from ..guards import content
 from ..guards.ratelimit import RateLimits
-from ..mapping import MappingError, validation_messages
+from ..mapping import MappingError, footer, validation_messages, without_footer
 from ..observability import Metrics
 from ..outbox.store import StoreUnavailable, SubmissionStore, new_submission_id
+from ..outbox.worker import CrashPoint
 from ..proprofs.client import ProProfsClient
 from ..proprofs.models import TicketDraft
 from .deadline import BodyDeadlines
@@ -41,7 +46,18 @@ class Bridge:
     url_opener: Callable[[str], int] | None = None
     metrics: Metrics | None = None
     deadlines: BodyDeadlines = field(default_factory=BodyDeadlines)
+    crash: CrashPoint = field(default_factory=CrashPoint)
+    clock: Callable[[], float] = time.time  # alert steering's clock (tests move it)
     _client: ProProfsClient | None = None
+
+    @property
+    def incident_links(self) -> URLSafeSerializer:
+        """Signs incident page links; rotating the secret key revokes them all."""
+        return URLSafeSerializer(self.signing_key, salt="bridge.incidents")
+
+    @property
+    def links(self) -> attachments.Links:
+        return attachments.Links(self.signing_key)
 
     @property
     def client(self) -> ProProfsClient:
@@ -104,15 +120,15 @@ class Rejected(Exception):
 
 def too_large(route: Route) -> Rejected:
     return Rejected(
-        413, "too_large", f"The body is larger than this route accepts ({route.max_body} bytes)."
+        413, "too_large", f"The body is larger than this route accepts ({route.body_limit} bytes)."
     )
 
 
 def check_declared_size(route: Route) -> None:
     declared = request.content_length
-    if declared is not None and declared > route.max_body:
+    if declared is not None and declared > route.body_limit:
         raise too_large(route)
-    request.max_content_length = route.max_body
+    request.max_content_length = route.body_limit
 
 
 def receive_body(route: Route) -> bytes:
@@ -137,7 +153,7 @@ def receive_body(route: Route) -> bytes:
             f"The body was still arriving after {timeout:g} seconds; please send it again.",
             headers={"Connection": "close"},
         )
-    if len(data) > route.max_body:
+    if len(data) > route.body_limit:
         raise too_large(route)
     return data
 
@@ -164,6 +180,13 @@ class Accepted:
     id: str
     duplicate: bool
     state: str
+
+    @property
+    def outcome(self) -> str:
+        """What the metrics and the log call it: accepted, duplicate or quarantined."""
+        if self.state == "quarantined":
+            return "quarantined"
+        return "duplicate" if self.duplicate else "accepted"
 
 
 @dataclass(frozen=True)
@@ -230,16 +253,53 @@ def accept(
     meta: Mapping[str, Any] | None = None,
     *,
     double_submit: bool = False,
+    caught: str | None = None,
+    uploads: Sequence[Upload] = (),
 ) -> Accepted:
-    """Validate, map and store one submission; raise :class:`Rejected` if it cannot be."""
+    """Validate, map and store one submission; raise :class:`Rejected` if it cannot be.
+
+    A submission a guard ``caught`` (with ``spam.keep``), or one the route's content rules
+    score at their threshold, is quarantined: stored without a ticket, for an operator.
+    Its files (``uploads``, already checked) are kept before the submission is committed,
+    and their rows are committed with it: an answer of success means the files are safe.
+    """
     ready = prepare(route, payload, meta)
     store = bridge().store
     now = time.time()
+    files: list[Attachment] = []
+    if uploads:
+        ready, files = keep_files(route, ready, uploads, now)
+    reasons = quarantine_reasons(route, ready, caught)
+    if reasons is not None:
+        score, matched = reasons
+        log.info("submission on route %s quarantined (score %g)", route.name, score)
+        stored(
+            lambda: store.quarantine(
+                route.name,
+                route.kind,
+                ready.draft,
+                dedup_key=ready.dedup_key,
+                meta=request_meta(meta),
+                score=score,
+                reasons=matched,
+                expires_at=now + route.guards.quarantine_for,
+                submission_id=ready.submission_id,
+                now=now,
+                attachments=files,
+            ),
+            route,
+        )
+        metrics = bridge().metrics
+        if metrics is not None:
+            metrics.quarantine(route.name, "quarantined")
+        return Accepted(ready.submission_id, False, "quarantined")
 
     def write() -> Accepted:
         key = ready.dedup_key
         if key is None and double_submit:
-            content = _content_hash(route, ready.draft.email, ready.data)
+            content = _content_hash(
+                route, ready.draft.email, {**ready.data, "_files": [f.digest for f in files]}
+            )
             earlier = _double_submit(route, content, now)
             if earlier is not None:
                 return earlier
@@ -252,10 +312,80 @@ def accept(
             meta=request_meta(meta),
             submission_id=ready.submission_id,
             now=now,
+            attachments=files,
         )
         return Accepted(result.id, result.duplicate, result.state)
 
     return stored(write, route)
+
+
+def keep_files(
+    route: Route, ready: Prepared, uploads: Sequence[Upload], now: float
+) -> tuple[Prepared, list[Attachment]]:
+    """Write ``uploads`` to the file store (durably) and list them, with their links, in
+    the ticket's description above its reference footer; the rows to commit with it."""
+    state = bridge()
+    kept = state.store.files
+    if kept is None:
+        raise Rejected(503, "files_unavailable", "Files cannot be kept here.")
+    lifetime = state.settings.files.link_lifetime
+    base = state.settings.server.public_url or request.url_root.rstrip("/")
+    rows: list[Attachment] = []
+    listed: list[tuple[Upload, str]] = []
+    for position, upload in enumerate(uploads):
+        try:
+            stored_file = kept.put(upload.data)
+        except Exception as exc:  # a full disk, an unreachable bucket: nothing was promised
+            log.error("route %s: could not keep a file: %s", route.name, type(exc).__name__)
+            raise Rejected(
+                503,
+                "files_unavailable",
+                "The attached files could not be stored; please try again shortly.",
+                headers={"Retry-After": "30"},
+            ) from None
+        rows.append(
+            Attachment(
+                submission_id=ready.submission_id,
+                position=position,
+                route=route.name,
+                field=upload.field,
+                name=upload.name,
+                type=upload.type,
+                size=upload.size,
+                digest=stored_file.digest,
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+        token = state.links.token(route.name, ready.submission_id, position)
+        listed.append((upload, base + url_for("files.download", token=token)))
+    state.crash.at("files-kept")
+    body = without_footer(ready.draft.description or "").rstrip()
+    block = attachments.description_block(listed)
+    # The links never get cut: the person's words make room for them if need be.
+    room = route.mapping.max_lengths.get("description", 60_000) - len(block) - 100
+    if len(body) > room:
+        body = body[: max(0, room)].rstrip() + f"\n[… {len(body) - room} more characters cut]"
+    description = f"{body}\n\n{block}" if body else block
+    draft = dataclasses.replace(ready.draft, description=description + footer(ready.submission_id))
+    return dataclasses.replace(ready, draft=draft), rows
+
+
+def quarantine_reasons(
+    route: Route, ready: Prepared, caught: str | None
+) -> tuple[float, list[str]] | None:
+    """(score, what matched) when the submission belongs in quarantine, else ``None``."""
+    rules = route.guards.content
+    verdict = None
+    if rules is not None:
+        texts = [name for name, spec in route.fields.items() if spec.type == "text"]
+        verdict = content.judge(rules, ready.data, email=ready.draft.email, message_fields=texts)
+    if caught:
+        matched = [caught, *(verdict.matched if verdict else ())]
+        return (verdict.score if verdict else 0.0), matched
+    if verdict is not None and rules is not None and verdict.over(rules.threshold):
+        return verdict.score, list(verdict.matched)
+    return None
 
 
 def _content_hash(route: Route, email: str, data: Mapping[str, Any]) -> str:

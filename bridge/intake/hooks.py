@@ -14,7 +14,7 @@ from ..config import Route
 from ..guards import GuardRefusal, signatures
 from ..outbox.store import StoreUnavailable
 from ..sources import GENERIC
-from .alerts import Outcome, receive_alert
+from .alerts import Outcome, group_labels, heartbeat, receive_alert
 from .common import (
     Rejected,
     accept,
@@ -232,12 +232,20 @@ def _alerts(route: Route, payload: Any) -> Response:
         notifications = source.split(payload)
     meta = {"max_alerts": route.alerts.max_alerts}
     outcomes: list[Outcome] = []
+    beat = route.alerts.heartbeat
+    heard = False
     for notification in notifications:
         ready = prepare(route, notification, meta)
+        if beat is not None and beat.matches(group_labels(ready.data)):
+            heartbeat(route)  # the dead man's switch: noted, never a ticket
+            heard = True
+            continue
         if route.alerts.alert_mode == "alert" and route.alerts.alert_dedup_key is not None:
             key = route.alerts.alert_dedup_key.render(route.mapping.context(ready.data)).strip()
             ready = type(ready)(ready.data, ready.draft, f"{route.name}:{key}", ready.submission_id)
         outcomes.append(receive_alert(route, ready))
+    if not outcomes and heard:
+        return json_response({"status": "heartbeat"}, 200)
     if not outcomes:  # per-alert mode on a notification that lists no alert
         raise Rejected(
             422,
@@ -251,6 +259,10 @@ def _alerts(route: Route, payload: Any) -> Response:
     duplicates = [o.id for o in outcomes if o.status == "duplicate"]
     if duplicates:
         return json_response({"status": "duplicate", "id": duplicates[0]}, 200)
+    held = [o for o in outcomes if o.status == "held"]
+    if held:
+        answer = {"status": "held", "message": held[0].message}
+        return json_response({**answer, **({"id": held[0].id} if held[0].id else {})}, 200)
     return json_response(
         {"status": "ignored", "message": "Resolved notifications create no ticket on this route."},
         200,

@@ -24,7 +24,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +34,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ..attachments import WRITE_GRACE, Attachment, FileStore
 from ..proprofs.models import TicketDraft
-from .tables import STATES, attempts, incidents, seen_messages, submissions
+from .tables import (
+    STATES,
+    attempts,
+    captures,
+    heartbeats,
+    incident_events,
+    incidents,
+    quarantine,
+    route_pauses,
+    seen_messages,
+    storm_groups,
+    storm_windows,
+    submissions,
+)
+from .tables import attachments as files_table
 
 log = logging.getLogger(__name__)
 s = submissions
@@ -139,6 +154,35 @@ class Attempt:
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """A submission held back as likely spam."""
+
+    id: str
+    route: str
+    kind: str
+    draft: TicketDraft
+    score: float
+    reasons: list[str]
+    meta: dict[str, Any]
+    created_at: float
+    expires_at: float
+
+    @classmethod
+    def from_row(cls, row: Any) -> Quarantined:
+        return cls(
+            id=row["id"],
+            route=row["route"],
+            kind=row["kind"],
+            draft=TicketDraft.from_dict(json.loads(row["draft"])),
+            score=float(row["score"]),
+            reasons=list(json.loads(row["reasons"])),
+            meta=json.loads(row["meta"] or "{}"),
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+
+@dataclass(frozen=True)
 class Incident:
     """An alert group's current ticket: its generation and the submission that makes it."""
 
@@ -148,6 +192,49 @@ class Incident:
     submission: Submission
     ticket_open: bool | None
     checked_at: float | None
+    created_at: float = 0.0
+    muted: bool = False  # staff's wontfix label
+    snoozed_until: float | None = None  # staff's snooze label
+    snooze_label: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)  # the group's, last seen
+    resolved_at: float | None = None
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    """One notification of an alert group, and what the bridge did with it."""
+
+    generation: int
+    status: str  # firing | resolved
+    outcome: str  # ticket | repeat | resolved | muted | snoozed
+    submission_id: str | None
+    received_at: float
+    ticket_id: str | None = None  # for a ticket: the one it became, once delivered
+    state: str | None = None
+
+
+#: The requester of a scrubbed draft (a ticket draft must have one; this one is no one's).
+SCRUBBED_EMAIL = "removed@invalid"
+
+
+def footer_of(ref: str) -> str:
+    """The reference footer of a ticket description (the same text as mapping.footer)."""
+    from ..mapping import footer
+
+    return footer(ref)
+
+
+def describe_erasure(email: str, report: Mapping[str, int]) -> str:
+    """What an erasure removed, in words (the CLI and the console say the same)."""
+    if not any(report.values()):
+        return f"nothing held for {email}"
+    return (
+        f"erased {email}: {report['scrubbed']} submission(s) scrubbed "
+        f"({report['cancelled']} not yet delivered, cancelled), "
+        f"{report['quarantine_deleted']} quarantined submission(s) deleted, "
+        f"{report.get('files', 0)} attached file(s) removed; "
+        "tickets in ProProfs were not touched"
+    )
 
 
 def new_submission_id() -> str:
@@ -413,8 +500,10 @@ class SubmissionStore:
         lease_seconds: float = 120.0,
         pool_size: int = 10,
         auto_upgrade: bool | None = None,
+        files: FileStore | None = None,
     ) -> None:
         self.url = url
+        self.files = files  # where attachments are kept; their rows are here
         self.lease_seconds = lease_seconds
         self.pool_size = pool_size
         self.is_sqlite = url.startswith("sqlite")
@@ -576,8 +665,10 @@ class SubmissionStore:
         meta: Mapping[str, Any] | None = None,
         submission_id: str | None = None,
         now: float | None = None,
+        attachments: Sequence[Attachment] = (),
     ) -> EnqueueResult:
-        """Store one submission in one transaction; a repeated dedup key is a no-op."""
+        """Store one submission, with its attachments' rows, in one transaction; a repeated
+        dedup key is a no-op."""
         now = time.time() if now is None else now
         sid = submission_id or new_submission_id()
         row = (
@@ -596,9 +687,10 @@ class SubmissionStore:
         )
         # A repeated dedup key inserts nothing (rowcount 0) instead of failing the shared
         # transaction; the submission that holds the key is looked up after the commit.
-        inserted = self._group.run(
-            lambda conn: conn.exec_driver_sql(self._enqueue_sql, row).rowcount
-        )
+        if attachments:
+            inserted = self._group.run(lambda conn: self._insert_with(conn, row, attachments))
+        else:
+            inserted = self._group.run(lambda conn: self._insert(conn, row))
         if inserted == 1:
             return EnqueueResult(sid, False, "pending")
         if dedup_key is None:
@@ -649,7 +741,9 @@ class SubmissionStore:
             sa.and_(s.c.state.in_(("pending", "unknown")), s.c.next_attempt_at <= now),
             sa.and_(s.c.state == "in_flight", s.c.lease_expires_at < now),
         )
-        pick = sa.select(s.c.id).where(due).order_by(s.c.next_attempt_at).limit(limit)
+        # A paused route's submissions wait where they are.
+        running = s.c.route.not_in(sa.select(route_pauses.c.route))
+        pick = sa.select(s.c.id).where(due, running).order_by(s.c.next_attempt_at).limit(limit)
         if not self.is_sqlite:
             pick = pick.with_for_update(skip_locked=True)
         sending = s.c.state == "pending"
@@ -863,9 +957,13 @@ class SubmissionStore:
             rows = conn.execute(query).mappings().all()
         return [Submission.from_row(r) for r in rows]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, *, deliverable: bool = False) -> dict[str, int]:
+        """Submissions per state; with ``deliverable``, those of paused routes left out."""
+        query = sa.select(s.c.state, sa.func.count()).group_by(s.c.state)
+        if deliverable:
+            query = query.where(s.c.route.not_in(sa.select(route_pauses.c.route)))
         with self._read() as conn:
-            rows = conn.execute(sa.select(s.c.state, sa.func.count()).group_by(s.c.state)).all()
+            rows = conn.execute(query).all()
         found = {state: int(n) for state, n in rows}
         return {state: found.get(state, 0) for state in STATES}
 
@@ -886,14 +984,15 @@ class SubmissionStore:
         with self._write() as conn:
             result = conn.execute(
                 s.update()
-                .where(s.c.id == submission_id, s.c.state == "dead")
+                # A scrubbed one has nothing left to send.
+                .where(s.c.id == submission_id, s.c.state == "dead", s.c.scrubbed_at.is_(None))
                 .values(state="pending", attempts=0, next_attempt_at=now, updated_at=now)
             )
         return result.rowcount == 1
 
     def replay_all_dead(self, *, route: str | None = None, now: float | None = None) -> int:
         now = time.time() if now is None else now
-        stmt = s.update().where(s.c.state == "dead")
+        stmt = s.update().where(s.c.state == "dead", s.c.scrubbed_at.is_(None))
         if route:
             stmt = stmt.where(s.c.route == route)
         with self._write() as conn:
@@ -910,31 +1009,712 @@ class SubmissionStore:
         with self._write() as conn:
             doomed = sa.select(s.c.id).where(s.c.state == state, s.c.updated_at < cutoff)
             conn.execute(attempts.delete().where(attempts.c.submission_id.in_(doomed)))
+            digests = _drop_attachments(conn, doomed)
             result = conn.execute(s.delete().where(s.c.state == state, s.c.updated_at < cutoff))
+        self._forget(digests)
         return int(result.rowcount)
+
+    # --- retention and erasure -----------------------------------------------------------------
+
+    def scrub_due(
+        self,
+        route: str,
+        state: str,
+        older_than: float,
+        *,
+        now: float | None = None,
+        limit: int = 200,
+    ) -> int:
+        """Scrub up to ``limit`` of ``route``'s submissions in ``state`` (delivered or dead)
+        last changed more than ``older_than`` seconds ago; how many."""
+        now = time.time() if now is None else now
+        stamp = s.c.delivered_at if state == "delivered" else s.c.updated_at
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(s.c.id, s.c.draft)
+                .where(
+                    s.c.route == route,
+                    s.c.state == state,
+                    s.c.scrubbed_at.is_(None),
+                    stamp < now - older_than,
+                )
+                .limit(limit)
+            ).all()
+            digests: set[str] = set()
+            for sid, draft in rows:
+                digests |= self._scrub(conn, sid, draft, now)
+        self._forget(digests)
+        return len(rows)
+
+    def _scrub(self, conn: Connection, sid: str, draft_json: str, now: float) -> set[str]:
+        """Replace a submission's draft with one that holds nothing about the person: only
+        the reference footer (the reference is its id) and where it went (inbox, priority),
+        which reconcile still uses; and its meta with the request id alone. Its files go
+        too: the digests whose rows were removed."""
+        old = json.loads(draft_json)
+        scrubbed = TicketDraft(
+            email=SCRUBBED_EMAIL,
+            subject="(removed)",
+            description=footer_of(sid),
+            inbox=old.get("inbox"),
+            priority=old.get("priority"),
+        )
+        meta = json.loads(conn.execute(sa.select(s.c.meta).where(s.c.id == sid)).scalar() or "{}")
+        conn.execute(
+            s.update()
+            .where(s.c.id == sid)
+            .values(
+                draft=json.dumps(scrubbed.to_dict()),
+                meta=json.dumps({"request_id": meta.get("request_id", ""), "scrubbed": True}),
+                last_error=None,
+                scrubbed_at=now,
+            )
+        )
+        conn.execute(attempts.update().where(attempts.c.submission_id == sid).values(error=None))
+        return _drop_attachments(conn, [sid])
+
+    def erase(self, email: str, *, now: float | None = None) -> dict[str, int]:
+        """Remove what the outbox holds about the person with ``email`` (any case): every
+        submission of theirs is scrubbed, one not yet delivered is cancelled first (it
+        becomes dead: there is nothing left to send), and quarantined ones are deleted.
+        Tickets already in ProProfs are not touched. How many of each."""
+        now = time.time() if now is None else now
+        wanted = email.strip().lower()
+        literal = json.dumps(wanted).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        needle = f'%"email": {literal}%'
+        report = {"scrubbed": 0, "cancelled": 0, "quarantine_deleted": 0, "files": 0}
+        digests: set[str] = set()
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(s.c.id, s.c.draft, s.c.state).where(
+                    sa.func.lower(s.c.draft).like(needle, escape="\\"),
+                    s.c.scrubbed_at.is_(None),
+                )
+            ).all()
+            for sid, draft, state in rows:
+                if str(json.loads(draft).get("email", "")).strip().lower() != wanted:
+                    continue  # the text matched elsewhere in the draft, not as its requester
+                if state in ("pending", "in_flight", "unknown"):
+                    conn.execute(
+                        s.update()
+                        .where(s.c.id == sid)
+                        .values(
+                            state="dead",
+                            lease_owner=None,
+                            lease_expires_at=None,
+                            lease_token=s.c.lease_token + 1,  # a worker holding it loses it
+                            updated_at=now,
+                        )
+                    )
+                    report["cancelled"] += 1
+                gone = self._scrub(conn, sid, draft, now)
+                report["files"] += len(gone)
+                digests |= gone
+                conn.execute(
+                    s.update()
+                    .where(s.c.id == sid, s.c.state == "dead")
+                    .values(last_error="erased on request")
+                )
+                report["scrubbed"] += 1
+            held = conn.execute(
+                sa.select(quarantine.c.id, quarantine.c.draft).where(
+                    sa.func.lower(quarantine.c.draft).like(needle, escape="\\")
+                )
+            ).all()
+            doomed = [
+                qid
+                for qid, draft in held
+                if str(json.loads(draft).get("email", "")).strip().lower() == wanted
+            ]
+            if doomed:
+                conn.execute(quarantine.delete().where(quarantine.c.id.in_(doomed)))
+                gone = _drop_attachments(conn, doomed)
+                report["files"] += len(gone)
+                digests |= gone
+            report["quarantine_deleted"] = len(doomed)
+        self._forget(digests)
+        return report
+
+    # --- quarantine ---------------------------------------------------------------------------
+
+    def quarantine(
+        self,
+        route: str,
+        kind: str,
+        draft: TicketDraft,
+        *,
+        score: float,
+        reasons: Sequence[str],
+        expires_at: float,
+        dedup_key: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        submission_id: str | None = None,
+        now: float | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> str:
+        """Hold one submission back as likely spam (no ticket), with its attachments' rows;
+        its id."""
+        now = time.time() if now is None else now
+        sid = submission_id or new_submission_id()
+        with self._write() as conn:
+            conn.execute(
+                quarantine.insert().values(
+                    id=sid,
+                    route=route,
+                    kind=kind,
+                    draft=json.dumps(draft.to_dict()),
+                    dedup_key=dedup_key,
+                    meta=json.dumps(dict(meta or {})),
+                    score=score,
+                    reasons=json.dumps(list(reasons)),
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            if attachments:
+                conn.execute(files_table.insert(), [_attachment_row(a) for a in attachments])
+        return sid
+
+    def quarantined(self, submission_id: str) -> Quarantined | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(quarantine.select().where(quarantine.c.id == submission_id))
+                .mappings()
+                .first()
+            )
+        return Quarantined.from_row(row) if row is not None else None
+
+    def list_quarantine(
+        self, *, route: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[Quarantined]:
+        """Newest first."""
+        query = quarantine.select().order_by(quarantine.c.created_at.desc(), quarantine.c.id)
+        if route:
+            query = query.where(quarantine.c.route == route)
+        with self._read() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
+        return [Quarantined.from_row(r) for r in rows]
+
+    def quarantine_count(self) -> int:
+        with self._read() as conn:
+            count = conn.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar()
+        return int(count or 0)
+
+    def release_quarantined(
+        self, submission_id: str, *, now: float | None = None
+    ) -> EnqueueResult | None:
+        """Deliver a quarantined submission like any other, under the same id, once: it
+        moves into the outbox as pending in the same transaction that removes it here. A
+        release of one already released (or discarded) is ``None``; one whose dedup key a
+        later submission already holds becomes that submission (a duplicate)."""
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            row = (
+                conn.execute(quarantine.select().where(quarantine.c.id == submission_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            inserted = conn.exec_driver_sql(
+                self._enqueue_sql,
+                (
+                    row["id"],
+                    row["route"],
+                    row["kind"],
+                    row["draft"],
+                    row["dedup_key"],
+                    "pending",
+                    0,
+                    now,
+                    0,
+                    row["meta"] or "{}",
+                    row["created_at"],
+                    now,
+                ),
+            ).rowcount
+            conn.execute(quarantine.delete().where(quarantine.c.id == submission_id))
+            if inserted == 1:
+                return EnqueueResult(submission_id, False, "pending")
+            existing = (
+                conn.execute(
+                    s.select().where(
+                        sa.or_(
+                            s.c.id == submission_id,
+                            sa.and_(s.c.route == row["route"], s.c.dedup_key == row["dedup_key"]),
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if existing is None:
+            return None
+        return EnqueueResult(existing["id"], True, existing["state"], existing["ticket_id"])
+
+    def discard_quarantined(self, submission_id: str) -> bool:
+        """Delete a quarantined submission; ``False`` if it was not there (any more)."""
+        with self._write() as conn:
+            result = conn.execute(quarantine.delete().where(quarantine.c.id == submission_id))
+            digests = _drop_attachments(conn, [submission_id]) if result.rowcount else set()
+        self._forget(digests)
+        return result.rowcount == 1
+
+    def expire_quarantine(self, *, now: float | None = None, limit: int = 500) -> dict[str, int]:
+        """Delete quarantined submissions past their time, a batch at a time; how many per
+        route."""
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(quarantine.c.id, quarantine.c.route)
+                .where(quarantine.c.expires_at <= now)
+                .limit(limit)
+            ).all()
+            digests: set[str] = set()
+            if rows:
+                ids = [r[0] for r in rows]
+                conn.execute(quarantine.delete().where(quarantine.c.id.in_(ids)))
+                digests = _drop_attachments(conn, ids)
+        self._forget(digests)
+        expired: dict[str, int] = {}
+        for _, route in rows:
+            expired[route] = expired.get(route, 0) + 1
+        return expired
+
+    # --- heartbeats and the storm guard -------------------------------------------------------
+
+    def heartbeat_seen(self, route: str, *, now: float | None = None) -> float | None:
+        """Note a heartbeat; when it ends a silence, when that silence began (told once,
+        however many processes hear the heartbeat at the same time)."""
+        now = time.time() if now is None else now
+        h = heartbeats
+        for _ in range(2):
+            try:
+                with self._write() as conn:
+                    row = conn.execute(
+                        sa.select(h.c.silent_since).where(h.c.route == route)
+                    ).first()
+                    if row is None:
+                        conn.execute(h.insert().values(route=route, last_seen=now))
+                        return None
+                    if row[0] is not None:
+                        # Compare and set: of several hearing it at once, one says "back".
+                        back = conn.execute(
+                            h.update()
+                            .where(h.c.route == route, h.c.silent_since == row[0])
+                            .values(last_seen=now, silent_since=None, silent_submission_id=None)
+                        ).rowcount
+                        if back == 1:
+                            return float(row[0])
+                    conn.execute(h.update().where(h.c.route == route).values(last_seen=now))
+                return None
+            except IntegrityError:
+                continue  # another process noted the first heartbeat a moment ago
+        return None
+
+    def heartbeat_expect(self, route: str, *, now: float | None = None) -> None:
+        """Start expecting ``route``'s heartbeat from ``now`` if none was ever heard: a
+        pipeline that never sends one is as silent as one that stopped."""
+        now = time.time() if now is None else now
+        try:
+            with self._write() as conn:
+                known = conn.execute(
+                    sa.select(heartbeats.c.route).where(heartbeats.c.route == route)
+                ).first()
+                if known is None:
+                    conn.execute(heartbeats.insert().values(route=route, last_seen=now))
+        except IntegrityError:
+            pass  # another process started expecting it at the same moment
+
+    def heartbeat_silence(
+        self,
+        route: str,
+        *,
+        cutoff: float,
+        draft: Callable[[float, str], TicketDraft],
+        now: float | None = None,
+    ) -> tuple[str, float] | None:
+        """If ``route``'s heartbeat was last heard before ``cutoff`` and no silence ticket
+        was raised since, raise one (``draft(last_seen, submission_id)``), atomically:
+        one ticket whatever the number of processes checking. (its id, last heard)."""
+        now = time.time() if now is None else now
+        h = heartbeats
+        sid = new_submission_id()
+        with self._write() as conn:
+            row = conn.execute(
+                h.update()
+                .where(h.c.route == route, h.c.silent_since.is_(None), h.c.last_seen < cutoff)
+                .values(silent_since=now, silent_submission_id=sid)
+                .returning(h.c.last_seen)
+            ).first()
+            if row is None:
+                return None
+            last_seen = float(row[0])
+            self._insert_made(
+                conn, sid, route, draft(last_seen, sid), f"heartbeat:{last_seen}", now
+            )
+        return sid, last_seen
+
+    def _insert_made(
+        self, conn: Connection, sid: str, route: str, draft: TicketDraft, key: str, now: float
+    ) -> None:
+        """A ticket the bridge itself raises (silence, storm summary), as a submission."""
+        conn.execute(
+            s.insert().values(
+                id=sid,
+                route=route,
+                kind="hook",
+                draft=json.dumps(draft.to_dict()),
+                dedup_key=key,
+                state="pending",
+                attempts=0,
+                next_attempt_at=now,
+                lease_token=0,
+                meta=json.dumps({"made_by": "bridge"}),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    def storm_held(self, route: str, window: int, key: str) -> bool:
+        with self._read() as conn:
+            found = conn.execute(
+                sa.select(storm_groups.c.key).where(
+                    storm_groups.c.route == route,
+                    storm_groups.c.window == window,
+                    storm_groups.c.key == key,
+                )
+            ).first()
+        return found is not None
+
+    def storm_count(self, route: str, window: int) -> int:
+        """Count one more new alert group in ``route``'s ``window``; the count so far
+        (shared by every instance through the store)."""
+        w = storm_windows
+        for _ in range(3):
+            try:
+                with self._write() as conn:
+                    row = conn.execute(
+                        w.update()
+                        .where(w.c.route == route, w.c.window == window)
+                        .values(new_groups=w.c.new_groups + 1)
+                        .returning(w.c.new_groups)
+                    ).first()
+                    if row is not None:
+                        return int(row[0])
+                    conn.execute(w.insert().values(route=route, window=window, new_groups=1))
+                    return 1
+            except IntegrityError:
+                continue  # another instance opened the window a moment ago
+        raise StoreUnavailable("the storm window kept changing")
+
+    def storm_hold(
+        self, route: str, window: int, key: str, subject: str, *, now: float | None = None
+    ) -> bool:
+        """Hold a new group back for the window's summary; ``False`` if it already was."""
+        now = time.time() if now is None else now
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    storm_groups.insert().values(
+                        route=route, window=window, key=key, subject=subject[:255], first_seen=now
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def storm_summaries_due(self, route: str, before: int) -> Sequence[int]:
+        """Windows of ``route`` that started before ``before``, held groups back, and have
+        no summary ticket yet."""
+        w = storm_windows
+        query = sa.select(w.c.window).where(
+            w.c.route == route,
+            w.c.window < before,
+            w.c.summary_id.is_(None),
+            sa.exists().where(storm_groups.c.route == route, storm_groups.c.window == w.c.window),
+        )
+        with self._read() as conn:
+            return [int(v) for v in conn.execute(query).scalars()]
+
+    def storm_summary(
+        self,
+        route: str,
+        window: int,
+        *,
+        draft: Callable[[Sequence[tuple[str, str]], str], TicketDraft],
+        now: float | None = None,
+    ) -> str | None:
+        """Raise the summary ticket of one window (``draft([(key, subject)…], id)``), once
+        whatever the number of processes; its submission id, or ``None``."""
+        now = time.time() if now is None else now
+        w = storm_windows
+        sid = new_submission_id()
+        with self._write() as conn:
+            won = conn.execute(
+                w.update()
+                .where(w.c.route == route, w.c.window == window, w.c.summary_id.is_(None))
+                .values(summary_id=sid)
+            ).rowcount
+            if won != 1:
+                return None
+            groups = conn.execute(
+                sa.select(storm_groups.c.key, storm_groups.c.subject)
+                .where(storm_groups.c.route == route, storm_groups.c.window == window)
+                .order_by(storm_groups.c.first_seen, storm_groups.c.key)
+            ).all()
+            made = draft([(k, subj) for k, subj in groups], sid)
+            self._insert_made(conn, sid, route, made, f"storm:{window}", now)
+        return sid
+
+    # --- captured payloads ----------------------------------------------------------------------
+
+    def capture(
+        self,
+        route: str,
+        content_type: str,
+        headers: Mapping[str, str],
+        body: str,
+        *,
+        truncated: bool,
+        now: float | None = None,
+    ) -> None:
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            conn.execute(
+                captures.insert().values(
+                    route=route,
+                    received_at=now,
+                    content_type=content_type[:255],
+                    headers=json.dumps(dict(headers)),
+                    body=body,
+                    truncated=truncated,
+                )
+            )
+
+    def captured(self, route: str, *, limit: int = 50) -> Sequence[dict[str, Any]]:
+        """The route's captured payloads, newest first."""
+        query = (
+            captures.select()
+            .where(captures.c.route == route)
+            .order_by(captures.c.id.desc())
+            .limit(limit)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [{**r, "headers": json.loads(r["headers"])} for r in rows]
+
+    def capture_by_id(self, capture_id: int) -> dict[str, Any] | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(captures.select().where(captures.c.id == capture_id))
+                .mappings()
+                .first()
+            )
+        return {**row, "headers": json.loads(row["headers"])} if row is not None else None
+
+    def trim_captures(self, route: str, keep: int) -> int:
+        """Keep the newest ``keep`` payloads of ``route``; how many went."""
+        newest = (
+            sa.select(captures.c.id)
+            .where(captures.c.route == route)
+            .order_by(captures.c.id.desc())
+            .limit(keep)
+        )
+        with self._write() as conn:
+            kept = [r[0] for r in conn.execute(newest)]
+            doomed = captures.delete().where(captures.c.route == route)
+            if kept:
+                doomed = doomed.where(captures.c.id.not_in(kept))
+            result = conn.execute(doomed)
+        return int(result.rowcount)
+
+    # --- paused routes --------------------------------------------------------------------------
+
+    def pause_route(self, route: str, *, by: str = "", now: float | None = None) -> bool:
+        """Stop delivering ``route``'s submissions (intake goes on); ``False`` if it was."""
+        now = time.time() if now is None else now
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    route_pauses.insert().values(route=route, paused_at=now, paused_by=by[:128])
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def resume_route(self, route: str) -> bool:
+        """Deliver ``route``'s submissions again; ``False`` if it was not paused."""
+        with self._write() as conn:
+            result = conn.execute(route_pauses.delete().where(route_pauses.c.route == route))
+        return result.rowcount == 1
+
+    def paused_routes(self) -> dict[str, float]:
+        """Paused routes and since when."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(route_pauses.c.route, route_pauses.c.paused_at)).all()
+        return {route: paused_at for route, paused_at in rows}
+
+    # --- attachments --------------------------------------------------------------------------
+
+    def attachments_for(self, submission_id: str) -> Sequence[Attachment]:
+        """A submission's files, in the order they were sent."""
+        query = (
+            files_table.select()
+            .where(files_table.c.submission_id == submission_id)
+            .order_by(files_table.c.position)
+        )
+        with self._read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Attachment.from_row(r) for r in rows]
+
+    def attachment(self, submission_id: str, position: int) -> Attachment | None:
+        query = files_table.select().where(
+            files_table.c.submission_id == submission_id, files_table.c.position == position
+        )
+        with self._read() as conn:
+            row = conn.execute(query).mappings().first()
+        return Attachment.from_row(row) if row is not None else None
+
+    def extend_links(self, submission_id: str, expires_at: float) -> int:
+        """Make the links to a submission's files work until ``expires_at``; how many."""
+        with self._write() as conn:
+            result = conn.execute(
+                files_table.update()
+                .where(files_table.c.submission_id == submission_id)
+                .values(expires_at=expires_at)
+            )
+        return int(result.rowcount)
+
+    def sweep_files(self, *, now: float | None = None) -> int:
+        """Remove kept files no submission refers to (a process that died between keeping
+        a submission's files and committing it leaves them); how many."""
+        if self.files is None:
+            return 0
+        now = time.time() if now is None else now
+        candidates = self.files.stale(now - WRITE_GRACE)
+        return self._forget(candidates, now=now)
+
+    def _forget(self, digests: set[str], *, now: float | None = None) -> int:
+        """Delete the files of ``digests`` that no row refers to any more. A file written
+        in the last few minutes stays (the same bytes may belong to a submission that is
+        committing now); the sweep takes it later if it is still unreferenced."""
+        if not digests or self.files is None:
+            return 0
+        now = time.time() if now is None else now
+        wanted = sorted(digests)
+        referenced: set[str] = set()
+        with self._read() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                referenced |= set(
+                    conn.execute(
+                        sa.select(files_table.c.digest).where(files_table.c.digest.in_(chunk))
+                    ).scalars()
+                )
+        removed = 0
+        for digest in wanted:
+            if digest not in referenced:
+                try:
+                    removed += self.files.delete(digest, written_before=now - WRITE_GRACE)
+                except Exception as exc:  # a file store that fails is retried by the sweep
+                    log.warning("could not remove a kept file: %s", type(exc).__name__)
+        return removed
 
     # --- alert incidents ----------------------------------------------------------------------
 
     def incident(self, route: str, key: str) -> Incident | None:
         """The incident of an alert group, with its current submission."""
-        i = incidents
+        with self._read() as conn:
+            row = (
+                conn.execute(
+                    _incident_query().where(incidents.c.route == route, incidents.c.key == key)
+                )
+                .mappings()
+                .first()
+            )
+        return _incident_from(row) if row is not None else None
+
+    def list_incidents(
+        self, *, route: str | None = None, limit: int = 50, offset: int = 0
+    ) -> Sequence[Incident]:
+        """Alert groups, the most recently active first."""
+        query = _incident_query().order_by(incidents.c.updated_at.desc(), incidents.c.key)
+        if route:
+            query = query.where(incidents.c.route == route)
+        with self._read() as conn:
+            rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
+        return [_incident_from(r) for r in rows]
+
+    def record_alert(
+        self,
+        route: str,
+        key: str,
+        generation: int,
+        status: str,
+        outcome: str,
+        *,
+        submission_id: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        now: float | None = None,
+    ) -> None:
+        """Note one notification of an alert group (its incident page lists them)."""
+        now = time.time() if now is None else now
+        with self._write() as conn:
+            conn.execute(
+                incident_events.insert().values(
+                    route=route,
+                    key=key,
+                    generation=generation,
+                    status=status,
+                    outcome=outcome,
+                    submission_id=submission_id,
+                    received_at=now,
+                )
+            )
+            values: dict[str, Any] = {"resolved_at": now if status == "resolved" else None}
+            if labels:
+                values["labels"] = json.dumps(dict(labels))
+            conn.execute(
+                incidents.update()
+                .where(incidents.c.route == route, incidents.c.key == key)
+                .values(**values)
+            )
+
+    def incident_events(self, route: str, key: str, *, limit: int = 500) -> Sequence[IncidentEvent]:
+        """The group's notifications, oldest first (the last ``limit``), with the tickets
+        they became."""
+        e = incident_events
         query = (
-            sa.select(i.c.generation, i.c.ticket_open, i.c.checked_at, s)
-            .join(s, s.c.id == i.c.submission_id)
-            .where(i.c.route == route, i.c.key == key)
+            sa.select(e, s.c.ticket_id, s.c.state)
+            .select_from(e.outerjoin(s, s.c.id == e.c.submission_id))
+            .where(e.c.route == route, e.c.key == key)
+            .order_by(e.c.received_at.desc(), e.c.id.desc())
+            .limit(limit)
         )
         with self._read() as conn:
-            row = conn.execute(query).mappings().first()
-        if row is None:
-            return None
-        return Incident(
-            route,
-            key,
-            row["generation"],
-            Submission.from_row(row),
-            row["ticket_open"],
-            row["checked_at"],
-        )
+            rows = conn.execute(query).mappings().all()
+        return [
+            IncidentEvent(
+                generation=r["generation"],
+                status=r["status"],
+                outcome=r["outcome"],
+                submission_id=r["submission_id"],
+                received_at=r["received_at"],
+                ticket_id=r["ticket_id"],
+                state=r["state"],
+            )
+            for r in reversed(rows)
+        ]
+
+    def trim_incident_events(self, *, older_than: float, now: float | None = None) -> int:
+        """Forget notifications older than ``older_than`` seconds; how many."""
+        cutoff = (time.time() if now is None else now) - older_than
+        with self._write() as conn:
+            result = conn.execute(
+                incident_events.delete().where(incident_events.c.received_at < cutoff)
+            )
+        return int(result.rowcount)
 
     def open_incident(
         self,
@@ -1011,19 +1791,41 @@ class SubmissionStore:
             return EnqueueResult(sub.id, True, sub.state, sub.ticket_id)
 
     def record_ticket_check(
-        self, route: str, key: str, generation: int, is_open: bool, *, now: float | None = None
+        self,
+        route: str,
+        key: str,
+        generation: int,
+        is_open: bool,
+        *,
+        muted: bool = False,
+        snooze: tuple[str, float] | None = None,
+        now: float | None = None,
     ) -> None:
-        """Cache what the list API said about the incident's ticket."""
+        """Cache what the list API said about the incident's ticket: open or not, and what
+        staff's labels on it say (``muted``; ``snooze`` as the label and its end). A snooze
+        label already seen keeps the end it was given when first seen."""
         now = time.time() if now is None else now
+        i = incidents
+        values: dict[str, Any] = {
+            "ticket_open": is_open,
+            "checked_at": now,
+            "updated_at": now,
+            "muted": muted,
+        }
+        if snooze is None:
+            values.update(snooze_label=None, snoozed_until=None)
+        else:
+            label, until = snooze
+            values["snooze_label"] = label
+            values["snoozed_until"] = sa.case(
+                (i.c.snooze_label == label, sa.func.coalesce(i.c.snoozed_until, until)),
+                else_=until,
+            )
         with self._write() as conn:
             conn.execute(
-                incidents.update()
-                .where(
-                    incidents.c.route == route,
-                    incidents.c.key == key,
-                    incidents.c.generation == generation,
-                )
-                .values(ticket_open=is_open, checked_at=now, updated_at=now)
+                i.update()
+                .where(i.c.route == route, i.c.key == key, i.c.generation == generation)
+                .values(**values)
             )
 
     # --- replay guard -------------------------------------------------------------------------
@@ -1072,6 +1874,55 @@ class SubmissionStore:
                 conn.execute(m.delete().where(key & m.c.answer.is_(None)))
             else:
                 conn.execute(m.update().where(key).values(answer=json.dumps(dict(answer))))
+
+
+def _incident_query() -> sa.Select[Any]:
+    i = incidents
+    return sa.select(
+        i.c.generation,
+        i.c.ticket_open,
+        i.c.checked_at,
+        i.c.muted,
+        i.c.snoozed_until,
+        i.c.snooze_label,
+        i.c.labels,
+        i.c.resolved_at,
+        i.c.created_at.label("incident_created_at"),
+        i.c.route.label("incident_route"),
+        i.c.key.label("incident_key"),
+        s,
+    ).join(s, s.c.id == i.c.submission_id)
+
+
+def _incident_from(row: Any) -> Incident:
+    return Incident(
+        row["incident_route"],
+        row["incident_key"],
+        row["generation"],
+        Submission.from_row(row),
+        row["ticket_open"],
+        row["checked_at"],
+        created_at=row["incident_created_at"],
+        muted=bool(row["muted"]),
+        snoozed_until=row["snoozed_until"],
+        snooze_label=row["snooze_label"],
+        labels=json.loads(row["labels"]) if row["labels"] else {},
+        resolved_at=row["resolved_at"],
+    )
+
+
+def _attachment_row(attachment: Attachment) -> dict[str, Any]:
+    return {k: getattr(attachment, k) for k in Attachment.__dataclass_fields__}
+
+
+def _drop_attachments(conn: Connection, ids: Any) -> set[str]:
+    """Delete the attachment rows of the submissions ``ids`` (a list or a subquery); the
+    digests they named."""
+    where = files_table.c.submission_id.in_(ids)
+    digests = set(conn.execute(sa.select(files_table.c.digest).where(where)).scalars())
+    if digests:
+        conn.execute(files_table.delete().where(where))
+    return digests
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ submissions = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("delivered_at", sa.Float),
+    sa.Column("scrubbed_at", sa.Float),  # personal content removed (retention, erasure)
     sa.UniqueConstraint("route", "dedup_key", name="uq_submissions_route_dedup"),
     sa.CheckConstraint(f"state IN {STATES!r}", name="ck_submissions_state"),
 )
@@ -74,6 +75,12 @@ incidents = sa.Table(
     sa.Column("checked_at", sa.Float),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # What staff said through the ticket's labels, as last read with the list API.
+    sa.Column("muted", sa.Boolean),  # the wontfix label: no new ticket for this group
+    sa.Column("snoozed_until", sa.Float),  # a snooze label: no new ticket before then
+    sa.Column("snooze_label", sa.String(64)),  # the label that set it (seen again: not reset)
+    sa.Column("labels", sa.Text),  # JSON: the group's labels, from its last notification
+    sa.Column("resolved_at", sa.Float),  # the last resolved notification, if after the firing
 )
 
 seen_messages = sa.Table(
@@ -85,3 +92,116 @@ seen_messages = sa.Table(
     sa.Column("answer", sa.Text),  # JSON of the 2xx it was given; NULL while in progress
 )
 sa.Index("ix_seen_messages_seen_at", seen_messages.c.seen_at)
+
+#: Submissions held back as likely spam: no ticket until an operator releases one (it then
+#: moves into ``submissions`` as pending, under the same id), deleted when discarded or
+#: once ``expires_at`` has passed.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("draft", sa.Text, nullable=False),
+    sa.Column("dedup_key", sa.String(512)),
+    sa.Column("meta", sa.Text),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("reasons", sa.Text, nullable=False),  # JSON list of what matched
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+)
+sa.Index("ix_quarantine_expires", quarantine.c.expires_at)
+sa.Index("ix_quarantine_route", quarantine.c.route, quarantine.c.created_at)
+
+#: The files of a submission (in ``submissions`` or ``quarantine``), kept by the file store
+#: under ``digest``; committed in the same transaction as the submission itself.
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("submission_id", sa.String(40), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("field", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),  # when its link stops working
+)
+sa.Index("ix_attachments_digest", attachments.c.digest)
+
+#: What happened to each alert group: every notification (a new ticket, a repeat, a
+#: resolve, one held back by staff's labels), for its incident page.
+incident_events = sa.Table(
+    "incident_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(512), nullable=False),
+    sa.Column("generation", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # firing | resolved
+    sa.Column(
+        "outcome", sa.String(16), nullable=False
+    ),  # ticket | repeat | resolved | muted | snoozed
+    sa.Column("submission_id", sa.String(40)),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+sa.Index("ix_incident_events_group", incident_events.c.route, incident_events.c.key)
+sa.Index("ix_incident_events_received", incident_events.c.received_at)
+
+#: Routes an operator paused: they keep taking and storing submissions, and none of
+#: theirs is delivered until the route is resumed.
+route_pauses = sa.Table(
+    "route_pauses",
+    metadata,
+    sa.Column("route", sa.String(64), primary_key=True),
+    sa.Column("paused_at", sa.Float, nullable=False),
+    sa.Column("paused_by", sa.String(128)),
+)
+
+#: Heartbeats (dead man's switches): when each route last heard its heartbeat, and the
+#: silence ticket raised since (one, whatever the number of delivery processes).
+heartbeats = sa.Table(
+    "heartbeats",
+    metadata,
+    sa.Column("route", sa.String(64), primary_key=True),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("silent_since", sa.Float),  # set by the one process that raised the ticket
+    sa.Column("silent_submission_id", sa.String(40)),
+)
+
+#: Alert groups a storm guard held back: one summary ticket per route and window lists them.
+storm_groups = sa.Table(
+    "storm_groups",
+    metadata,
+    sa.Column("route", sa.String(64), primary_key=True),
+    sa.Column("window", sa.BigInteger, primary_key=True),  # window start, UNIX seconds
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("first_seen", sa.Float, nullable=False),
+)
+
+#: New alert groups per route and window (the storm guard's count, shared by instances).
+storm_windows = sa.Table(
+    "storm_windows",
+    metadata,
+    sa.Column("route", sa.String(64), primary_key=True),
+    sa.Column("window", sa.BigInteger, primary_key=True),
+    sa.Column("new_groups", sa.Integer, nullable=False),
+    sa.Column("summary_id", sa.String(40)),  # the summary ticket's submission, once made
+)
+
+#: The last raw payloads of a route (``capture: N``), secrets removed, for the console.
+captures = sa.Table(
+    "captures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("content_type", sa.String(255), nullable=False),
+    sa.Column("headers", sa.Text, nullable=False),  # JSON, auth headers removed
+    sa.Column("body", sa.Text, nullable=False),  # secrets replaced; cut at 64 KiB
+    sa.Column("truncated", sa.Boolean, nullable=False),
+)
+sa.Index("ix_captures_route", captures.c.route, captures.c.id)

@@ -16,10 +16,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from ..observability import REQUEST_ID, Metrics
 from ..proprofs.client import ProProfsClient
@@ -40,8 +41,14 @@ log = logging.getLogger(__name__)
 REF_RE = re.compile(r"\b(pb-[0-9a-f]{20})\b")
 
 #: Testing seam for crash-safety tests: ``BRIDGE_CRASH_AT=claimed|sent|stored`` makes the
-#: worker kill itself with SIGKILL at that point (after ``BRIDGE_CRASH_AFTER`` occurrences).
-CRASH_POINTS = ("claimed", "sent", "stored")
+#: worker kill itself with SIGKILL at that point (after ``BRIDGE_CRASH_AFTER`` occurrences);
+#: ``files-kept`` does the same to an intake process between keeping a submission's files
+#: and committing the submission.
+CRASH_POINTS = ("claimed", "sent", "stored", "files-kept")
+#: How often the worker deletes quarantined submissions past their time.
+HOUSEKEEPING_INTERVAL = 60.0
+#: How long an alert group's notifications are kept for its incident page.
+INCIDENT_HISTORY = 90 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,24 @@ class DeliverySettings:
     reconcile_first_check: float = 2.0
     reconcile_margin: float = 300.0  # padding around the send time (clock skew)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class Watches(Protocol):
+    """What the delivery process checks besides the outbox (watches.AlertWatches)."""
+
+    def __bool__(self) -> bool: ...
+
+    def check(self, store: SubmissionStore, now: float | None = None) -> list[str]: ...
+
+
+class RetentionPolicy(Protocol):
+    """A route's retention (config.Retention): seconds before personal content goes."""
+
+    @property
+    def scrub_after(self) -> float | None: ...
+
+    @property
+    def dead_after(self) -> float | None: ...
 
 
 class RateLimiter:
@@ -207,20 +232,29 @@ class Worker:
         owner: str | None = None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        retention: Mapping[str, RetentionPolicy] | None = None,
+        on_dead: Callable[[Submission, str], None] | None = None,
+        watches: Watches | None = None,
+        watch_interval: float = 5.0,
     ) -> None:
         self.store = store
+        self.watches = watches  # heartbeats and storm windows (watches.py)
+        self.watch_interval = watch_interval
+        self.on_dead = on_dead  # told of each submission that goes dead (notify.py)
         self.client = client
         self.settings = settings or DeliverySettings()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
         self.clock = clock
         self.stop_event = threading.Event()
         self.limiter = RateLimiter(self.settings.rate_limit)
-        self._crash = _Crash()
+        self._crash = CrashPoint()
         # The lease must outlive the longest create, or another worker would reconcile early.
         self.call_budget = sum(client.timeout) + 1.0
         self.store.lease_seconds = max(self.settings.lease_seconds, self.call_budget + 2)
         self.delivered = 0
         self.metrics = metrics or Metrics(enabled=False)
+        self.breaker = Breaker()
+        self.retention = dict(retention or {})
 
     def __repr__(self) -> str:
         return f"Worker(owner={self.owner!r}, concurrency={self.settings.concurrency})"
@@ -234,12 +268,22 @@ class Worker:
         capacity = self.settings.concurrency + max(1, self.settings.concurrency // 2)
         wake = threading.Event()
         active: set[Future[None]] = set()
+        next_housekeeping = 0.0
+        next_watch = 0.0
         with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 active = {f for f in active if not f.done()}
-                free = capacity - len(active)
+                if self.watches and time.monotonic() >= next_watch:
+                    next_watch = time.monotonic() + self.watch_interval
+                    self.watch()  # what it raises is claimed just below
+                if time.monotonic() >= next_housekeeping:
+                    next_housekeeping = time.monotonic() + HOUSEKEEPING_INTERVAL
+                    self.housekeeping()
+                if not active:
+                    self.breaker.abandon_probe()  # a probe that ended without reaching out
+                free = self.breaker.allowance(capacity - len(active))
                 claimed: list[Submission] = []
                 if free > 0:
                     try:
@@ -256,8 +300,8 @@ class Worker:
                     continue  # there may be more due right now
                 if until_idle and not claimed and not active and not self._anything_due_soon():
                     break
-                # Sleep until a task finishes (a slot frees) or the next poll.
-                wake.wait(self.settings.poll_interval)
+                # Sleep until a task finishes (a slot frees), the next poll, or the probe.
+                wake.wait(max(self.settings.poll_interval, self.breaker.wait()))
                 wake.clear()
             for future in active:
                 future.result()
@@ -265,12 +309,60 @@ class Worker:
     def stop(self) -> None:
         self.stop_event.set()
 
+    def watch(self) -> None:
+        """Raise the tickets heartbeats and storm windows call for (one each, whatever the
+        number of delivery processes: the store decides)."""
+        if not self.watches:
+            return
+        try:
+            made = self.watches.check(self.store, now=self.clock())
+        except StoreUnavailable as exc:
+            log.warning("cannot check heartbeats and storm windows: %s", exc)
+            return
+        for sid in made:
+            log.info("raised %s", sid)
+
+    def housekeeping(self) -> None:
+        """Retention, beside delivery: scrub the personal content of submissions past their
+        route's time, and delete quarantined ones past theirs — in small batches, each one
+        short write, so intake is never held up by more than one of them; then remove kept
+        files nothing refers to."""
+        try:
+            for route, policy in self.retention.items():
+                for state, after in (
+                    ("delivered", policy.scrub_after),
+                    ("dead", policy.dead_after),
+                ):
+                    if after is None:
+                        continue
+                    for _ in range(20):
+                        done = self.store.scrub_due(route, state, after, now=self.clock())
+                        if done:
+                            log.info("scrubbed %d %s submissions on route %s", done, state, route)
+                        if done < 200:
+                            break
+            for _ in range(20):
+                expired = self.store.expire_quarantine(now=self.clock(), limit=200)
+                for route, count in expired.items():
+                    self.metrics.quarantine(route, "expired", count)
+                    log.info("%d quarantined submissions on route %s expired", count, route)
+                if sum(expired.values()) < 200:
+                    break
+            self.store.trim_incident_events(older_than=INCIDENT_HISTORY, now=self.clock())
+            swept = self.store.sweep_files(now=self.clock())
+            if swept:
+                log.info("removed %d kept files no submission refers to", swept)
+        except StoreUnavailable as exc:
+            log.warning("cannot do the outbox's housekeeping: %s", exc)
+        except OSError as exc:
+            log.warning("cannot sweep kept files: %s", exc)
+
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop the loop (set by a watcher thread, never in the handler)."""
         StopSignals(self.stop_event).install()
 
     def _anything_due_soon(self) -> bool:
-        counts = self.store.counts()
+        counts = self.store.counts(deliverable=True)  # a paused route's wait for its resume
         return bool(counts["pending"] or counts["unknown"] or counts["in_flight"])
 
     def _tasks(self, claimed: Iterable[Submission]) -> list[Callable[[], None]]:
@@ -330,21 +422,26 @@ class Worker:
         try:
             ticket_id = self.client.create_ticket(claim.draft)
         except (AuthenticationError, InvalidRequestError) as exc:
-            self.store.mark_dead(
+            self._upstream(None)
+            if self.store.mark_dead(
                 claim, str(exc), kind="create", started_at=started, http_status=exc.status
-            )
+            ):
+                self._dead(claim, str(exc))
             self.metrics.delivery(claim.route, "dead")
             log.warning("submission %s is dead: %s", claim.id, exc)
             return
         except AmbiguousError as exc:
+            self._upstream(None)  # a server took the connection, whatever became of it
             recheck = self.clock() + self.settings.reconcile_first_check
             self.store.mark_unknown(claim, recheck, str(exc), kind="create", started_at=started)
             self.metrics.delivery(claim.route, "unknown")
             log.info("submission %s: outcome unknown, will reconcile (%s)", claim.id, exc)
             return
         except ProProfsError as exc:
+            self._upstream(exc)
             self._retry_or_dead(claim, exc, str(exc), started, exc.status)
             return
+        self._upstream(None)
         self._crash.at("sent")
         recorded = self._record(
             claim,
@@ -361,6 +458,28 @@ class Worker:
                 ticket_id,
             )
         self._crash.at("stored")
+
+    def _dead(self, claim: Submission, reason: str) -> None:
+        if self.on_dead is not None:
+            try:
+                self.on_dead(claim, reason)
+            except Exception:  # a notification is never worth a delivery
+                log.exception("could not start the dead-letter notification for %s", claim.id)
+
+    def _upstream(self, error: ProProfsError | None) -> None:
+        """Tell the breaker whether this call reached ProProfs."""
+        if error is not None and unreachable(error):
+            cooldown = self.breaker.unreachable()
+            if cooldown is not None:
+                self.metrics.delivery_paused(True)
+                log.warning(
+                    "ProProfs cannot be reached (%s); delivery pauses for %.0f s, then tries one",
+                    error,
+                    cooldown,
+                )
+        elif self.breaker.reached():
+            self.metrics.delivery_paused(False)
+            log.info("ProProfs answers again; delivery resumes")
 
     def _record(self, claim: Submission, record: Callable[[], bool]) -> bool:
         """Record a ticket that now exists, waiting out a short store outage (a restart, a
@@ -387,13 +506,11 @@ class Worker:
     ) -> None:
         delay = self.settings.retry.next_delay(claim.attempts, error)
         if delay is None:
-            self.store.mark_dead(
-                claim,
-                f"gave up after {claim.attempts} attempts: {text}",
-                kind=kind,
-                started_at=started,
-                http_status=status,
-            )
+            reason = f"gave up after {claim.attempts} attempts: {text}"
+            if self.store.mark_dead(
+                claim, reason, kind=kind, started_at=started, http_status=status
+            ):
+                self._dead(claim, reason)
             self.metrics.delivery(claim.route, "dead")
             log.warning("submission %s is dead after %d attempts", claim.id, claim.attempts)
         else:
