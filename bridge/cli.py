@@ -400,6 +400,7 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -
             retention=retention,
             on_dead=notify,
             watches=AlertWatches(settings, signing_key(settings)),
+            captures={name: route.alerts.capture for name, route in settings.routes.items()},
         )
         runner.install_signal_handlers()
         click.echo(

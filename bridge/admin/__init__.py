@@ -32,6 +32,7 @@ from werkzeug.security import check_password_hash
 
 from ..attachments import human_size
 from ..config import Settings, mask_secrets
+from ..intake import captures as bench
 from ..intake.common import bridge
 from ..intake.files import link
 from ..mapping import without_footer
@@ -304,6 +305,71 @@ def incidents() -> Response:
             }
         )
     return page("admin/incidents.html", rows=rows)
+
+
+@blueprint.get("/captures")
+@login_required
+def captures() -> Response:
+    """Each capturing route's last payloads, newest first."""
+    state = bridge()
+    routes = {name: route for name, route in state.settings.routes.items() if route.alerts.capture}
+    rows = {
+        name: [
+            {
+                "id": c["id"],
+                "received_at": c["received_at"],
+                "content_type": c["content_type"],
+                "size": human_size(len(c["body"].encode())),
+                "truncated": c["truncated"],
+                "start": c["body"][:120],
+            }
+            for c in state.store.captured(name, limit=route.alerts.capture)
+        ]
+        for name, route in routes.items()
+    }
+    return page("admin/captures.html", routes=routes, rows=rows)
+
+
+@blueprint.get("/captures/<int:capture_id>")
+@login_required
+def capture(capture_id: int) -> Response:
+    """One captured payload, and the ticket(s) it would make on its route now."""
+    state = bridge()
+    found = state.store.capture_by_id(capture_id)
+    route = state.settings.routes.get(found["route"]) if found else None
+    if found is None or route is None:
+        abort(404)
+    rendering = bench.render(route, found)
+    return page(
+        "admin/capture.html",
+        capture=found,
+        body=bench.pretty(found),
+        route=route,
+        rendering=rendering,
+        tickets=[
+            {**draft.to_dict(), "description": without_footer(draft.description or "")}
+            for draft in rendering.drafts
+        ],
+        sent=request.args.getlist("sent"),
+    )
+
+
+@blueprint.post("/captures/<int:capture_id>/send")
+@login_required
+def send_capture(capture_id: int) -> Response:
+    """Send a captured payload through its route again, as a test ticket."""
+    check_csrf()
+    state = bridge()
+    found = state.store.capture_by_id(capture_id)
+    route = state.settings.routes.get(found["route"]) if found else None
+    if found is None or route is None:
+        abort(404)
+    ids = bench.send_test(route, found, by=f"console:{current_user() or ''}")
+    log.info("console: capture %d sent again on route %s as %s", capture_id, route.name, ids)
+    return cast(
+        Response,
+        redirect(url_for("admin.capture", capture_id=capture_id, sent=ids), code=303),
+    )
 
 
 @blueprint.get("/spam")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -22,7 +23,7 @@ from ..config import Route, Settings
 from ..guards import content
 from ..guards.ratelimit import RateLimits
 from ..mapping import MappingError, footer, validation_messages, without_footer
-from ..observability import Metrics
+from ..observability import Metrics, RedactFilter, settings_secrets
 from ..outbox.store import StoreUnavailable, SubmissionStore, new_submission_id
 from ..outbox.worker import CrashPoint
 from ..proprofs.client import ProProfsClient
@@ -54,6 +55,11 @@ class Bridge:
     def incident_links(self) -> URLSafeSerializer:
         """Signs incident page links; rotating the secret key revokes them all."""
         return URLSafeSerializer(self.signing_key, salt="bridge.incidents")
+
+    @functools.cached_property
+    def redact(self) -> RedactFilter:
+        """Replaces every configured secret in a text (captured payloads)."""
+        return RedactFilter(settings_secrets(self.settings))
 
     @property
     def links(self) -> attachments.Links:

@@ -14,6 +14,7 @@ from ..config import Route
 from ..guards import GuardRefusal, signatures
 from ..outbox.store import StoreUnavailable
 from ..sources import GENERIC
+from . import captures
 from .alerts import Outcome, group_labels, heartbeat, receive_alert
 from .common import (
     Rejected,
@@ -162,6 +163,7 @@ def receive(name: str) -> Response:
         route = _route(name)
         body, form = read_body(route)
         authenticate(route, body)
+        captures.keep(route, body, form)
         message_id = idempotency_key(route)
         if message_id is None:
             return observed(route, process(route, body, form))

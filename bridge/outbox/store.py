@@ -1477,8 +1477,11 @@ class SubmissionStore:
         body: str,
         *,
         truncated: bool,
+        keep: int,
         now: float | None = None,
     ) -> None:
+        """Keep one raw payload of ``route`` and drop all but its newest ``keep``, in one
+        transaction (so a route's captures never grow past what it asks for)."""
         now = time.time() if now is None else now
         with self._write() as conn:
             conn.execute(
@@ -1491,6 +1494,7 @@ class SubmissionStore:
                     truncated=truncated,
                 )
             )
+            self._trim_captures(conn, route, keep)
 
     def captured(self, route: str, *, limit: int = 50) -> Sequence[dict[str, Any]]:
         """The route's captured payloads, newest first."""
@@ -1515,19 +1519,28 @@ class SubmissionStore:
 
     def trim_captures(self, route: str, keep: int) -> int:
         """Keep the newest ``keep`` payloads of ``route``; how many went."""
+        with self._write() as conn:
+            return self._trim_captures(conn, route, keep)
+
+    @staticmethod
+    def _trim_captures(conn: Connection, route: str, keep: int) -> int:
         newest = (
             sa.select(captures.c.id)
             .where(captures.c.route == route)
             .order_by(captures.c.id.desc())
             .limit(keep)
         )
-        with self._write() as conn:
-            kept = [r[0] for r in conn.execute(newest)]
-            doomed = captures.delete().where(captures.c.route == route)
-            if kept:
-                doomed = doomed.where(captures.c.id.not_in(kept))
-            result = conn.execute(doomed)
-        return int(result.rowcount)
+        kept = [r[0] for r in conn.execute(newest)] if keep > 0 else []
+        doomed = captures.delete().where(captures.c.route == route)
+        if kept:
+            doomed = doomed.where(captures.c.id.not_in(kept))
+        return int(conn.execute(doomed).rowcount)
+
+    def captured_routes(self) -> dict[str, int]:
+        """How many payloads each route has captured."""
+        query = sa.select(captures.c.route, sa.func.count()).group_by(captures.c.route)
+        with self._read() as conn:
+            return {str(route): int(n) for route, n in conn.execute(query)}
 
     # --- paused routes --------------------------------------------------------------------------
 

@@ -236,6 +236,7 @@ class Worker:
         on_dead: Callable[[Submission, str], None] | None = None,
         watches: Watches | None = None,
         watch_interval: float = 5.0,
+        captures: Mapping[str, int] | None = None,
     ) -> None:
         self.store = store
         self.watches = watches  # heartbeats and storm windows (watches.py)
@@ -255,6 +256,9 @@ class Worker:
         self.metrics = metrics or Metrics(enabled=False)
         self.breaker = Breaker()
         self.retention = dict(retention or {})
+        # How many captured payloads each route keeps (a route not named keeps none);
+        # None: captures are left as they are.
+        self.captures = None if captures is None else dict(captures)
 
     def __repr__(self) -> str:
         return f"Worker(owner={self.owner!r}, concurrency={self.settings.concurrency})"
@@ -326,7 +330,7 @@ class Worker:
         """Retention, beside delivery: scrub the personal content of submissions past their
         route's time, and delete quarantined ones past theirs — in small batches, each one
         short write, so intake is never held up by more than one of them; then remove kept
-        files nothing refers to."""
+        files nothing refers to, captured payloads past what their route keeps."""
         try:
             for route, policy in self.retention.items():
                 for state, after in (
@@ -349,6 +353,11 @@ class Worker:
                 if sum(expired.values()) < 200:
                     break
             self.store.trim_incident_events(older_than=INCIDENT_HISTORY, now=self.clock())
+            if self.captures is not None:
+                # A route that now keeps fewer (or none, or is gone) loses the rest.
+                for route, count in self.store.captured_routes().items():
+                    if count > self.captures.get(route, 0):
+                        self.store.trim_captures(route, self.captures.get(route, 0))
             swept = self.store.sweep_files(now=self.clock())
             if swept:
                 log.info("removed %d kept files no submission refers to", swept)

@@ -143,6 +143,12 @@ def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_
     store = SubmissionStore(store_url)
     try:
         assert store.counts().get("delivered") == len(accepted)
+        # The capturing routes kept what they were sent, without their credentials.
+        kept = {name: store.captured(name) for name in ("alerts-prod", "grafana-signed")}
+        assert all(kept.values()), {name: len(c) for name, c in kept.items()}
+        text = json.dumps([dict(c) for c in kept["alerts-prod"] + kept["grafana-signed"]])
+        assert env["ALERTMANAGER_TOKEN"] not in text and env["GRAFANA_SECRET"] not in text
+        assert "authorization" not in text.lower() and "signature" not in text.lower()
     finally:
         store.dispose()
 
