@@ -63,7 +63,8 @@ docs: $(STAMP)
 ## Retake the README's and the docs' pictures: the browser tests, on clean pages.
 pictures: browser $(STAMP)
 	BRIDGE_PICTURES=$(CURDIR)/docs/img $(BIN)/pytest -q tests/e2e/test_forms_browser.py \
-	  tests/e2e/test_widget_browser.py tests/e2e/test_admin_browser.py
+	  tests/e2e/test_widget_browser.py tests/e2e/test_admin_browser.py \
+	  tests/e2e/test_incidents_browser.py
 
 unit: $(STAMP)
 	$(BIN)/pytest
