@@ -197,7 +197,10 @@ def test_the_site_builds_with_no_warning(tmp_path: Path) -> None:
 def test_every_picture_is_shown_and_every_one_shown_is_there() -> None:
     shown: set[Path] = set()
     for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
-        for target in re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", page.read_text()):
+        text = page.read_text()
+        targets = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
+        targets += re.findall(r'<img src="([^"]+)"', text)  # sized pictures side by side
+        for target in targets:
             picture = (page.parent / target).resolve()
             assert picture.is_file(), f"{page.name} shows {target}, which is not there"
             shown.add(picture)
