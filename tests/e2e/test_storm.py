@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import requests
 
+from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import pg_schema_url, record_figures
-from tests.e2e.harness import bridge_server, wait_until, write_config
+from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
 from tests.intake.test_alerts import FIRING
 
 pytestmark = pytest.mark.e2e
@@ -50,8 +51,17 @@ def test_a_storm_of_500_new_groups_on_two_instances(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     with pg_schema_url() as store_url:
-        config = write_config(tmp_path / "bridge.yaml", store_url, emulator, routes=ROUTES)
-        with bridge_server(config) as first, bridge_server(config) as second:
+        with SubmissionStore(store_url, auto_upgrade=False) as migrator:
+            migrator.upgrade()  # PostgreSQL is migrated per release, not by serve
+        port = free_port()
+        config = write_config(
+            tmp_path / "bridge.yaml",
+            store_url,
+            emulator,
+            routes=ROUTES,
+            top=f'server: {{public_url: "http://127.0.0.1:{port}"}}',  # the summary's links
+        )
+        with bridge_server(config, port=port) as first, bridge_server(config) as second:
             session = requests.Session()
             auth = {"Authorization": f"Bearer {BEARER}"}
 
@@ -90,6 +100,11 @@ def test_a_storm_of_500_new_groups_on_two_instances(
                 timeout=WINDOW + 40,
             ), (len(emulator.state.tickets), singles, [t.subject for t in summaries()])
             time.sleep(6)  # both instances' watchers look again: no second summary
+            # A listed group's incident page says why it had no ticket of its own.
+            link = re.search(r"(http://\S+/incidents/\S+)", summaries()[0].description or "")
+            assert link is not None
+            page = requests.get(link.group(1), timeout=10)
+            assert page.status_code == 200 and "storm" in page.text, page.text[:500]
         made = list(emulator.state.tickets.values())
     storm = [t for t in made if t.subject.startswith("[bridge] Alert storm")]
     own = [t.subject for t in made if t not in storm]
