@@ -1505,6 +1505,14 @@ def _build(doc: _Document) -> Settings:
         raise ConfigError(problems)
     assert proprofs is not None and delivery is not None and server is not None
     assert admin is not None and files is not None
+    if not server.get("public_url"):
+        for route in routes.values():
+            if route.alerts.heartbeat or route.alerts.storm:
+                warn(
+                    ("routes", route.name, "heartbeat" if route.alerts.heartbeat else "storm"),
+                    "its tickets are raised by the delivery process, which cannot link the "
+                    "incident pages without server.public_url",
+                )
     store = str(top.get("store") or DEFAULT_STORE)
     if files.get("s3"):
         try:

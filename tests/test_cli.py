@@ -37,6 +37,25 @@ def test_every_example_passes_check_config_and_boots(
     assert set(document["paths"]) >= {route.path for route in load_settings(path).routes.values()}
 
 
+def test_check_config_warns_when_watch_tickets_cannot_link_incident_pages(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(f"""
+proprofs: {{account_email: o@example.com, token: t}}
+store: "sqlite:///{tmp_path / "w.db"}"
+routes:
+  am: {{kind: hook, source: alertmanager, storm: {{max_new: 5, window: 1m}}, ticket: {{email: a@x.io}}}}
+""")
+    code, out, err = run("check-config", "--config", str(config))
+    assert code == 0 and "OK" in out
+    assert "routes.am.storm: its tickets are raised by the delivery process" in err
+    assert "server.public_url" in err
+    config.write_text(config.read_text() + 'server: {public_url: "https://bridge.example.com"}\n')
+    code, out, err = run("check-config", "--config", str(config))
+    assert code == 0 and err == ""
+
+
 SHARED_AUTH = """
 proprofs: {account_email: o@example.com, token: t}
 store: STORE
