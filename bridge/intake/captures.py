@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 #: The most of a body kept; a longer one is cut, marked, and cannot be sent again.
 LIMIT = 64 * 1024
 
+FORM = "application/x-www-form-urlencoded"
 #: Header names that carry credentials or signatures, never kept.
 SECRET_HEADER = re.compile(
     r"authori[sz]ation|cookie|signature|token|secret|api-?key|password|auth|session", re.I
@@ -57,12 +58,14 @@ def keep(route: Route, body: bytes, form: dict[str, str]) -> None:
         and name.lower() not in HOP_HEADERS
         and name.lower() not in named
     }
+    # A sender that posts a form is kept as its fields, urlencoded (a multipart post too).
     raw = urlencode(form).encode() if form else body
+    content_type = FORM if form else request.content_type or ""
     text = clean(raw[:LIMIT].decode("utf-8", "replace"))
     try:
         state.store.capture(
             route.name,
-            request.content_type or "",
+            content_type,
             headers,
             text,
             truncated=len(raw) > LIMIT,
@@ -90,7 +93,7 @@ def payload_of(route: Route, capture: dict[str, Any]) -> Any:
     content_type = str(capture["content_type"]).split(";")[0].strip().lower()
     body = str(capture["body"])
     form: dict[str, str] = {}
-    if source.accepts_form and content_type == "application/x-www-form-urlencoded":
+    if source.accepts_form and content_type == FORM:
         form = dict(parse_qsl(body, keep_blank_values=True))
     return source.parse(body.encode(), content_type or "application/json", form)
 

@@ -7,6 +7,7 @@ import copy
 import html
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +179,43 @@ def test_housekeeping_trims_captures_of_routes_that_now_keep_fewer(
     store.capture("gone", "application/json", {}, "{}", truncated=False, keep=5)
     Worker(store, client).housekeeping()  # not told what routes keep: leaves them be
     assert len(store.captured("gone")) == 1
+
+
+def test_a_sender_that_posts_a_form_is_kept_as_its_fields_and_renders(
+    emulator: EmulatorServer, store_url: str
+) -> None:
+    """UptimeRobot posts urlencoded fields and Uptime Kuma may post multipart: both are
+    kept as urlencoded fields, which the console reads back as intake did."""
+    settings = settings_from_text(
+        f"""
+proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
+store: "{store_url}"
+admin: {{password_hash: "{generate_password_hash(PASSWORD)}"}}
+routes:
+  robot: {{kind: hook, source: uptimerobot, capture: 5, ticket: {{email: up@example.com}}}}
+""",
+        env={},
+    )
+    store = SubmissionStore(store_url)
+    try:
+        client = create_app(settings, store=store).test_client()
+        client.environ_base["wsgi.url_scheme"] = "https"
+        fields = json.loads(Path("examples/payloads/senders/uptimerobot.json").read_text())
+        assert client.post("/hooks/robot", data=fields).status_code == 202
+        multipart = client.post(
+            "/hooks/robot",
+            data={**fields, "monitor_friendly_name": "Mail Server", "monitor_url": "mail.example"},
+            content_type="multipart/form-data",
+        )
+        assert multipart.status_code == 202
+        kept = store.captured("robot")
+        assert [c["content_type"] for c in kept] == ["application/x-www-form-urlencoded"] * 2
+        log_in(client)
+        for capture, name in zip(kept, ("Mail Server", "Web Server"), strict=True):
+            page = html.unescape(
+                client.get(f"/admin/captures/{capture['id']}").get_data(as_text=True)
+            )
+            assert "What it would make now" in page and name in page
+            assert "The body is not JSON" not in page
+    finally:
+        store.dispose()
