@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError, meta, nodes
+from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import concat
 from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, ValidationError
@@ -93,8 +94,12 @@ def _finalize(value: Any) -> Any:
     return "" if value is None else value
 
 
+_PATH = r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*"
 #: ``{{ name }}`` or ``{{ a.b }}``: rendered by a plain lookup, the same result without Jinja.
-SIMPLE_LOOKUP = re.compile(r"^\{\{\s*([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*)\s*\}\}$")
+SIMPLE_LOOKUP = re.compile(rf"^\{{\{{\s*({_PATH})\s*\}}\}}$")
+#: ``{{ a.b or c.d or '' }}`` (the presets' fallbacks): the first value that is set, by
+#: plain lookups too.
+OR_CHAIN = re.compile(rf"^\{{\{{\s*({_PATH}(?:\s+or\s+{_PATH})+)(\s+or\s+(?:''|\"\"))?\s*\}}\}}$")
 
 
 def make_environment() -> ImmutableSandboxedEnvironment:
@@ -162,24 +167,58 @@ class Template:
             raise MappingError(f"{where}: template error: {exc}") from None
         lookup = SIMPLE_LOOKUP.match(source.strip())
         self.lookup = tuple(lookup.group(1).split(".")) if lookup else None
+        chain = OR_CHAIN.match(source.strip()) if lookup is None else None
+        self.chain = (
+            [tuple(p.split(".")) for p in re.split(r"\s+or\s+", chain.group(1))]
+            if chain and chain.group(2)  # ends in '': nothing falls through to Jinja's last value
+            else None
+        )
 
     def render(self, context: dict[str, Any]) -> str:
         if self.is_literal:
             return self.source
         if self.lookup is not None:
             return self._lookup(context)
+        if self.chain is not None:
+            found = self._first(context)
+            if found is not None:
+                return found
         try:
             # One context, no copy of the environment's globals: the render context already
-            # holds every name a ticket template may use (see RouteMapping.context).
-            return concat(
-                self.compiled.root_render_func(self.compiled.new_context(context, shared=True))
-            )
+            # holds every name a ticket template may use (see RouteMapping.context). Made
+            # directly, without the set of the globals' names Template.new_context builds
+            # for modules (a tenth of a ticket's rendering).
+            compiled = self.compiled
+            ctx = new_context(ENV, compiled.name, compiled.blocks, context, shared=True)
+            return concat(compiled.root_render_func(ctx))
         except SecurityError:
             raise MappingError(f"{self.where}: the template tried something unsafe") from None
         except TemplateError as exc:
             raise MappingError(f"{self.where}: template error: {exc}") from None
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise MappingError(f"{self.where}: template failed: {type(exc).__name__}") from None
+
+    def _first(self, context: Mapping[str, Any]) -> str | None:
+        """The first set value of an ``or`` chain of lookups, or ``None`` where only Jinja
+        can say (a value that is not plain text or a whole number, an attribute)."""
+        assert self.chain is not None
+        for path in self.chain:
+            value: Any = context
+            for part in path:
+                if isinstance(value, Mapping):
+                    value = value.get(part)
+                elif value is None:
+                    break
+                else:
+                    return None  # attribute access: let the sandbox judge
+            if value is None or value == "":
+                continue
+            if isinstance(value, str) or (type(value) is int):
+                if value:
+                    return str(value)
+                continue  # 0: false, as in Jinja
+            return None
+        return ""
 
     def _lookup(self, context: Mapping[str, Any]) -> str:
         assert self.lookup is not None

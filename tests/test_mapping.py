@@ -5,11 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from bridge.config import settings_from_text
 from bridge.declared import FieldSpec, build_schema
-from bridge.mapping import MappingError, RouteMapping, TicketSpec, footer, validation_messages
+from bridge.mapping import (
+    MappingError,
+    RouteMapping,
+    Template,
+    TicketSpec,
+    footer,
+    validation_messages,
+)
 from bridge.sources import GenericSchema
 
 SPECS = {
@@ -214,3 +223,37 @@ def test_generic_hook_route_accepts_any_json_object_only() -> None:
 def test_validation_messages_flatten_to_one_shape() -> None:
     exc = ValidationError({"a": ["x"], "b": {"0": ["y"]}, "_schema": ["z"]})
     assert validation_messages(exc) == {"a": ["x"], "b.0": ["y"], "_schema": ["z"]}
+
+
+_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.floats(allow_nan=False, width=16)
+    | st.sampled_from(["", "high", "0", "a b", "<b>"]),
+    lambda inner: (
+        st.lists(inner, max_size=2)
+        | st.dictionaries(st.sampled_from(["priority", "severity", "x"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@given(
+    data=st.dictionaries(st.sampled_from(["priority", "severity", "labels"]), _VALUES, max_size=3)
+)
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ data.priority }}",
+        "{{ data.labels.severity }}",
+        "{{ data.priority or data.severity or '' }}",
+        '{{ data.labels.priority or data.severity or data.priority or "" }}',
+        "{{ data.priority or data.severity }}",  # no '' at the end: Jinja's own answer
+    ],
+)
+def test_plain_lookups_render_what_jinja_renders(source: str, data: dict[str, Any]) -> None:
+    template = Template(source, "t")
+    assert template.lookup is not None or template.chain is not None or "''" not in source
+    context = {"data": data}
+    assert template.render(context) == template.compiled.render(context)
