@@ -31,7 +31,7 @@ from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from werkzeug.security import check_password_hash
 
 from ..attachments import human_size
-from ..config import Settings, mask_secrets
+from ..config import Route, Settings, mask_secrets
 from ..intake import captures as bench
 from ..intake.common import bridge
 from ..intake.files import link
@@ -334,11 +334,7 @@ def captures() -> Response:
 @login_required
 def capture(capture_id: int) -> Response:
     """One captured payload, and the ticket(s) it would make on its route now."""
-    state = bridge()
-    found = state.store.capture_by_id(capture_id)
-    route = state.settings.routes.get(found["route"]) if found else None
-    if found is None or route is None:
-        abort(404)
+    found, route = _capture(capture_id)
     rendering = bench.render(route, found)
     return page(
         "admin/capture.html",
@@ -359,17 +355,23 @@ def capture(capture_id: int) -> Response:
 def send_capture(capture_id: int) -> Response:
     """Send a captured payload through its route again, as a test ticket."""
     check_csrf()
-    state = bridge()
-    found = state.store.capture_by_id(capture_id)
-    route = state.settings.routes.get(found["route"]) if found else None
-    if found is None or route is None:
-        abort(404)
+    found, route = _capture(capture_id)
     ids = bench.send_test(route, found, by=f"console:{current_user() or ''}")
     log.info("console: capture %d sent again on route %s as %s", capture_id, route.name, ids)
     return cast(
         Response,
         redirect(url_for("admin.capture", capture_id=capture_id, sent=ids), code=303),
     )
+
+
+def _capture(capture_id: int) -> tuple[dict[str, Any], Route]:
+    """A captured payload and the route it came in on (404 if either is gone)."""
+    state = bridge()
+    found = state.store.capture_by_id(capture_id)
+    route = state.settings.routes.get(found["route"]) if found else None
+    if found is None or route is None:
+        abort(404)
+    return found, route
 
 
 @blueprint.get("/spam")
