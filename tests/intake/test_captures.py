@@ -3,7 +3,6 @@ the console through the route's current templates and sent again as test tickets
 
 from __future__ import annotations
 
-import copy
 import html
 import json
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from bridge.outbox.worker import Worker
 from bridge.proprofs.client import ProProfsClient
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import ACCOUNT_EMAIL, TOKEN
-from tests.intake.test_alerts import FIRING
+from tests.intake.test_alert_watches import group
 from tests.test_admin import PASSWORD, log_in, token
 
 BEARER = "capture-bearer-secret-77"
@@ -66,31 +65,20 @@ def captured(
     store.dispose()
 
 
-def notification(name: str) -> dict[str, Any]:
-    body = copy.deepcopy(FIRING)
-    body["groupKey"] = f'{{}}:{{alertname="{name}"}}'
-    body["commonLabels"] = {**body["commonLabels"], "alertname": name}
-    body["groupLabels"] = {"alertname": name}
-    return body
-
-
 AUTH = {"Authorization": f"Bearer {BEARER}", "X-Trace": "t-1", "X-Api-Key": "k-2"}
 
 
 def test_the_last_n_authenticated_payloads_are_kept_without_credentials(captured: Any) -> None:
     client, store = captured
     for n in range(5):
-        assert (
-            client.post("/hooks/alerts", json=notification(f"A{n}"), headers=AUTH).status_code
-            == 202
-        )
+        assert client.post("/hooks/alerts", json=group(f"A{n}"), headers=AUTH).status_code == 202
     # Refused by the schema: kept too (it is the one worth looking at); the token a sender
     # put into its own body is replaced.
     odd = {"receiver": "x", "status": "firing", "alerts": "nope", "note": BEARER}
     assert client.post("/hooks/alerts", json=odd, headers=AUTH).status_code == 422
     # Not authenticated, or on a route that keeps nothing: not kept.
-    assert client.post("/hooks/alerts", json=notification("X")).status_code == 401
-    assert client.post("/hooks/quiet", json=notification("Q"), headers=AUTH).status_code == 202
+    assert client.post("/hooks/alerts", json=group("X")).status_code == 401
+    assert client.post("/hooks/quiet", json=group("Q"), headers=AUTH).status_code == 202
 
     kept = store.captured("alerts")
     assert len(kept) == 3 and store.captured("quiet") == []
@@ -105,7 +93,7 @@ def test_the_last_n_authenticated_payloads_are_kept_without_credentials(captured
 
 def test_a_body_past_64_kib_is_cut_and_cannot_be_sent_again(captured: Any) -> None:
     client, store = captured
-    big = notification("Big")
+    big = group("Big")
     big["commonAnnotations"] = {"description": "x" * 70_000}
     client.post("/hooks/alerts", json=big, headers=AUTH)
     (kept,) = store.captured("alerts")
@@ -119,7 +107,7 @@ def test_the_console_renders_a_capture_through_the_current_templates_and_creates
     captured: Any, emulator: EmulatorServer, store_url: str
 ) -> None:
     client, store = captured
-    client.post("/hooks/alerts", json=notification("DiskFull"), headers=AUTH)
+    client.post("/hooks/alerts", json=group("DiskFull"), headers=AUTH)
     (kept,) = store.captured("alerts")
     before = store.counts()
     log_in(client)
@@ -147,7 +135,7 @@ def test_send_again_makes_a_test_ticket_outside_the_incident(
     captured: Any, emulator: EmulatorServer
 ) -> None:
     client, store = captured
-    client.post("/hooks/alerts", json=notification("DiskFull"), headers=AUTH)
+    client.post("/hooks/alerts", json=group("DiskFull"), headers=AUTH)
     (kept,) = store.captured("alerts")
     log_in(client)
     page = client.get(f"/admin/captures/{kept['id']}").get_data(as_text=True)
@@ -161,7 +149,7 @@ def test_send_again_makes_a_test_ticket_outside_the_incident(
     assert tests[0].draft.subject == "[test] firing: DiskFull" and tests[0].dedup_key is None
     # A second send is a second test ticket: it is not a repeat of the alert group.
     client.post(f"/admin/captures/{kept['id']}/send", data={"csrf_token": token(page)})
-    client.post("/hooks/alerts", json=notification("DiskFull"), headers=AUTH)  # a repeat
+    client.post("/hooks/alerts", json=group("DiskFull"), headers=AUTH)  # a repeat
     assert sum((s.meta or {}).get("made_by") == "console" for s in store.list(limit=50)) == 2
     assert store.counts()["pending"] == 3  # the alert's own ticket and the two tests
 
@@ -171,7 +159,7 @@ def test_housekeeping_trims_captures_of_routes_that_now_keep_fewer(
 ) -> None:
     web, store = captured
     for n in range(3):
-        web.post("/hooks/alerts", json=notification(f"A{n}"), headers=AUTH)
+        web.post("/hooks/alerts", json=group(f"A{n}"), headers=AUTH)
     store.capture("gone", "application/json", {}, "{}", truncated=False, keep=5)
     Worker(store, client, captures={"alerts": 1}).housekeeping()
     names = [json.loads(c["body"])["groupLabels"]["alertname"] for c in store.captured("alerts")]
