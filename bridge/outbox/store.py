@@ -1316,15 +1316,13 @@ class SubmissionStore:
         """Start expecting ``route``'s heartbeat from ``now`` if none was ever heard: a
         pipeline that never sends one is as silent as one that stopped."""
         now = time.time() if now is None else now
-        try:
-            with self._write() as conn:
-                known = conn.execute(
-                    sa.select(heartbeats.c.route).where(heartbeats.c.route == route)
-                ).first()
-                if known is None:
-                    conn.execute(heartbeats.insert().values(route=route, last_seen=now))
-        except IntegrityError:
-            pass  # another process started expecting it at the same moment
+        # IntegrityError: another process started expecting it at the same moment.
+        with contextlib.suppress(IntegrityError), self._write() as conn:
+            known = conn.execute(
+                sa.select(heartbeats.c.route).where(heartbeats.c.route == route)
+            ).first()
+            if known is None:
+                conn.execute(heartbeats.insert().values(route=route, last_seen=now))
 
     def heartbeat_silence(
         self,
