@@ -71,6 +71,21 @@ def alert_status(route: Route, ready: Prepared) -> str:
     return "resolved" if value == "resolved" else "firing"
 
 
+def notifications(route: Route, payload: Any) -> tuple[list[Any], dict[str, Any]]:
+    """What one post holds for ``route`` — itself, or one notification per alert in
+    per-alert mode — and the render meta each is mapped with."""
+    source = route.source
+    found = [payload]
+    if (
+        source is not None
+        and route.alerts.alert_mode == "alert"
+        and source.split
+        and isinstance(payload, dict)
+    ):
+        found = source.split(payload)
+    return found, {"max_alerts": route.alerts.max_alerts}
+
+
 def group_labels(data: Mapping[str, Any]) -> dict[str, str]:
     """The alert group's labels, where the sender gives them (Alertmanager and Grafana:
     ``commonLabels``; else ``groupLabels`` or ``labels``), for the incident page."""

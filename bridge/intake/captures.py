@@ -27,7 +27,7 @@ from ..mapping import MappingError, validation_messages
 from ..outbox.store import StoreUnavailable
 from ..proprofs.models import TicketDraft
 from ..sources import GENERIC
-from .alerts import group_labels
+from .alerts import group_labels, notifications
 from .common import bridge
 
 log = logging.getLogger(__name__)
@@ -107,20 +107,11 @@ def render(route: Route, capture: dict[str, Any]) -> Rendering:
         payload = payload_of(route, capture)
     except ValueError as exc:
         return Rendering([], f"The body is not JSON the route reads: {exc}")
-    notifications = [payload]
-    source = route.source
-    if (
-        source is not None
-        and route.alerts.alert_mode == "alert"
-        and source.split
-        and isinstance(payload, dict)
-    ):
-        notifications = source.split(payload)
-    meta = {"max_alerts": route.alerts.max_alerts}
+    posted, meta = notifications(route, payload)
     drafts: list[TicketDraft] = []
     beat = route.alerts.heartbeat
     try:
-        for number, notification in enumerate(notifications):
+        for number, notification in enumerate(posted):
             data, extra = route.mapping.load(notification)
             if beat is not None and beat.matches(group_labels(data)):
                 return Rendering([], "This is the route's heartbeat: it never makes a ticket.")

@@ -15,7 +15,7 @@ from ..guards import GuardRefusal, signatures
 from ..outbox.store import StoreUnavailable
 from ..sources import GENERIC
 from . import captures
-from .alerts import Outcome, group_labels, heartbeat, receive_alert
+from .alerts import Outcome, group_labels, heartbeat, notifications, receive_alert
 from .common import (
     Rejected,
     accept,
@@ -227,16 +227,11 @@ def once(route: Route, message_id: str, work: Callable[[], Response]) -> Respons
 
 
 def _alerts(route: Route, payload: Any) -> Response:
-    source = route.source
-    assert source is not None
-    notifications = [payload]
-    if route.alerts.alert_mode == "alert" and source.split and isinstance(payload, dict):
-        notifications = source.split(payload)
-    meta = {"max_alerts": route.alerts.max_alerts}
+    posted, meta = notifications(route, payload)
     outcomes: list[Outcome] = []
     beat = route.alerts.heartbeat
     heard = False
-    for notification in notifications:
+    for notification in posted:
         ready = prepare(route, notification, meta)
         if beat is not None and beat.matches(group_labels(ready.data)):
             heartbeat(route)  # the dead man's switch: noted, never a ticket

@@ -67,6 +67,20 @@ routes:
     store.dispose()
 
 
+def all_at_once(watchers: list[AlertWatches], store: SubmissionStore, now: float) -> list[str]:
+    """Every watcher checks at the same moment, each in its own thread; what they raised."""
+    raised: list[str] = []
+    threads = [
+        threading.Thread(target=lambda w=w: raised.extend(w.check(store, now=now)))
+        for w in watchers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return raised
+
+
 def made(store: SubmissionStore) -> list[Any]:
     return [s for s in store.list(limit=1000) if (s.meta or {}).get("made_by") == "bridge"]
 
@@ -79,16 +93,8 @@ def test_the_heartbeat_is_never_a_ticket_and_its_silence_is_one(watched: Any) ->
     assert store.list(limit=10) == []
     # Four delivery processes look at once, 121 s later (every + grace passed): one ticket.
     watchers = [AlertWatches(settings, signing_key(settings)) for _ in range(4)]
-    raised: list[str] = []
     later = clock.now + 121
-    threads = [
-        threading.Thread(target=lambda w=w: raised.extend(w.check(store, now=later)))
-        for w in watchers
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    raised = all_at_once(watchers, store, now=later)
     assert len(raised) == 1
     (silence,) = made(store)
     assert silence.draft.subject == "[bridge] The alert pipeline of alerts is silent"
@@ -125,15 +131,7 @@ def test_a_storm_makes_the_first_tickets_and_one_summary_per_window(watched: Any
     assert client.post("/hooks/alerts", json=group("Disk0")).json["status"] == "duplicate"
     watchers = [AlertWatches(settings, signing_key(settings)) for _ in range(3)]
     assert watchers[0].check(store, now=clock.now + 30) == []  # the window is not over
-    raised: list[str] = []
-    threads = [
-        threading.Thread(target=lambda w=w: raised.extend(w.check(store, now=clock.now + 61)))
-        for w in watchers
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    raised = all_at_once(watchers, store, now=clock.now + 61)
     assert len(raised) == 1
     (summary,) = made(store)
     assert summary.draft.subject == "[bridge] Alert storm on alerts: 7 more new groups"
