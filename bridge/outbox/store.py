@@ -412,10 +412,18 @@ class WriterTurns:
             raise StoreUnavailable(f"cannot lock {self.path.name}: {exc.strerror}") from None
 
 
+def _held() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass(eq=False)
 class _Write(Generic[T]):
     work: Callable[[Connection], T]
-    ready: threading.Event = field(default_factory=threading.Event)
+    #: Held until the write is committed or its writer is to lead: released once, by the
+    #: leader, which wakes the writer (a bare lock: the cheapest wake-up there is).
+    waiting: threading.Lock = field(default_factory=_held)
     result: Any = None
     error: BaseException | None = None
     done: bool = False
@@ -445,18 +453,15 @@ class GroupCommit:
             self._queue.append(write)
             if not self._leading:
                 self._leading = write.leads = True
-        while not write.leads:
-            write.ready.wait()
-            write.ready.clear()
-            if write.done:
-                break
+        if not write.leads:
+            write.waiting.acquire()  # until committed, or handed the lead
         if not write.done:
-            self._lead()
+            self._lead(write)
         if write.error is not None:
             raise write.error
         return write.result  # type: ignore[no-any-return]
 
-    def _lead(self) -> None:
+    def _lead(self, own: _Write[Any]) -> None:
         with self._lock:
             batch, self._queue = self._queue, []
         try:
@@ -464,12 +469,13 @@ class GroupCommit:
         finally:
             for done in batch:
                 done.done = True
-                done.ready.set()
+                if done is not own:
+                    done.waiting.release()
             with self._lock:
                 if self._queue:
                     successor = self._queue[0]
                     successor.leads = True
-                    successor.ready.set()
+                    successor.waiting.release()
                 else:
                     self._leading = False
 
