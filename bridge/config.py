@@ -8,6 +8,7 @@ config stops the program with messages naming the file, line and key path
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import os
 import re
@@ -1340,11 +1341,11 @@ class Route:
     def path(self) -> str:
         return PATH_PREFIX[self.kind] + self.name
 
-    @property
+    @functools.cached_property
     def file_fields(self) -> tuple[str, ...]:
         return tuple(name for name, spec in self.fields.items() if spec.type == "file")
 
-    @property
+    @functools.cached_property
     def body_limit(self) -> int:
         """The largest body read: ``max_body``, plus the files' total on a route with files."""
         if self.file_fields:

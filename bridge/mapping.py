@@ -46,6 +46,10 @@ class MappingError(Exception):
     """A route's templates could not make a ticket from valid data (a config problem)."""
 
 
+#: ``json.dumps(…, default=str, ensure_ascii=False)``, one encoder for every call.
+_encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
+
+
 def _kv(value: Any, indent: str = "") -> str:
     """A mapping as readable ``key: value`` lines (nested values indented)."""
     if not isinstance(value, Mapping):
@@ -70,7 +74,7 @@ def _text(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, default=str, ensure_ascii=False)
+        return _encode(value)
     return str(value)
 
 

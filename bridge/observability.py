@@ -255,8 +255,11 @@ class JsonLines(logging.Formatter):
             line["stack_info"] = self.formatStack(record.stack_info)
         for key in sorted(vars(record).keys() - _RECORD_ATTRIBUTES):  # a caller's ``extra=``
             line[key] = getattr(record, key)
-        return json.dumps(line, default=str)
+        return _encode(line)
 
+
+#: ``json.dumps(…, default=str)``, one encoder for every line.
+_encode = json.JSONEncoder(default=str).encode
 
 #: What every log record carries; anything else on a record was added to it (``extra=``).
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {

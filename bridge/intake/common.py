@@ -79,12 +79,14 @@ def bridge() -> Bridge:
     return state
 
 
+#: ``json.dumps(…, ensure_ascii=False)`` without making an encoder for every answer.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def json_response(
     body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None
 ) -> Response:
-    response = Response(
-        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json"
-    )
+    response = Response(_encode(body), status=status, mimetype="application/json")
     for key, value in (headers or {}).items():
         response.headers[key] = value
     return response
@@ -131,10 +133,11 @@ def too_large(route: Route) -> Rejected:
 
 
 def check_declared_size(route: Route) -> None:
-    declared = request.content_length
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    declared = current.content_length
     if declared is not None and declared > route.body_limit:
         raise too_large(route)
-    request.max_content_length = route.body_limit
+    current.max_content_length = route.body_limit
 
 
 def receive_body(route: Route) -> bytes:
@@ -142,17 +145,18 @@ def receive_body(route: Route) -> bytes:
     limit, declared or streamed; 408 when it is still arriving at ``server.body_timeout``."""
     check_declared_size(route)
     state = bridge()
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
     timeout = state.settings.server.body_timeout
-    with state.deadlines.reading(request.environ, timeout) as clock:
+    with state.deadlines.reading(current.environ, timeout) as clock:
         try:
-            data = request.get_data(cache=True)
+            data = current.get_data(cache=True)
         except RequestEntityTooLarge:
             raise too_large(route) from None
         except (HTTPException, OSError, ValueError):
             if clock is None or not clock.cut:
                 raise
             data = b""
-    if clock is not None and clock.cut and len(data) != request.content_length:
+    if clock is not None and clock.cut and len(data) != current.content_length:
         raise Rejected(
             408,
             "body_timeout",

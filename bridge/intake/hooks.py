@@ -54,13 +54,9 @@ def read_body(route: Route) -> tuple[bytes, dict[str, str]]:
 
 
 def authenticate(route: Route, body: bytes) -> None:
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
     try:
-        signatures.verify_all(
-            route.auth,
-            headers=request.headers,
-            args=request.args,
-            body=body,
-        )
+        signatures.verify_all(route.auth, headers=current.headers, args=current.args, body=body)
     except GuardRefusal as refusal:
         raise Rejected(
             refusal.status,
@@ -72,18 +68,15 @@ def authenticate(route: Route, body: bytes) -> None:
 
 def parse(route: Route, body: bytes, form: dict[str, str]) -> Any:
     source = route.source or GENERIC
-    if (
-        source is GENERIC
-        and request.mimetype != "application/json"
-        and not (request.mimetype.endswith("+json"))
-    ):
+    mimetype = request.mimetype
+    if source is GENERIC and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise Rejected(
             415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json)."
         )
     if not form and not body.strip():
         raise Rejected(400, "malformed_json", "The body is empty; send the sender's JSON.")
     try:
-        return source.parse(body, request.mimetype, form)
+        return source.parse(body, mimetype, form)
     except UnicodeDecodeError:
         raise Rejected(400, "malformed_json", "The body is not UTF-8 text.") from None
     except ValueError as exc:
