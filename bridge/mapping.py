@@ -22,6 +22,7 @@ from jinja2.utils import concat
 from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, ValidationError
 
 from .proprofs.models import PRIORITIES, TicketDraft
+from .sources import NOT_AN_OBJECT, GenericSchema
 
 TICKET_FIELDS = ("subject", "description", "name", "email", "phone", "priority", "staff", "inbox")
 DEFAULT_MAX_LENGTHS = {
@@ -295,6 +296,8 @@ class RouteMapping:
         self._unknown_mode = {"reject": RAISE, "drop": EXCLUDE, "append": INCLUDE}[unknown]
         self._declared = frozenset(schema.fields)
         self.passthrough = getattr(schema, "unknown", RAISE) == INCLUDE
+        # Any JSON object as it is: what marshmallow's load of this schema gives, without it.
+        self.verbatim = type(schema) is GenericSchema
 
     # --- load -------------------------------------------------------------------------------
 
@@ -303,6 +306,10 @@ class RouteMapping:
 
         Raises :class:`marshmallow.ValidationError` with per-field messages.
         """
+        if self.verbatim:
+            if not isinstance(payload, Mapping):
+                raise ValidationError({"_schema": [NOT_AN_OBJECT]})
+            return dict(payload), {}
         if self.passthrough:
             data = self.schema.load(payload)
             return dict(data), {}

@@ -220,6 +220,30 @@ def test_generic_hook_route_accepts_any_json_object_only() -> None:
         m.load(["not", "an", "object"])
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(payload=_JSON)
+def test_a_generic_route_loads_what_marshmallow_loads(payload: Any) -> None:
+    mapping = RouteMapping("events", GenericSchema(), TicketSpec(email="a@example.com"))
+    assert mapping.verbatim
+    try:
+        expected: Any = (dict(GenericSchema().load(payload)), {})
+    except ValidationError as exc:
+        expected = validation_messages(exc)
+    try:
+        got: Any = mapping.load(payload)
+    except ValidationError as exc:
+        got = validation_messages(exc)
+    assert got == expected
+
+
 def test_validation_messages_flatten_to_one_shape() -> None:
     exc = ValidationError({"a": ["x"], "b": {"0": ["y"]}, "_schema": ["z"]})
     assert validation_messages(exc) == {"a": ["x"], "b.0": ["y"], "_schema": ["z"]}

@@ -76,6 +76,9 @@ class Source:
         return self.preprocess(payload) if self.preprocess else payload
 
 
+NOT_AN_OBJECT = "The body must be a JSON object."
+
+
 class Tolerant(Schema):
     """Senders add fields over versions: keep what we do not know, check what we use."""
 
@@ -85,7 +88,7 @@ class Tolerant(Schema):
     @pre_load
     def require_object(self, data: Any, **_: Any) -> Any:
         if not isinstance(data, Mapping):
-            raise ValidationError("The body must be a JSON object.", field_name="_schema")
+            raise ValidationError(NOT_AN_OBJECT, field_name="_schema")
         return data
 
 
