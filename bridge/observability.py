@@ -28,6 +28,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from . import randomness
+
 REQUEST_ID = contextvars.ContextVar("bridge_request_id", default="")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000)
@@ -211,7 +213,7 @@ def new_request_id(incoming: str | None) -> str:
     """The caller's X-Request-ID when it is sane, else a fresh one."""
     if incoming and REQUEST_ID_RE.match(incoming):
         return incoming
-    return os.urandom(16).hex()
+    return randomness.token_hex(16)
 
 
 class RequestIdFilter(logging.Filter):

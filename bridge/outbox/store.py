@@ -20,7 +20,6 @@ import fcntl
 import json
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -34,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from .. import randomness
 from ..attachments import WRITE_GRACE, Attachment, FileStore
 from ..proprofs.models import TicketDraft
 from .tables import (
@@ -239,7 +239,7 @@ def describe_erasure(email: str, report: Mapping[str, int]) -> str:
 
 def new_submission_id() -> str:
     """An unguessable id that doubles as the ticket reference: ``pb-`` + 20 hex digits."""
-    return "pb-" + secrets.token_hex(10)
+    return "pb-" + randomness.token_hex(10)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

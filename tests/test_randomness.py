@@ -1,0 +1,46 @@
+"""Ids drawn from a block of OS randomness: the right size, never repeated, not even by a
+forked child (which would otherwise go on with its parent's block)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from bridge import randomness
+from bridge.outbox.store import new_submission_id
+
+
+def test_tokens_are_hex_of_the_asked_size_and_never_repeat() -> None:
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def draw() -> None:
+        mine = [randomness.token_hex(10) for _ in range(2_000)]  # several blocks each
+        with lock:
+            seen.update(mine)
+
+    threads = [threading.Thread(target=draw) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 8_000
+    assert all(len(t) == 20 and int(t, 16) >= 0 for t in seen)
+    assert len(randomness.token_hex(5_000)) == 10_000  # larger than a block
+    assert new_submission_id().startswith("pb-") and len(new_submission_id()) == 23
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    randomness.token_hex(1)  # the parent holds a block, most of it unused
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(read)
+        os.write(write, ",".join(randomness.token_hex(10) for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = set(pipe.read().split(","))
+    os.waitpid(pid, 0)
+    parent = {randomness.token_hex(10) for _ in range(50)}
+    assert len(child) == 50 and not child & parent
