@@ -4,6 +4,7 @@ writers of several processes take turns; the write-ahead log stays bounded under
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import sqlite3
 import threading
@@ -135,6 +136,43 @@ def test_concurrent_enqueues_are_all_stored_and_duplicates_found_within_one_comm
     assert len(duplicates) == 30 and {r.id for r in duplicates} <= stored
     assert store.counts()["pending"] == 130
     assert max(commits) > 1 and len(commits) < 160  # writes did share commits
+
+
+def test_a_batch_of_rows_is_one_statement_that_tells_each_row_apart(
+    store: SubmissionStore, store_url: str
+) -> None:
+    """Rows that share a batch go in one statement; a dedup key repeated within the batch,
+    or already stored, leaves just that row out, and the rest are committed."""
+    first = store.enqueue("alerts", "hook", DRAFT, dedup_key="alerts:old")
+    statements: list[int] = []
+    real = store._insert_rows
+
+    def counting(rows: list[tuple[Any, ...]]) -> list[int]:
+        statements.append(len(rows))
+        return real(rows)
+
+    store._group._insert_rows = counting  # type: ignore[assignment]
+    rows = [
+        _row("pb-" + "a" * 20, None),
+        _row("pb-" + "b" * 20, "alerts:new"),
+        _row("pb-" + "c" * 20, "alerts:new"),  # the same key as the row before it
+        _row("pb-" + "d" * 20, "alerts:old"),  # already stored
+        _row("pb-" + "e" * 20, None),
+    ]
+    writes = [store_module._Write(lambda _: None, row=row) for row in rows]
+    store._group._commit(writes)  # as a leader commits a batch
+    assert [w.error for w in writes] == [None] * 5
+    assert [w.result for w in writes] == [1, 1, 0, 0, 1]
+    assert statements == [5]
+    with SubmissionStore(store_url) as reopened:  # committed: another connection sees them
+        ids = {s.id for s in reopened.list(limit=50)}
+    assert ids == {first.id, "pb-" + "a" * 20, "pb-" + "b" * 20, "pb-" + "e" * 20}
+
+
+def _row(sid: str, key: str | None) -> tuple[Any, ...]:
+    now = time.time()
+    draft = json.dumps(DRAFT.to_dict())
+    return (sid, "alerts", "hook", draft, key, "pending", 0, now, 0, "{}", now, now)
 
 
 def _hammer(url: str, count: int, ready: Any) -> None:
