@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -432,6 +433,16 @@ class _Write(Generic[T]):
     leads: bool = False
 
 
+@functools.lru_cache(maxsize=64)
+def _enqueue_rows_sql(mark: str, count: int) -> str:
+    """The insert of ``count`` submission rows (made once per batch size)."""
+    values = f"({', '.join([mark] * len(ENQUEUE_COLUMNS))})"
+    return (
+        f"INSERT INTO {s.name} ({', '.join(ENQUEUE_COLUMNS)}) "
+        f"VALUES {', '.join([values] * count)} ON CONFLICT DO NOTHING"
+    )
+
+
 class GroupCommit:
     """Writes that arrive while another is committing share the next transaction.
 
@@ -752,11 +763,7 @@ class SubmissionStore:
                 cursor.close()
 
     def _enqueue_rows_sql(self, count: int) -> str:
-        values = f"({', '.join([self._mark] * len(ENQUEUE_COLUMNS))})"
-        return (
-            f"INSERT INTO {s.name} ({', '.join(ENQUEUE_COLUMNS)}) "
-            f"VALUES {', '.join([values] * count)} ON CONFLICT DO NOTHING"
-        )
+        return _enqueue_rows_sql(self._mark, count)
 
     def _insert(self, conn: Connection, row: tuple[Any, ...]) -> int:
         """The one hot statement, straight through the driver: SQLAlchemy's execution
