@@ -561,11 +561,8 @@ class SubmissionStore:
             sqlite3.IntegrityError if self.is_sqlite else IntegrityError
         )
         self._leader_pid = 0
-        mark = self._mark = "?" if self.is_sqlite else "%s"  # sqlite3's qmark, psycopg's format
-        self._enqueue_sql = (
-            f"INSERT INTO {s.name} ({', '.join(ENQUEUE_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(ENQUEUE_COLUMNS))}) ON CONFLICT DO NOTHING"
-        )
+        self._mark = "?" if self.is_sqlite else "%s"  # sqlite3's qmark, psycopg's format
+        self._enqueue_sql = _enqueue_rows_sql(self._mark, 1)
 
     def __repr__(self) -> str:
         return f"SubmissionStore({sa.make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -746,7 +743,8 @@ class SubmissionStore:
             driver: Any = conn.connection.driver_connection
             cursor = driver.cursor()
             try:
-                cursor.execute(self._enqueue_rows_sql(len(rows)), [v for r in rows for v in r])
+                sql = _enqueue_rows_sql(self._mark, len(rows))
+                cursor.execute(sql, [value for row in rows for value in row])
                 inserted = [1] * len(rows)
                 if cursor.rowcount != len(rows):
                     # Some repeated a dedup key: the inserted ones are those whose id is
@@ -761,9 +759,6 @@ class SubmissionStore:
                 return inserted
             finally:
                 cursor.close()
-
-    def _enqueue_rows_sql(self, count: int) -> str:
-        return _enqueue_rows_sql(self._mark, count)
 
     def _insert(self, conn: Connection, row: tuple[Any, ...]) -> int:
         """The one hot statement, straight through the driver: SQLAlchemy's execution
