@@ -735,39 +735,36 @@ class SubmissionStore:
         return EnqueueResult(existing.id, True, existing.state, existing.ticket_id)
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> list[int]:
-        """Insert submission rows with one statement, which is its own transaction (SQLite:
-        the connection is in autocommit; PostgreSQL: committed here); 1 for each row
-        inserted, 0 for each whose dedup key was already there. Straight through the driver,
-        as :meth:`_insert`."""
+        """Insert a batch of submission rows with one statement, which is its own
+        transaction (SQLite: the connection is in autocommit; PostgreSQL: committed here)."""
         with self._shared_write(begin=False) as conn:
-            driver: Any = conn.connection.driver_connection
-            cursor = driver.cursor()
-            try:
-                sql = _enqueue_rows_sql(self._mark, len(rows))
-                cursor.execute(sql, [value for row in rows for value in row])
-                inserted = [1] * len(rows)
-                if cursor.rowcount != len(rows):
-                    # Some repeated a dedup key: the inserted ones are those whose id is
-                    # there now (each id is new: drawn at random, 80 bits, for this row).
-                    ids = [r[0] for r in rows]
-                    marks = ", ".join([self._mark] * len(ids))
-                    cursor.execute(f"SELECT id FROM {s.name} WHERE id IN ({marks})", ids)
-                    present = {found for (found,) in cursor.fetchall()}
-                    inserted = [1 if r[0] in present else 0 for r in rows]
-                if not self.is_sqlite:
-                    driver.commit()
-                return inserted
-            finally:
-                cursor.close()
+            inserted = self._rows_into(conn, rows)
+            if not self.is_sqlite:
+                conn.connection.driver_connection.commit()  # type: ignore[union-attr]
+            return inserted
 
     def _insert(self, conn: Connection, row: tuple[Any, ...]) -> int:
-        """The one hot statement, straight through the driver: SQLAlchemy's execution
-        machinery cost as much per submission as the insert itself."""
+        """One row, inside a transaction the caller holds."""
+        return self._rows_into(conn, [row])[0]
+
+    def _rows_into(self, conn: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
+        """The hot statement, straight through the driver (SQLAlchemy's execution machinery
+        cost as much per submission as the insert itself): 1 for each row inserted, 0 for
+        each whose dedup key was already there."""
         driver: Any = conn.connection.driver_connection
         cursor = driver.cursor()
         try:
-            cursor.execute(self._enqueue_sql, row)
-            return int(cursor.rowcount)
+            sql = _enqueue_rows_sql(self._mark, len(rows))
+            cursor.execute(sql, [value for row in rows for value in row])
+            if cursor.rowcount == len(rows):
+                return [1] * len(rows)
+            # Some repeated a dedup key: the inserted ones are those whose id is there now
+            # (each id is new: drawn at random, 80 bits, for this row).
+            ids = [row[0] for row in rows]
+            marks = ", ".join([self._mark] * len(ids))
+            cursor.execute(f"SELECT id FROM {s.name} WHERE id IN ({marks})", ids)
+            present = {found for (found,) in cursor.fetchall()}
+            return [1 if row[0] in present else 0 for row in rows]
         finally:
             cursor.close()
 
