@@ -248,6 +248,9 @@ class Worker:
         self.clock = clock
         self.stop_event = threading.Event()
         self.limiter = RateLimiter(self.settings.rate_limit)
+        # ProProfs sees at most ``concurrency`` calls from this worker at once; recording an
+        # outcome happens outside the slot (see _send).
+        self.upstream_slots = threading.BoundedSemaphore(self.settings.concurrency)
         self._crash = CrashPoint()
         # The lease must outlive the longest create, or another worker would reconcile early.
         self.call_budget = sum(client.timeout) + 1.0
@@ -268,13 +271,16 @@ class Worker:
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
         """Deliver until stopped (SIGTERM/SIGINT via :meth:`stop`), or until nothing is due."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        # A few claims wait ready behind the busy threads, so a freed thread never idles.
-        capacity = self.settings.concurrency + max(1, self.settings.concurrency // 2)
+        # A few claims wait ready behind the busy upstream slots, so a freed slot never idles.
+        capacity = 2 * self.settings.concurrency
+        refill = max(1, self.settings.concurrency // 2)
         wake = threading.Event()
         active: set[Future[None]] = set()
         next_housekeeping = 0.0
         next_watch = 0.0
-        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="deliver") as pool:
+        # One thread per claim in hand: those waiting for an upstream slot have their
+        # create ready to go the moment one frees, and recording never holds a slot.
+        with ThreadPoolExecutor(capacity, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() > deadline:
                     break
@@ -287,7 +293,10 @@ class Worker:
                     self.housekeeping()
                 if not active:
                     self.breaker.abandon_probe()  # a probe that ended without reaching out
-                free = self.breaker.allowance(capacity - len(active))
+                # Claims are topped up several at a time (one write for several), while
+                # enough wait ready that a freed slot never waits for the claim.
+                room = capacity - len(active)
+                free = self.breaker.allowance(room) if room >= refill else 0
                 claimed: list[Submission] = []
                 if free > 0:
                     try:
@@ -417,38 +426,30 @@ class Worker:
             REQUEST_ID.reset(token)
 
     def _deliver(self, claim: Submission) -> None:
-        if not self.breaker.may_send() or not self.limiter.acquire(self.stop_event):
+        sent = self._send(claim)
+        if sent is None:
             self.store.release(claim)
             return
-        started = self.clock()
-        if (
-            claim.lease_expires_at is not None
-            and started + self.call_budget > claim.lease_expires_at
-        ):
-            # Waiting for the rate limit ate the lease: sending now could race a reconcile.
-            self.store.release(claim)
-            return
-        try:
-            ticket_id = self.client.create_ticket(claim.draft)
-        except (AuthenticationError, InvalidRequestError) as exc:
+        started, ticket_id, failure = sent
+        if isinstance(failure, AuthenticationError | InvalidRequestError):
             self._upstream(None)
             if self.store.mark_dead(
-                claim, str(exc), kind="create", started_at=started, http_status=exc.status
+                claim, str(failure), kind="create", started_at=started, http_status=failure.status
             ):
-                self._dead(claim, str(exc))
+                self._dead(claim, str(failure))
             self.metrics.delivery(claim.route, "dead")
-            log.warning("submission %s is dead: %s", claim.id, exc)
+            log.warning("submission %s is dead: %s", claim.id, failure)
             return
-        except AmbiguousError as exc:
+        if isinstance(failure, AmbiguousError):
             self._upstream(None)  # a server took the connection, whatever became of it
             recheck = self.clock() + self.settings.reconcile_first_check
-            self.store.mark_unknown(claim, recheck, str(exc), kind="create", started_at=started)
+            self.store.mark_unknown(claim, recheck, str(failure), kind="create", started_at=started)
             self.metrics.delivery(claim.route, "unknown")
-            log.info("submission %s: outcome unknown, will reconcile (%s)", claim.id, exc)
+            log.info("submission %s: outcome unknown, will reconcile (%s)", claim.id, failure)
             return
-        except ProProfsError as exc:
-            self._upstream(exc)
-            self._retry_or_dead(claim, exc, str(exc), started, exc.status)
+        if failure is not None:
+            self._upstream(failure)
+            self._retry_or_dead(claim, failure, str(failure), started, failure.status)
             return
         self._upstream(None)
         self._crash.at("sent")
@@ -467,6 +468,26 @@ class Worker:
                 ticket_id,
             )
         self._crash.at("stored")
+
+    def _send(self, claim: Submission) -> tuple[float, str, ProProfsError | None] | None:
+        """Send the claim's create in one of the ``concurrency`` upstream slots: when it was
+        started, the ticket id, or what went wrong; None when it must not be sent now (the
+        breaker is open, or waiting for the rate limit ate the lease). The slot is free again
+        the moment the answer is in, so the next claim's create goes out while this one's
+        outcome is being recorded."""
+        with self.upstream_slots:
+            if not self.breaker.may_send() or not self.limiter.acquire(self.stop_event):
+                return None
+            started = self.clock()
+            if (
+                claim.lease_expires_at is not None
+                and started + self.call_budget > claim.lease_expires_at
+            ):
+                return None  # sending now could race a reconcile
+            try:
+                return started, self.client.create_ticket(claim.draft), None
+            except ProProfsError as exc:
+                return started, "", exc
 
     def _dead(self, claim: Submission, reason: str) -> None:
         if self.on_dead is not None:
@@ -542,7 +563,8 @@ class Worker:
             created_to=datetime.fromtimestamp(self.clock() + margin, UTC),
         )
         try:
-            found = find_references(self.client.iter_tickets(filters), {c.id for c in claims})
+            with self.upstream_slots:
+                found = find_references(self.client.iter_tickets(filters), {c.id for c in claims})
         except ProProfsError as exc:
             self._upstream(exc)
             for claim in claims:

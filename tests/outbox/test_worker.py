@@ -89,6 +89,78 @@ def test_delivers_each_submission_once(
     assert [a.outcome for a in store.attempts_for(ids[0])] == ["delivered"]
 
 
+def test_recording_an_outcome_holds_no_upstream_slot(
+    store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer
+) -> None:
+    """ProProfs never sees more than ``concurrency`` creates at once, and a slow record of one
+    outcome does not keep the next create from going out."""
+    set_faults(emulator, latency_ms=50)
+    ids = [enqueue(store, n) for n in range(8)]
+    w = worker(store, client, concurrency=2)
+    lock = threading.Lock()
+    sending = 0
+    busy = 0  # creates in flight plus outcomes being recorded
+    most_sending = most_busy = 0
+    create, record = client.create_ticket, store.mark_delivered
+
+    def counted(draft: TicketDraft) -> str:
+        nonlocal sending, busy, most_sending, most_busy
+        with lock:
+            sending += 1
+            busy += 1
+            most_sending = max(most_sending, sending)
+            most_busy = max(most_busy, busy)
+        try:
+            return create(draft)
+        finally:
+            with lock:
+                sending -= 1
+                busy -= 1
+
+    def slow_record(*args: object, **kwargs: object) -> bool:
+        nonlocal busy, most_busy
+        with lock:
+            busy += 1
+            most_busy = max(most_busy, busy)
+        try:
+            time.sleep(0.2)
+            return record(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                busy -= 1
+
+    client.create_ticket = counted  # type: ignore[method-assign]
+    store.mark_delivered = slow_record  # type: ignore[method-assign]
+    w.run(until_idle=True, max_seconds=20)
+    assert store.counts()["delivered"] == len(ids)
+    assert most_sending == 2  # the slots were used, and never exceeded
+    assert most_busy > 2  # creates went out while earlier outcomes were being recorded
+
+
+def test_claims_are_topped_up_several_at_a_time(
+    store: SubmissionStore, client: ProProfsClient
+) -> None:
+    """One claim write serves several creates: the worker tops its claims up in batches of
+    half its concurrency or more, not one write per finished create."""
+    ids = [enqueue(store, n) for n in range(24)]
+    w = worker(store, client, concurrency=4)
+    sizes: list[int] = []
+    claim = store.claim
+
+    def counted(owner: str, limit: int, **kwargs: object) -> list[object]:
+        got = claim(owner, limit, **kwargs)  # type: ignore[arg-type]
+        if got:
+            sizes.append(len(got))
+        return got  # type: ignore[return-value]
+
+    store.claim = counted  # type: ignore[method-assign]
+    w.run(until_idle=True, max_seconds=20)
+    assert store.counts()["delivered"] == len(ids)
+    assert sum(sizes) == len(ids)
+    assert sizes[0] == 8  # twice the concurrency in hand: four sending, four ready
+    assert all(size >= 2 for size in sizes[:-1]), sizes  # only the last may be short
+
+
 @pytest.mark.parametrize("fault", [{"auth_failure": True}, "invalid"])
 def test_permanent_errors_go_dead_at_once(
     store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer, fault: object
