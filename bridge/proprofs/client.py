@@ -69,6 +69,12 @@ class ProProfsClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update(protocol.JSON_HEADERS)
+        # Every call goes to one host: what the environment says about proxies and CA bundles
+        # for it is read here once, not from os.environ on every call, as requests would.
+        found = self.session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self.session.proxies.update(found["proxies"])
+        self.session.verify = found["verify"]
+        self.session.trust_env = False
 
     def __repr__(self) -> str:
         return (

@@ -672,3 +672,99 @@ def test_the_emulator_serves_concurrent_requests(emulator: EmulatorServer) -> No
         t.join()
     assert len(set(results)) == 10
     assert time.monotonic() - started < 2.0  # ten 300 ms calls side by side, not in a row
+
+
+def test_the_emulator_keeps_a_connection_open_for_the_next_call(emulator: EmulatorServer) -> None:
+    """As a real API's server does: a client's pooled connection serves call after call."""
+    with ProProfsClient(emulator.base_url, ACCOUNT_EMAIL, TOKEN) as c:
+        ports = []
+        for n in range(5):
+            c.create_ticket(draft(n))
+            ports.append(local_ports(c))
+        c.list_tickets()
+        ports.append(local_ports(c))
+    assert ports == [ports[0]] * 6 and len(ports[0]) == 1  # one open connection, six calls
+
+
+def local_ports(client: ProProfsClient) -> list[int]:
+    """The local ports of the client's pooled connections that are still open."""
+    pools = client.session.get_adapter(client.base_url).poolmanager.pools
+    return [
+        conn.sock.getsockname()[1]
+        for key in pools.keys()  # noqa: SIM118 - the container cannot be iterated itself
+        for conn in pools[key].pool.queue
+        if conn is not None and conn.sock is not None
+    ]
+
+
+def test_a_body_the_emulator_does_not_read_ahead_is_served_on_a_closed_connection(
+    emulator: EmulatorServer,
+) -> None:
+    """A chunked body has no length to read ahead: werkzeug's own handler serves it, and the
+    connection ends with the answer, so the next request cannot be taken for its tail."""
+    body = iter([b'{"account_email": "x@example.com", ', b'"token": "wrong"}'])
+    response = requests.post(
+        emulator.base_url + "create/ticket/",
+        data=body,  # a generator: sent chunked
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        timeout=5,
+    )
+    assert response.json()["status"] == "error"
+    assert response.headers["Connection"] == "close"
+
+
+def test_a_stopped_emulator_stops_answering_on_kept_connections() -> None:
+    """A client's pooled connection must not reach a server that is down: the next call
+    finds the connection closed and the port refusing, and is never sent."""
+    server = EmulatorServer(EmulatorState(ACCOUNT_EMAIL, TOKEN)).start()
+    with ProProfsClient(server.base_url, ACCOUNT_EMAIL, TOKEN, list_retries=0) as c:
+        c.create_ticket(draft(1))
+        server.stop()
+        with pytest.raises(TransientError, match="cannot reach"):
+            c.create_ticket(draft(2))
+    assert len(server.state.tickets) == 1
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_the_environment_s_proxy_is_read_once_and_honoured(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, bypass: bool
+) -> None:
+    """HTTP(S)_PROXY and NO_PROXY are read when the client is made (not on every call),
+    and still decide where each call goes."""
+    seen: list[bytes] = []
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen(1)
+        proxy.settimeout(5)
+
+        def answer() -> None:
+            try:
+                conn, _ = proxy.accept()
+            except OSError:
+                return
+            with conn:
+                seen.append(conn.recv(65536).split(b"\r\n", 1)[0])
+                conn.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        if bypass:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        with ProProfsClient(emulator.base_url, ACCOUNT_EMAIL, TOKEN, list_retries=0) as c:
+            monkeypatch.delenv("HTTP_PROXY")  # read already: changing it now changes nothing
+            monkeypatch.delenv("NO_PROXY", raising=False)
+            if bypass:
+                assert c.create_ticket(draft(1))
+            else:
+                with pytest.raises(TransientError):
+                    c.create_ticket(draft(1))
+        proxy.close()
+        thread.join(timeout=5)
+    if bypass:
+        assert seen == [] and len(emulator.state.tickets) == 1
+    else:
+        assert seen == [f"POST {emulator.base_url}create/ticket/ HTTP/1.1".encode()]
+        assert emulator.state.tickets == {}
