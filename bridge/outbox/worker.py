@@ -271,8 +271,10 @@ class Worker:
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
         """Deliver until stopped (SIGTERM/SIGINT via :meth:`stop`), or until nothing is due."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        # A few claims wait ready behind the busy upstream slots, so a freed slot never idles.
-        capacity = 2 * self.settings.concurrency
+        # Claims wait ready behind the busy upstream slots, so a freed slot never idles: as
+        # many again as twice the slots, enough to keep them all busy through a store that
+        # stalls for two calls' time (a slow commit holds the next claim up behind it).
+        capacity = 3 * self.settings.concurrency
         refill = max(1, self.settings.concurrency // 2)
         wake = threading.Event()
         active: set[Future[None]] = set()
