@@ -63,6 +63,61 @@ def test_claim_leases_due_submissions_and_bumps_the_fencing_token(store: Submiss
     assert store.claim("w2", 10, now=now) == []  # leased
 
 
+def test_a_claim_takes_the_earliest_due_across_pending_unknown_and_lost_leases(
+    store: SubmissionStore,
+) -> None:
+    """Whatever state a due submission is in, the claim takes the earliest due first, and
+    only as many as asked; paused routes and submissions not yet due wait."""
+    now = time.time()
+    lost = store.enqueue("r", "hook", DRAFT, now=now - 200).id
+    (claim,) = store.claim("gone", 1, now=now - store.lease_seconds - 10)  # then it died
+    assert claim.id == lost
+    checks = [store.enqueue("r", "hook", DRAFT, now=now - 150 + n).id for n in range(2)]
+    for n, claim in enumerate(store.claim("w0", 2, now=now - 140)):
+        recheck = now - 70 + n * 10
+        assert store.mark_unknown(claim, recheck, "timed out", kind="create", started_at=now)
+    pending = [store.enqueue("r", "hook", DRAFT, now=now - 50 + n).id for n in range(5)]
+    store.enqueue("paused", "hook", DRAFT, now=now - 300)
+    assert store.pause_route("paused")
+    store.enqueue("r", "hook", DRAFT, now=now + 3600)  # not due yet
+
+    claims = store.claim("w1", 4, now=now)
+    assert {c.id for c in claims} == {lost, *checks, pending[0]}
+    assert sorted(c.claimed_from or "" for c in claims) == [
+        "in_flight",
+        "pending",
+        "unknown",
+        "unknown",
+    ]
+    assert {c.id for c in store.claim("w1", 100, now=now)} == set(pending[1:])
+
+
+def test_a_claim_on_sqlite_walks_indexes_instead_of_sorting_every_due_row(
+    tmp_path: Path,
+) -> None:
+    """The claim holds the write turn, so it must not read the whole backlog to take a few:
+    each state's due submissions are read in index order, stopping at the limit."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import sqlite
+
+    from bridge.outbox.store import _due_first
+    from bridge.outbox.tables import route_pauses, submissions
+
+    store = SubmissionStore(f"sqlite:///{tmp_path / 'plan.db'}")
+    running = submissions.c.route.not_in(sa.select(route_pauses.c.route))
+    sql = str(
+        _due_first(12, time.time(), running).compile(
+            dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
+        )
+    )
+    with store.engine.connect() as conn:
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    store.dispose()
+    searches = [step for step in plan if step.startswith("SEARCH submissions")]
+    assert len(searches) == 3 and "MULTI-INDEX OR" not in plan, plan
+    assert sum("ix_submissions_due (state=? AND next_attempt_at<?)" in s for s in searches) == 2
+
+
 def test_a_taken_over_lease_cannot_write_its_result(store: SubmissionStore) -> None:
     now = time.time()
     store.enqueue("r", "hook", DRAFT, now=now)
