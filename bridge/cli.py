@@ -38,6 +38,8 @@ from .watches import AlertWatches
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
+#: How much lower the CPU priority of the delivery worker ``bridge serve`` starts is.
+SERVE_DELIVERY_NICE = 10
 
 
 @click.group()
@@ -369,8 +371,17 @@ def _logging(settings: Settings) -> None:
 @config_option
 @click.option("--concurrency", type=int, help="Creates in flight at once (default: config).")
 @click.option("--until-idle", is_flag=True, help="Exit once nothing is due.")
-def worker(config_file: str | None, concurrency: int | None, until_idle: bool) -> None:
+@click.option(
+    "--nice",
+    type=click.IntRange(0, 19),
+    default=0,
+    help="Lower this process's CPU priority by N (bridge serve runs its worker at "
+    f"{SERVE_DELIVERY_NICE}, so that intake answers first when the host is busy).",
+)
+def worker(config_file: str | None, concurrency: int | None, until_idle: bool, nice: int) -> None:
     """Deliver submissions (any number of these may run against one database)."""
+    if nice:
+        os.nice(nice)
     settings = _settings(config_file)
     _logging(settings)
     delivery = settings.delivery
@@ -510,7 +521,11 @@ def _serve(
         # of going to whichever worker wakes first (docs/production.md). (Port 0 would
         # give each worker a port of its own.)
         web_cmd[-1:-1] = ["--reuse-port"]
+    # Delivery beside intake on one host: when both want the CPU, intake goes first (a
+    # sender waits for its answer; a ticket a few seconds later is no worse), and delivery
+    # has every cycle intake leaves.
     worker_cmd = [sys.executable, "-m", "bridge.cli", "worker", "--config", path]
+    worker_cmd += ["--nice", str(SERVE_DELIVERY_NICE)]
     stop = StopSignals().install()
     web = subprocess.Popen(web_cmd, env=env)
     deliverer = subprocess.Popen(worker_cmd, env=env) if delivery else None

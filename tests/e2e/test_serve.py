@@ -135,3 +135,35 @@ def test_each_worker_listens_on_its_own_socket_and_both_take_connections(
             session.close()
     workers = {pid: n for pid, n in held.items() if pid in listeners}
     assert len(workers) == 2 and min(workers.values()) >= 4, held
+
+
+def test_serve_runs_delivery_at_a_lower_cpu_priority_than_intake(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """When the host is busy, intake answers first: the delivery worker ``bridge serve``
+    starts runs ten steps nicer than the gunicorn processes, which keep the serve's own."""
+    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'o.db'}", emulator)
+    with bridge_server(config):
+        started = _started_for(config)
+        workers = [pid for pid, cmd in started.items() if "bridge.cli worker" in cmd]
+        web = [pid for pid, cmd in started.items() if "gunicorn" in cmd]
+        assert len(workers) == 1 and len(web) == 3, started  # the master and two workers
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, workers[0]) == min(19, own + 10)
+        assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in web} == {own}
+
+
+def _started_for(config: Path) -> dict[int, str]:
+    """The command lines of the processes started with this config in their environment."""
+    wanted = f"BRIDGE_CONFIG={config.resolve()}".encode()
+    found: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if wanted not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+    return found
