@@ -456,20 +456,20 @@ def _due_first(limit: int, now: float, running: sa.ColumnElement[bool]) -> sa.Se
     over all the states cannot follow either index's order, so SQLite collected and sorted
     every due row to return a few — tens of milliseconds under a backlog of tens of
     thousands, in the write turn that every intake answer waits for.)"""
+    due_in = (
+        sa.and_(s.c.state == "pending", s.c.next_attempt_at <= now),
+        sa.and_(s.c.state == "unknown", s.c.next_attempt_at <= now),
+        sa.and_(s.c.state == "in_flight", s.c.lease_expires_at < now),  # a lease lost
+    )
     arms = [
         sa.select(s.c.id, s.c.next_attempt_at)
-        .where(s.c.state == state, s.c.next_attempt_at <= now, running)
+        .where(condition, running)
         .order_by(s.c.next_attempt_at)
         .limit(limit)
-        for state in ("pending", "unknown")
+        .subquery()
+        for condition in due_in
     ]
-    arms.append(
-        sa.select(s.c.id, s.c.next_attempt_at)
-        .where(s.c.state == "in_flight", s.c.lease_expires_at < now, running)
-        .order_by(s.c.next_attempt_at)
-        .limit(limit)
-    )
-    due = sa.union_all(*(sa.select(arm.subquery()) for arm in arms)).subquery()
+    due = sa.union_all(*(sa.select(arm) for arm in arms)).subquery()
     return sa.select(due.c.id).order_by(due.c.next_attempt_at).limit(limit)
 
 
@@ -592,7 +592,6 @@ class SubmissionStore:
         )
         self._leader_pid = 0
         self._mark = "?" if self.is_sqlite else "%s"  # sqlite3's qmark, psycopg's format
-        self._enqueue_sql = _enqueue_rows_sql(self._mark, 1)
 
     def __repr__(self) -> str:
         return f"SubmissionStore({sa.make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -1305,8 +1304,10 @@ class SubmissionStore:
             )
             if row is None:
                 return None
+            # Not _insert: this id is not new (it was the quarantined one), so a conflict on
+            # it must not be taken for an inserted row.
             inserted = conn.exec_driver_sql(
-                self._enqueue_sql,
+                _enqueue_rows_sql(self._mark, 1),
                 (
                     row["id"],
                     row["route"],
