@@ -28,7 +28,7 @@ from .observability import Metrics, RedactFilter, configure_logging, settings_se
 from .outbox.notify import DeadLetterNotifier
 from .outbox.store import StoreUnavailable, SubmissionStore, describe_erasure, sqlite_problem
 from .outbox.tables import STATES
-from .outbox.worker import Worker
+from .outbox.worker import DELIVERY_GATHER, Worker
 from .proprofs.emulator import EmulatorServer, EmulatorState, Faults
 from .proprofs.errors import ProProfsError
 from .proprofs.models import STATUSES as STATUSES_FOR_EXPORT
@@ -351,11 +351,12 @@ def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile
     click.echo(json.dumps(out, indent=2, ensure_ascii=False, default=str))
 
 
-def _store(settings: Settings) -> SubmissionStore:
+def _store(settings: Settings, *, gather: float = 0.0) -> SubmissionStore:
     return SubmissionStore(
         settings.store,
         pool_size=settings.delivery.concurrency + 2,
         files=open_store(settings.files),
+        gather=gather,
     )
 
 
@@ -391,7 +392,7 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool, n
     if problem:
         click.echo(problem, err=True)
         raise SystemExit(1)
-    store = _store(settings)
+    store = _store(settings, gather=DELIVERY_GATHER)
     try:
         store.engine  # noqa: B018 - open (and, on SQLite, migrate) before the first claim
     except StoreUnavailable as exc:

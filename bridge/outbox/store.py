@@ -386,6 +386,8 @@ class WriterTurns:
         self._depth = 0
         self._fd: int | None = None
         self._pid = os.getpid()
+        #: When a turn last had to wait for another process (monotonic seconds).
+        self.waited_at = -float("inf")
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -415,9 +417,18 @@ class WriterTurns:
         # per process waits here (the others wait on the thread lock, with a deadline), and
         # a holder keeps it for one transaction, which SQLite's own busy timeout bounds.
         try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.waited_at = time.monotonic()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
         except OSError as exc:
             raise StoreUnavailable(f"cannot lock {self.path.name}: {exc.strerror}") from None
+
+    def crowded(self, within: float = 1.0) -> bool:
+        """Whether another process has been writing too: a turn had to wait for one
+        within the last ``within`` seconds."""
+        return time.monotonic() - self.waited_at < within
 
 
 def _held() -> threading.Lock:
@@ -553,9 +564,14 @@ class GroupCommit:
         self,
         transaction: Callable[[], Any],
         insert_rows: Callable[[list[tuple[Any, ...]]], list[int]] | None = None,
+        *,
+        gather: Callable[[], float] | None = None,
     ) -> None:
         self._transaction = transaction
         self._insert_rows = insert_rows
+        #: How long a leader waits for more writes before it commits, asked each time
+        #: (see SubmissionStore).
+        self._gather = gather
         self._lock = threading.Lock()
         self._queue: list[_Write[Any]] = []
         self._leading = False
@@ -575,6 +591,9 @@ class GroupCommit:
         return write.result  # type: ignore[no-any-return]
 
     def _lead(self, own: _Write[Any]) -> None:
+        wait = self._gather() if self._gather is not None else 0.0
+        if wait > 0:
+            time.sleep(wait)  # the writes that come meanwhile share this commit
         with self._lock:
             batch, self._queue = self._queue, []
         try:
@@ -624,7 +643,15 @@ class SubmissionStore:
         pool_size: int = 10,
         auto_upgrade: bool | None = None,
         files: FileStore | None = None,
+        gather: float = 0.0,
     ) -> None:
+        """``gather``: on SQLite, while another process is writing too, how long each
+        commit waits for more writes to share it. The delivery worker's store waits
+        (:data:`~bridge.outbox.worker.DELIVERY_GATHER`): each commit holds the one write
+        turn that intake's commits also wait for, and a worker that recorded each outcome
+        as it came took a commit per ticket — at hundreds of tickets a second, enough
+        turns to halve intake. Alone, it commits at once. Intake's own writes never wait
+        (each answer waits for its commit), and PostgreSQL has no one write turn."""
         self.url = url
         self.files = files  # where attachments are kept; their rows are here
         self.lease_seconds = lease_seconds
@@ -641,7 +668,14 @@ class SubmissionStore:
         if database is not None:
             self._turns = WriterTurns(database)
             self._checkpoints = Checkpointer(database, self._turns)
-        self._group = GroupCommit(self._shared_write, self._insert_rows)
+        turns = self._turns
+        self._group = GroupCommit(
+            self._shared_write,
+            self._insert_rows,
+            gather=(lambda: gather if turns.crowded() else 0.0)
+            if turns is not None and gather > 0
+            else None,
+        )
         self._leader: Connection | None = None  # the group's own connection, see below
         # What the driver itself raises when a statement goes to it directly (known once
         # the engine is made).

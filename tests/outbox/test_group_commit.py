@@ -321,3 +321,71 @@ def test_a_checkpoint_a_reader_holds_up_gives_up_at_once_and_frees_the_turn(
     assert held < 0.05, held
     assert store.counts()["pending"] == 52
     store.dispose()
+
+
+def _three_claims(store: SubmissionStore) -> list[Any]:
+    now = time.time()
+    for _ in range(3):
+        store.enqueue("r", "hook", DRAFT, now=now)
+    claims = store.claim("w1", 3, now=now)
+    assert len(claims) == 3
+    return claims
+
+
+def _record_apart(store: SubmissionStore, claims: list[Any]) -> int:
+    """The claims' outcomes recorded 50 ms apart, from a thread each; the commits they took."""
+    import sqlalchemy as sa
+
+    delivered = store.counts()["delivered"]
+    commits: list[int] = []
+    listener = lambda _conn: commits.append(1)  # noqa: E731
+    sa.event.listen(store.engine, "commit", listener)
+    threads = [
+        threading.Thread(
+            target=store.mark_delivered,
+            args=(claim, "00700"),
+            kwargs={"kind": "create", "started_at": time.time()},
+        )
+        for claim in claims
+    ]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.05)
+    for thread in threads:
+        thread.join(timeout=30)
+    sa.event.remove(store.engine, "commit", listener)
+    assert store.counts()["delivered"] == delivered + len(claims)
+    return len(commits)
+
+
+def test_delivery_writes_wait_to_share_a_commit_only_while_another_process_writes(
+    tmp_path: Path,
+) -> None:
+    """The delivery worker's store gathers writes for a while before each commit, so that
+    it takes the one write turn seldom — but only while another process (intake) is
+    writing too: alone, each write commits at once, and delivery loses no time."""
+    import fcntl
+    import os
+
+    with SubmissionStore(f"sqlite:///{tmp_path / 'gather.db'}", gather=0.3) as store:
+        assert _record_apart(store, _three_claims(store)) == 3  # alone: no waiting
+        assert store._turns is not None and not store._turns.crowded()
+
+        # Another process's writer holds the turn for a moment (a lock of its own on the
+        # turn file): this process's next write has to wait for it.
+        claims = _three_claims(store)
+        other = os.open(store._turns.path, os.O_RDWR)
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX)
+            waiting = threading.Thread(target=store.pause_route, args=("elsewhere",))
+            waiting.start()
+            time.sleep(0.05)
+            fcntl.flock(other, fcntl.LOCK_UN)
+            waiting.join(timeout=30)
+        finally:
+            os.close(other)
+        assert store._turns.crowded()
+        assert _record_apart(store, claims) == 1  # crowded: one commit for all three
+
+    with SubmissionStore(f"sqlite:///{tmp_path / 'intake.db'}") as intake:
+        assert intake._group._gather is None  # intake's writes never wait
