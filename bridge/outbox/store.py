@@ -462,27 +462,40 @@ def _enqueue_rows_sql(mark: str, count: int) -> str:
 
 
 def _due_first(
-    limit: int, now: sa.ColumnElement[float] | float, running: sa.ColumnElement[bool]
+    limit: int,
+    now: sa.ColumnElement[float] | float,
+    running: sa.ColumnElement[bool],
+    *,
+    lock: bool = False,
 ) -> sa.Select[Any]:
-    """The ids of the ``limit`` submissions due first, for SQLite: one walk of an index per
-    state, each stopping after ``limit`` rows, then the earliest of those. (One condition
-    over all the states cannot follow either index's order, so SQLite collected and sorted
+    """The ids of the ``limit`` submissions due first: one walk of an index per state,
+    each stopping after ``limit`` rows, then the earliest of those. (One condition over all
+    the states cannot follow either index's order, so the database collected and sorted
     every due row to return a few — tens of milliseconds under a backlog of tens of
-    thousands, in the write turn that every intake answer waits for.)"""
+    thousands; on SQLite, in the write turn that every intake answer waits for.)
+
+    ``lock`` (PostgreSQL): each walk locks the rows it reads and skips those another
+    claim holds (``FOR UPDATE SKIP LOCKED``, which a UNION does not take, so each walk is
+    a CTE of its own). Rows a walk locked beyond the ``limit`` taken stay locked only
+    until this claim commits: another claim meanwhile passes them by, as it would any
+    row being claimed."""
     due_in = (
         sa.and_(s.c.state == "pending", s.c.next_attempt_at <= now),
         sa.and_(s.c.state == "unknown", s.c.next_attempt_at <= now),
         sa.and_(s.c.state == "in_flight", s.c.lease_expires_at < now),  # a lease lost
     )
-    arms = [
-        sa.select(s.c.id, s.c.next_attempt_at)
-        .where(condition, running)
-        .order_by(s.c.next_attempt_at)
-        .limit(limit)
-        .subquery()
-        for condition in due_in
-    ]
-    due = sa.union_all(*(sa.select(arm) for arm in arms)).subquery()
+    walks = []
+    for n, condition in enumerate(due_in):
+        walk = (
+            sa.select(s.c.id, s.c.next_attempt_at)
+            .where(condition, running)
+            .order_by(s.c.next_attempt_at)
+            .limit(limit)
+        )
+        walks.append(
+            walk.with_for_update(skip_locked=True).cte(f"due_{n}") if lock else walk.subquery()
+        )
+    due = sa.union_all(*(sa.select(walk) for walk in walks)).subquery()
     return sa.select(due.c.id).order_by(due.c.next_attempt_at).limit(limit)
 
 
@@ -495,15 +508,7 @@ def _claim_statement(sqlite: bool, limit: int) -> sa.Update:
     now: sa.ColumnElement[float] = sa.bindparam("now", type_=sa.Float)
     # A paused route's submissions wait where they are.
     running = s.c.route.not_in(sa.select(route_pauses.c.route))
-    if sqlite:
-        pick = _due_first(limit, now, running)
-    else:
-        due = sa.or_(
-            sa.and_(s.c.state.in_(("pending", "unknown")), s.c.next_attempt_at <= now),
-            sa.and_(s.c.state == "in_flight", s.c.lease_expires_at < now),
-        )
-        pick = sa.select(s.c.id).where(due, running).order_by(s.c.next_attempt_at)
-        pick = pick.limit(limit).with_for_update(skip_locked=True)
+    pick = _due_first(limit, now, running, lock=not sqlite)
     sending = s.c.state == "pending"
     return (
         s.update()

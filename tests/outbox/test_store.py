@@ -118,6 +118,55 @@ def test_a_claim_on_sqlite_walks_indexes_instead_of_sorting_every_due_row(
     assert sum("ix_submissions_due (state=? AND next_attempt_at<?)" in s for s in searches) == 2
 
 
+def test_a_claim_on_postgres_walks_indexes_instead_of_sorting_every_due_row() -> None:
+    """As on SQLite: each state's due submissions are read in index order, locked as they
+    are read, and the walk stops at the limit — not every due row collected and sorted."""
+    import json
+
+    from bridge.outbox.store import _claim_statement
+    from bridge.outbox.tables import submissions
+
+    need_postgres()
+    with pg_schema_url() as url, SubmissionStore(url, auto_upgrade=True) as store:
+        now = time.time()
+        draft = json.dumps(DRAFT.to_dict())
+        rows = [
+            {
+                "id": f"pb-{n:020x}",
+                "route": "r",
+                "kind": "hook",
+                "draft": draft,
+                "state": "pending" if n % 10 else "unknown",
+                "attempts": 0,
+                "next_attempt_at": now - 5000 + n,
+                "lease_token": 0,
+                "meta": "{}",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for n in range(5000)
+        ]
+        with store.engine.begin() as conn:
+            conn.execute(submissions.insert(), rows)
+            conn.exec_driver_sql("ANALYZE submissions")
+        statement = _claim_statement(False, 12)
+        with store.engine.begin() as conn:
+            compiled = statement.compile(dialect=conn.dialect)
+            plan = "\n".join(
+                row[0]
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN " + str(compiled),
+                    {**compiled.params, "now": now, "owner": "w", "expires": now + 60},
+                )
+            )
+        assert "Seq Scan on submissions" not in plan and "Bitmap" not in plan, plan
+        assert plan.count("Index Scan using ix_submissions_due on submissions") >= 2, plan
+        assert plan.count("LockRows") == 3, plan  # each walk locks what it reads
+
+        claims = store.claim("w", 12, now=now)
+        assert sorted(c.next_attempt_at for c in claims) == [now - 5000 + n for n in range(12)]
+
+
 def test_claims_and_outcomes_reuse_statements_built_once(store: SubmissionStore) -> None:
     """The delivery worker's hot writes bind their values to statements built once (per
     claim size, per kind of outcome): building a statement and its cache key for every
