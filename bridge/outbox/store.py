@@ -673,13 +673,9 @@ class SubmissionStore:
         if database is not None:
             self._turns = WriterTurns(database)
             self._checkpoints = Checkpointer(database, self._turns)
-        turns = self._turns
+        self._gather = gather if self._turns is not None else 0.0
         self._group = GroupCommit(
-            self._shared_write,
-            self._insert_rows,
-            gather=(lambda: gather if turns.crowded() else 0.0)
-            if turns is not None and gather > 0
-            else None,
+            self._shared_write, self._insert_rows, gather=self._wait if self._gather else None
         )
         self._leader: Connection | None = None  # the group's own connection, see below
         # What the driver itself raises when a statement goes to it directly (known once
@@ -690,6 +686,12 @@ class SubmissionStore:
         )
         self._leader_pid = 0
         self._mark = "?" if self.is_sqlite else "%s"  # sqlite3's qmark, psycopg's format
+
+    def _wait(self) -> float:
+        """How long the next commit waits for more writes: ``gather`` while another
+        process is writing too, else nothing."""
+        crowded = self._turns is not None and self._turns.crowded()
+        return self._gather if crowded else 0.0
 
     def __repr__(self) -> str:
         return f"SubmissionStore({sa.make_url(self.url).render_as_string(hide_password=True)!r})"
@@ -932,9 +934,14 @@ class SubmissionStore:
         """Apply an outcome only if this claim still holds the lease (fencing)."""
         now = time.time() if now is None else now
         update = _finish_statement(tuple(values))
-        changes = {"b_id": claim.id, "b_token": claim.lease_token, "v_updated_at": now}
-        changes.update({"v_lease_owner": None, "v_lease_expires_at": None})
-        changes.update({f"v_{name}": value for name, value in values.items()})
+        changes = {
+            "b_id": claim.id,
+            "b_token": claim.lease_token,
+            "v_lease_owner": None,
+            "v_lease_expires_at": None,
+            "v_updated_at": now,
+            **{f"v_{name}": value for name, value in values.items()},
+        }
         row = {
             "submission_id": claim.id,
             "number": claim.attempts,
