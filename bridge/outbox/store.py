@@ -544,6 +544,22 @@ def _finish_statement(columns: tuple[str, ...]) -> sa.Update:
     )
 
 
+def _let_go(
+    claim: Submission, values: Mapping[str, Any], now: float
+) -> tuple[sa.Update, dict[str, Any]]:
+    """The update that lets ``claim``'s lease go and sets ``values``, with its parameters:
+    it changes the row only while this claim still holds the lease (fencing)."""
+    changes = {
+        "b_id": claim.id,
+        "b_token": claim.lease_token,
+        "v_lease_owner": None,
+        "v_lease_expires_at": None,
+        "v_updated_at": now,
+        **{f"v_{name}": value for name, value in values.items()},
+    }
+    return _finish_statement(tuple(values)), changes
+
+
 #: One attempt's row (its columns are the parameters given).
 _RECORD_ATTEMPT = attempts.insert()
 
@@ -933,15 +949,7 @@ class SubmissionStore:
     ) -> bool:
         """Apply an outcome only if this claim still holds the lease (fencing)."""
         now = time.time() if now is None else now
-        update = _finish_statement(tuple(values))
-        changes = {
-            "b_id": claim.id,
-            "b_token": claim.lease_token,
-            "v_lease_owner": None,
-            "v_lease_expires_at": None,
-            "v_updated_at": now,
-            **{f"v_{name}": value for name, value in values.items()},
-        }
+        update, changes = _let_go(claim, values, now)
         row = {
             "submission_id": claim.id,
             "number": claim.attempts,
@@ -1051,24 +1059,11 @@ class SubmissionStore:
         """Give a claim back untouched (graceful stop before sending)."""
         now = time.time() if now is None else now
         back = claim.claimed_from if claim.claimed_from in ("pending", "unknown") else "unknown"
-        values: dict[str, Any] = {
-            "state": back,
-            "lease_owner": None,
-            "lease_expires_at": None,
-            "updated_at": now,
-        }
+        values: dict[str, Any] = {"state": back}
         if back == "pending" and claim.claimed_from == "pending":
             values["attempts"] = max(0, claim.attempts - 1)  # it was never sent
         with self._write() as conn:
-            result = conn.execute(
-                s.update()
-                .where(
-                    s.c.id == claim.id,
-                    s.c.lease_token == claim.lease_token,
-                    s.c.state == "in_flight",
-                )
-                .values(**values)
-            )
+            result = conn.execute(*_let_go(claim, values, now))
         return result.rowcount == 1
 
     # --- operators ---------------------------------------------------------------------------

@@ -275,9 +275,10 @@ class Worker:
     def run(self, *, until_idle: bool = False, max_seconds: float | None = None) -> None:
         """Deliver until stopped (SIGTERM/SIGINT via :meth:`stop`), or until nothing is due."""
         deadline = None if max_seconds is None else time.monotonic() + max_seconds
-        # Claims wait ready behind the busy upstream slots, so a freed slot never idles: up
-        # to twice as many as there are slots, enough to keep them all busy through a store
-        # that stalls for two calls' time (a slow commit holds the next claim up behind it).
+        # Claims wait ready behind the busy upstream slots, so a freed slot never idles:
+        # three times the concurrency in hand, that is twice as many waiting as there are
+        # slots, enough to keep them all busy through a store that stalls for two calls'
+        # time (a slow commit holds the next claim up behind it).
         capacity = 3 * self.settings.concurrency
         refill = max(1, self.settings.concurrency // 2)
         wake = threading.Event()
