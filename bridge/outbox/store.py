@@ -579,6 +579,12 @@ class GroupCommit:
     the GIL while the database works, and under load the leader then waits for another
     thread to give it back, holding the database's write turn all the while — one
     statement per batch instead of a BEGIN, an INSERT per row and a COMMIT.
+
+    With ``turn`` (the database's write turn, which the transaction takes again
+    re-entrantly), the leader takes its batch only once the turn is its own. With two
+    processes writing, a leader waits for the other process's commit about as long as a
+    commit takes, and the writes that arrive meanwhile go in with it, instead of waiting
+    for the commit after.
     """
 
     def __init__(
@@ -587,12 +593,14 @@ class GroupCommit:
         insert_rows: Callable[[list[tuple[Any, ...]]], list[int]] | None = None,
         *,
         gather: Callable[[], float] | None = None,
+        turn: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
     ) -> None:
         self._transaction = transaction
         self._insert_rows = insert_rows
         #: How long a leader waits for more writes before it commits, asked each time
         #: (see SubmissionStore).
         self._gather = gather
+        self._turn = turn or contextlib.nullcontext
         self._lock = threading.Lock()
         self._queue: list[_Write[Any]] = []
         self._leading = False
@@ -615,10 +623,19 @@ class GroupCommit:
         wait = self._gather() if self._gather is not None else 0.0
         if wait > 0:
             time.sleep(wait)  # the writes that come meanwhile share this commit
-        with self._lock:
-            batch, self._queue = self._queue, []
+        batch: list[_Write[Any]] = []
         try:
-            self._commit(batch)
+            with self._turn():
+                with self._lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        except BaseException as exc:
+            if not batch:  # no turn to write in: every write queued so far fails alike
+                with self._lock:
+                    batch, self._queue = self._queue, []
+                for write in batch:
+                    write.error = exc
+            # else the turn failed to let go after the commit: what it holds is committed
         finally:
             for done in batch:
                 done.done = True
@@ -691,7 +708,10 @@ class SubmissionStore:
             self._checkpoints = Checkpointer(database, self._turns)
         self._gather = gather if self._turns is not None else 0.0
         self._group = GroupCommit(
-            self._shared_write, self._insert_rows, gather=self._wait if self._gather else None
+            self._shared_write,
+            self._insert_rows,
+            gather=self._wait if self._gather else None,
+            turn=self._turns.turn if self._turns is not None else None,
         )
         self._leader: Connection | None = None  # the group's own connection, see below
         # What the driver itself raises when a statement goes to it directly (known once

@@ -104,6 +104,30 @@ def test_a_store_outage_fails_every_write_of_the_commit_without_trying_each_agai
     assert recorder.attempts < 16  # shared attempts only: no write-by-write retry
 
 
+def test_a_turn_that_cannot_be_had_fails_every_queued_write_and_later_writes_go_on() -> None:
+    """The leader takes its batch inside the write turn; when the turn cannot be had, every
+    write queued by then hears it (none was tried), and the group is free for the next."""
+    recorder = Recorder()
+    refuse = True
+
+    @contextlib.contextmanager
+    def turn() -> Iterator[None]:
+        time.sleep(0.005)  # others queue while the leader waits for the turn
+        if refuse:
+            raise StoreUnavailable("the store is busy: no turn to write in time")
+        yield
+
+    group = GroupCommit(recorder.transaction, turn=turn)
+    names = [f"w{n}" for n in range(8)]
+    answers = run_together(group, names)
+    assert len(answers) == 8
+    assert all(isinstance(answer, StoreUnavailable) for answer in answers.values())
+    assert recorder.attempts == 0
+    refuse = False
+    assert run_together(group, names) == {name: name.upper() for name in names}
+    assert sorted(name for commit in recorder.commits for name in commit) == sorted(names)
+
+
 def test_concurrent_enqueues_are_all_stored_and_duplicates_found_within_one_commit(
     store: SubmissionStore,
 ) -> None:
@@ -167,6 +191,55 @@ def test_a_batch_of_rows_is_one_statement_that_tells_each_row_apart(
     with SubmissionStore(store_url) as reopened:  # committed: another connection sees them
         ids = {s.id for s in reopened.list(limit=50)}
     assert ids == {first.id, "pb-" + "a" * 20, "pb-" + "b" * 20, "pb-" + "e" * 20}
+
+
+def test_writes_that_arrive_while_the_leader_waits_for_the_turn_share_its_commit(
+    tmp_path: Path,
+) -> None:
+    """With two processes writing, a leader waits about a commit's time for the other's
+    commit to end; the writes that arrive meanwhile go in with it, not in a commit of their
+    own after it."""
+    import fcntl
+    import os
+
+    with SubmissionStore(f"sqlite:///{tmp_path / 'turn.db'}") as store:
+        store.enqueue("alerts", "hook", DRAFT)  # the schema is made
+        statements: list[int] = []
+        real = store._insert_rows
+
+        def counting(rows: list[tuple[Any, ...]]) -> list[int]:
+            statements.append(len(rows))
+            return real(rows)
+
+        store._group._insert_rows = counting  # type: ignore[assignment]
+        turns = store._turns
+        assert turns is not None
+        writers = [
+            threading.Thread(target=store.enqueue, args=("alerts", "hook", DRAFT)) for _ in range(3)
+        ]
+        other = os.open(turns.path, os.O_RDWR)  # another process's writer holds the turn
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX)
+            before = turns.waited_at
+            writers[0].start()
+            _until(lambda: turns.waited_at > before)  # the leader waits for the turn
+            for writer in writers[1:]:
+                writer.start()
+            _until(lambda: sum(not w.leads for w in store._group._queue) == 2)
+        finally:
+            fcntl.flock(other, fcntl.LOCK_UN)
+            os.close(other)
+        for writer in writers:
+            writer.join(timeout=30)
+        assert statements == [3]  # one commit, where the leader's batch had been itself
+        assert store.counts()["pending"] == 4
+
+
+def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the writers did not get there in time"
+        time.sleep(0.005)
 
 
 def _row(sid: str, key: str | None) -> tuple[Any, ...]:
