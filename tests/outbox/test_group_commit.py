@@ -168,14 +168,7 @@ def test_a_batch_of_rows_is_one_statement_that_tells_each_row_apart(
     """Rows that share a batch go in one statement; a dedup key repeated within the batch,
     or already stored, leaves just that row out, and the rest are committed."""
     first = store.enqueue("alerts", "hook", DRAFT, dedup_key="alerts:old")
-    statements: list[int] = []
-    real = store._insert_rows
-
-    def counting(rows: list[tuple[Any, ...]]) -> list[int]:
-        statements.append(len(rows))
-        return real(rows)
-
-    store._group._insert_rows = counting  # type: ignore[assignment]
+    statements = _count_statements(store)
     rows = [
         _row("pb-" + "a" * 20, None),
         _row("pb-" + "b" * 20, "alerts:new"),
@@ -204,14 +197,7 @@ def test_writes_that_arrive_while_the_leader_waits_for_the_turn_share_its_commit
 
     with SubmissionStore(f"sqlite:///{tmp_path / 'turn.db'}") as store:
         store.enqueue("alerts", "hook", DRAFT)  # the schema is made
-        statements: list[int] = []
-        real = store._insert_rows
-
-        def counting(rows: list[tuple[Any, ...]]) -> list[int]:
-            statements.append(len(rows))
-            return real(rows)
-
-        store._group._insert_rows = counting  # type: ignore[assignment]
+        statements = _count_statements(store)
         turns = store._turns
         assert turns is not None
         writers = [
@@ -240,6 +226,19 @@ def _until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the writers did not get there in time"
         time.sleep(0.005)
+
+
+def _count_statements(store: SubmissionStore) -> list[int]:
+    """The rows of each batch statement the store's group sends from now on."""
+    statements: list[int] = []
+    real = store._insert_rows
+
+    def counting(rows: list[tuple[Any, ...]]) -> list[int]:
+        statements.append(len(rows))
+        return real(rows)
+
+    store._group._insert_rows = counting  # type: ignore[assignment]
+    return statements
 
 
 def _row(sid: str, key: str | None) -> tuple[Any, ...]:
