@@ -635,7 +635,8 @@ class GroupCommit:
                     batch, self._queue = self._queue, []
                 for write in batch:
                     write.error = exc
-            # else the turn failed to let go after the commit: what it holds is committed
+            else:  # the turn failed to let go after the commit: what it holds is committed
+                log.warning("the write turn was not let go cleanly: %s", type(exc).__name__)
         finally:
             for done in batch:
                 done.done = True

@@ -128,6 +128,26 @@ def test_a_turn_that_cannot_be_had_fails_every_queued_write_and_later_writes_go_
     assert sorted(name for commit in recorder.commits for name in commit) == sorted(names)
 
 
+def test_a_turn_that_fails_to_let_go_after_the_commit_leaves_the_writes_committed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What the commit held is stored: its writers hear their answers, not the turn's
+    error (a retry would be told its own row is a duplicate), and the failure is logged."""
+    recorder = Recorder()
+
+    @contextlib.contextmanager
+    def turn() -> Iterator[None]:
+        yield
+        raise StoreUnavailable("cannot unlock the turn file")
+
+    group = GroupCommit(recorder.transaction, turn=turn)
+    with caplog.at_level("WARNING", logger="bridge.outbox.store"):
+        answers = run_together(group, ["a", "b", "c"])
+    assert answers == {"a": "A", "b": "B", "c": "C"}
+    assert sorted(name for commit in recorder.commits for name in commit) == ["a", "b", "c"]
+    assert "the write turn was not let go cleanly: StoreUnavailable" in caplog.text
+
+
 def test_concurrent_enqueues_are_all_stored_and_duplicates_found_within_one_commit(
     store: SubmissionStore,
 ) -> None:
