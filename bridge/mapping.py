@@ -105,6 +105,8 @@ SIMPLE_LOOKUP = re.compile(rf"^\{{\{{\s*({_PATH})\s*\}}\}}$")
 #: ``{{ a.b or c.d or '' }}`` (the presets' fallbacks): the first value that is set, by
 #: plain lookups too.
 OR_CHAIN = re.compile(rf"^\{{\{{\s*({_PATH}(?:\s+or\s+{_PATH})+)(\s+or\s+(?:''|\"\"))?\s*\}}\}}$")
+#: ``{{ data | kv }}`` (the presets' descriptions): the filter called on a plain lookup.
+KV_OF = re.compile(rf"^\{{\{{\s*({_PATH})\s*\|\s*kv\s*\}}\}}$")
 
 
 def make_environment() -> ImmutableSandboxedEnvironment:
@@ -178,6 +180,8 @@ class Template:
             if chain and chain.group(2)  # ends in '': nothing falls through to Jinja's last value
             else None
         )
+        kv_of = KV_OF.match(source.strip())
+        self.kv_of = tuple(kv_of.group(1).split(".")) if kv_of else None
 
     def render(self, context: dict[str, Any]) -> str:
         if self.is_literal:
@@ -188,6 +192,10 @@ class Template:
             found = self._first(context)
             if found is not None:
                 return found
+        if self.kv_of is not None:
+            listed = self._mapping_at(context, self.kv_of)
+            if listed is not None:
+                return _kv(listed)
         try:
             # One context, no copy of the environment's globals: the render context already
             # holds every name a ticket template may use (see RouteMapping.context). Made
@@ -224,6 +232,16 @@ class Template:
                 continue  # 0: false, as in Jinja
             return None
         return ""
+
+    @staticmethod
+    def _mapping_at(context: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any] | None:
+        """The mapping a plain lookup finds, or ``None`` where only Jinja can say."""
+        value: Any = context
+        for part in path:
+            if not isinstance(value, Mapping):
+                return None
+            value = value.get(part)
+        return value if isinstance(value, Mapping) else None
 
     def _lookup(self, context: Mapping[str, Any]) -> str:
         assert self.lookup is not None

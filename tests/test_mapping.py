@@ -274,10 +274,13 @@ _VALUES = st.recursive(
         "{{ data.priority or data.severity or '' }}",
         '{{ data.labels.priority or data.severity or data.priority or "" }}',
         "{{ data.priority or data.severity }}",  # no '' at the end: Jinja's own answer
+        "{{ data | kv }}",
+        "{{ data.labels|kv }}",
     ],
 )
 def test_plain_lookups_render_what_jinja_renders(source: str, data: dict[str, Any]) -> None:
     template = Template(source, "t")
-    assert template.lookup is not None or template.chain is not None or "''" not in source
+    plain = (template.lookup, template.chain, template.kv_of)
+    assert any(way is not None for way in plain) or "''" not in source
     context = {"data": data}
     assert template.render(context) == template.compiled.render(context)
