@@ -193,8 +193,8 @@ class Template:
             if found is not None:
                 return found
         if self.kv_of is not None:
-            listed = self._mapping_at(context, self.kv_of)
-            if listed is not None:
+            listed = _walk(context, self.kv_of)
+            if isinstance(listed, Mapping):
                 return _kv(listed)
         try:
             # One context, no copy of the environment's globals: the render context already
@@ -216,14 +216,9 @@ class Template:
         can say (a value that is not plain text or a whole number, an attribute)."""
         assert self.chain is not None
         for path in self.chain:
-            value: Any = context
-            for part in path:
-                if isinstance(value, Mapping):
-                    value = value.get(part)
-                elif value is None:
-                    break
-                else:
-                    return None  # attribute access: let the sandbox judge
+            value = _walk(context, path)
+            if value is _SANDBOX:
+                return None
             if value is None or value == "":
                 continue
             if isinstance(value, str) or (type(value) is int):
@@ -233,29 +228,33 @@ class Template:
             return None
         return ""
 
-    @staticmethod
-    def _mapping_at(context: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any] | None:
-        """The mapping a plain lookup finds, or ``None`` where only Jinja can say."""
-        value: Any = context
-        for part in path:
-            if not isinstance(value, Mapping):
-                return None
-            value = value.get(part)
-        return value if isinstance(value, Mapping) else None
-
     def _lookup(self, context: Mapping[str, Any]) -> str:
         assert self.lookup is not None
-        value: Any = context
-        for part in self.lookup:
-            if isinstance(value, Mapping):
-                value = value.get(part)
-            else:
-                return self.compiled.render(context)  # attribute access: let the sandbox judge
-            if value is None:
-                return ""
-        if isinstance(value, Mapping | list | tuple | bool | float):
+        value = _walk(context, self.lookup)
+        if value is None:
+            return ""
+        if value is _SANDBOX or isinstance(value, Mapping | list | tuple | bool | float):
             return self.compiled.render(context)  # Jinja's own formatting for these
         return str(value)
+
+
+#: What :func:`_walk` gives where a path goes through something other than a mapping.
+_SANDBOX = object()
+
+
+def _walk(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` by plain key lookups: ``None`` where a key is missing or
+    null, :data:`_SANDBOX` where the path goes on through anything but a mapping (an
+    attribute, which only the sandbox may judge)."""
+    value: Any = context
+    for part in path:
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif value is None:
+            return None
+        else:
+            return _SANDBOX
+    return value
 
 
 def _in_sent_order(data: Mapping[str, Any], payload: Any) -> dict[str, Any]:
