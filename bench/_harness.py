@@ -27,12 +27,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(url: str, timeout: float = 15.0) -> None:
+def wait_for(
+    url: str, timeout: float = 15.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until ``url`` answers; not past ``timeout``, nor past the exit of ``process``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(requests.RequestException):
             requests.get(url, timeout=1)
             return
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url} did not come up: exited with code {process.returncode}")
         time.sleep(0.05)
     raise RuntimeError(f"{url} did not come up in {timeout}s")
 
@@ -89,19 +94,30 @@ def write_config(
 
 @contextlib.contextmanager
 def bridge_serve(
-    config: Path, log: Path, *, workers: int = 2, delivery: bool = False
+    config: Path, log: Path, *, workers: int = 2, delivery: bool = False, root: Path = ROOT
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``bridge serve`` as a user runs it (gthread, 16 threads per worker) on a free port,
-    its output in ``log``; yields its URL and process, and stops it with SIGTERM."""
+    its output in ``log``; yields its URL and process, and stops it with SIGTERM.
+
+    ``root``: the source tree whose ``bridge`` package is served (another checkout, to
+    compare with this one in the same run), with this environment's packages."""
     port = free_port()
     cmd = [sys.executable, "-m", "bridge.cli", "serve", "--config", str(config)]
     cmd += ["--port", str(port), "--workers", str(workers), "--threads", "16"]
     cmd += [] if delivery else ["--no-delivery"]
     url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    if root != ROOT:  # the package is imported from there, in every process serve starts
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=out)
+        proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=out, env=env)
         try:
-            wait_for(url + "/healthz", timeout=60)
+            try:
+                wait_for(url + "/healthz", timeout=60, process=proc)
+            except RuntimeError as exc:
+                lines = log.read_text(errors="replace").splitlines()[-12:]
+                told = "\n  ".join([f"bridge serve: {exc}; its log ends:", *lines])
+                raise RuntimeError(told) from None
             yield url, proc
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -10,6 +10,12 @@ compared.
 
 Targets: the bridge ≥ 0.5× the bare app's requests/s, and its p99 ≤ 25 ms.
 Run: ``.venv/bin/python bench/intake.py`` (needs wrk: ``make bench-tools``).
+
+On a shared machine the same code runs at rates a third apart from one run to the next,
+so a change is told apart only side by side: ``--against REV`` also serves the bridge of
+git revision REV (exported beside the run, with this environment's packages) in the same
+rounds, and prints both against the same bare app. A revision that needs packages this
+tree no longer installs finds them on ``PYTHONPATH`` (``pip install --target DIR …``).
 """
 
 from __future__ import annotations
@@ -68,11 +74,27 @@ def bare(workdir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def bridge(workdir: Path) -> Iterator[str]:
+def bridge(workdir: Path, root: Path = ROOT) -> Iterator[str]:
     config = workdir / "bridge.yaml"
     config.write_text(CONFIG.format(db=workdir / "bridge.db", token=TOKEN))
-    with bridge_serve(config, workdir / "bridge.log") as (url, _):
+    with bridge_serve(config, workdir / "bridge.log", root=root) as (url, _):
         yield url + "/hooks/alerts"
+
+
+def export(revision: str, into: Path) -> Path:
+    """The tree of git ``revision`` of this repository, written out under ``into``."""
+    into.mkdir()
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(ROOT), "archive", "--format=tar", revision],
+            capture_output=True,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", b"") or str(exc).encode()
+        raise SystemExit(f"cannot export {revision!r}: {detail.decode().strip()}") from None
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def main() -> None:
@@ -80,31 +102,50 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--against", metavar="REV", help="also serve git revision REV's bridge, side by side"
+    )
     args = parser.parse_args()
     rounds = max(1, min(args.rounds, 10))
     seconds = max(2.0, min(args.seconds, 60.0))
     connections = max(1, min(args.connections, 256))
     _wrk.need_wrk()
     results: dict[str, list[_wrk.Result]] = {"bare": [], "bridge": []}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as serving:
         workdir = Path(tmp)
-        with bare(workdir) as bare_url, bridge(workdir) as bridge_url:
-            for url in (bare_url, bridge_url):  # warm up
-                _wrk.run(url, connections=connections, seconds=1, token=TOKEN)
-            warm = stored(workdir / "bridge.db")
-            for _ in range(rounds):
-                for name, url in (("bare", bare_url), ("bridge", bridge_url)):
-                    result = _wrk.run(url, connections=connections, seconds=seconds, token=TOKEN)
-                    results[name].append(result)
-            kept = stored(workdir / "bridge.db") - warm
+        urls = {"bare": serving.enter_context(bare(workdir))}
+        urls["bridge"] = serving.enter_context(bridge(workdir))
+        if args.against:
+            other = workdir / "against"
+            root = export(args.against, other)
+            urls[args.against] = serving.enter_context(bridge(other, root=root))
+            results[args.against] = []
+        for url in urls.values():  # warm up
+            _wrk.run(url, connections=connections, seconds=1, token=TOKEN)
+        warm = stored(workdir / "bridge.db")
+        for _ in range(rounds):
+            for name, url in urls.items():
+                result = _wrk.run(url, connections=connections, seconds=seconds, token=TOKEN)
+                results[name].append(result)
+        kept = stored(workdir / "bridge.db") - warm
     print(
         f"intake: wrk -t2 -c{connections}, {rounds} rounds x {seconds:g} s each, JSON webhook "
         "with a bearer token; gunicorn gthread, 2 workers x 16 threads"
     )
-    for name in ("bare", "bridge"):
-        for n, result in enumerate(results[name], 1):
-            print(f"  {name:6} round {n}: {result.line()}")
+    width = max(map(len, results))
+    for name, each in results.items():
+        for n, result in enumerate(each, 1):
+            print(f"  {name:{width}} round {n}: {result.line()}")
     bare_rate = statistics.median(r.per_s for r in results["bare"])
+    if args.against:
+        before = statistics.median(r.per_s for r in results[args.against])
+        after = statistics.median(r.per_s for r in results["bridge"])
+        print(
+            f"  side by side: {args.against} {before / bare_rate:.3f}x bare "
+            f"({before:,.0f} req/s), this tree {after / bare_rate:.3f}x ({after:,.0f} req/s), "
+            f"p99 {statistics.median(r.p99_ms for r in results[args.against]):.1f} -> "
+            f"{statistics.median(r.p99_ms for r in results['bridge']):.1f} ms (medians)"
+        )
     rate = statistics.median(r.per_s for r in results["bridge"])
     p99 = statistics.median(r.p99_ms for r in results["bridge"])
     answered = sum(r.requests - r.not_2xx for r in results["bridge"])
