@@ -115,11 +115,11 @@ def main() -> None:
         workdir = Path(tmp)
         urls = {"bare": serving.enter_context(bare(workdir))}
         urls["bridge"] = serving.enter_context(bridge(workdir))
-        if args.against:
-            other = workdir / "against"
-            root = export(args.against, other)
-            urls[args.against] = serving.enter_context(bridge(other, root=root))
-            results[args.against] = []
+        against = f"at {args.against}" if args.against else ""
+        if against:
+            root = export(args.against, workdir / "against")
+            urls[against] = serving.enter_context(bridge(root, root=root))
+            results[against] = []
         for url in urls.values():  # warm up
             _wrk.run(url, connections=connections, seconds=1, token=TOKEN)
         warm = stored(workdir / "bridge.db")
@@ -137,17 +137,16 @@ def main() -> None:
         for n, result in enumerate(each, 1):
             print(f"  {name:{width}} round {n}: {result.line()}")
     bare_rate = statistics.median(r.per_s for r in results["bare"])
-    if args.against:
-        before = statistics.median(r.per_s for r in results[args.against])
-        after = statistics.median(r.per_s for r in results["bridge"])
-        print(
-            f"  side by side: {args.against} {before / bare_rate:.3f}x bare "
-            f"({before:,.0f} req/s), this tree {after / bare_rate:.3f}x ({after:,.0f} req/s), "
-            f"p99 {statistics.median(r.p99_ms for r in results[args.against]):.1f} -> "
-            f"{statistics.median(r.p99_ms for r in results['bridge']):.1f} ms (medians)"
-        )
     rate = statistics.median(r.per_s for r in results["bridge"])
     p99 = statistics.median(r.p99_ms for r in results["bridge"])
+    if against:
+        before = statistics.median(r.per_s for r in results[against])
+        before_p99 = statistics.median(r.p99_ms for r in results[against])
+        print(
+            f"  side by side: {args.against} {before / bare_rate:.3f}x bare ({before:,.0f} "
+            f"req/s), this tree {rate / bare_rate:.3f}x ({rate:,.0f} req/s); p99 "
+            f"{before_p99:.1f} -> {p99:.1f} ms (medians)"
+        )
     answered = sum(r.requests - r.not_2xx for r in results["bridge"])
     refused = sum(r.not_2xx + r.errors for r in results["bridge"])
     ratio = rate / bare_rate
