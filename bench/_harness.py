@@ -62,7 +62,7 @@ def emulator_process(*flags: str) -> Iterator[str]:
     proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(url + "/_emulator/faults")
+        wait_for(url + "/_emulator/faults", process=proc)
         yield url
     finally:
         proc.terminate()
@@ -172,7 +172,7 @@ def gunicorn(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(url + "/healthz", timeout=30)
+        wait_for(url + "/healthz", timeout=30, process=proc)
         yield url
     finally:
         proc.terminate()

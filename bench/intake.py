@@ -56,7 +56,7 @@ def process(cmd: list[str], health: str, log: Path, env: dict[str, str]) -> Iter
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
         try:
-            wait_for(health, timeout=60)
+            wait_for(health, timeout=60, process=proc)
             yield
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -63,7 +63,7 @@ def serve(workdir: Path, **server: object) -> Iterator[tuple[str, int]]:
         cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        wait_for(f"http://127.0.0.1:{port}/healthz", timeout=30, process=proc)
         yield f"http://127.0.0.1:{port}", port
     finally:
         proc.terminate()
