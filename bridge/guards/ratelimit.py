@@ -8,7 +8,9 @@ without limits costs nothing (no per-request hook is installed).
 When the shared storage cannot be reached, submissions keep coming in: each process
 counts in its own memory (the same limits, per process), says so in the log, in
 ``bridge_rate_limit_storage_degraded`` and in ``/readyz``, and goes back to the shared
-counts as soon as the storage answers again (probed every ``probe_interval`` seconds).
+counts as soon as the storage answers again (probed every ``probe_interval`` seconds, by
+the requests that come and by a watcher thread of the process's own while it is degraded,
+so an idle worker does not go on reporting an outage that is over).
 A form under a bot wave with Redis down is still limited, just less precisely; a
 person's message is never refused (or answered 500) because a counter is unreachable.
 """
@@ -156,6 +158,13 @@ class RateLimits:
         )
         if self.observer is not None:
             self.observer(True)
+        threading.Thread(target=self._watch, name="rate-limit-probe", daemon=True).start()
+
+    def _watch(self) -> None:
+        """Probe the storage each interval until it answers, requests or none."""
+        while self.degraded_since is not None:
+            time.sleep(max(0.05, self._next_probe - time.monotonic()))
+            self._strategy()
 
     @property
     def storage_name(self) -> str:

@@ -1,0 +1,59 @@
+"""Rate limits over a shared storage that goes away and comes back (a private redis-server)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from bridge.guards import GuardRefusal
+from bridge.guards.ratelimit import RateLimits
+from tests.e2e.harness import PrivateRedis, wait_until
+
+
+def test_an_idle_process_notices_the_storage_is_back(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    seen: list[bool] = []
+    limits = RateLimits(redis.url, probe_interval=0.3, observer=seen.append)
+    try:
+        limits.check("contact", "192.0.2.1", ["2/minute"], [])
+        redis.stop()
+        limits.check("contact", "192.0.2.1", ["2/minute"], [])  # counted here instead,
+        limits.check("contact", "192.0.2.1", ["2/minute"], [])  # from nothing
+        with pytest.raises(GuardRefusal) as refused:
+            limits.check("contact", "192.0.2.1", ["2/minute"], [])
+        assert refused.value.status == 429
+        assert seen == [True]
+        assert limits.state()["state"].startswith("degraded")
+
+        redis.start()
+        # No request and no readiness poll from here on: the process finds out by itself.
+        started = time.monotonic()
+        assert wait_until(lambda: seen == [True, False], 5, 0.05), seen
+        assert time.monotonic() - started < 2
+        assert limits.degraded_since is None
+        assert limits.state() == {"storage": f"redis://127.0.0.1:{redis.port}", "state": "ok"}
+        # Shared counts again: the fresh server has none for this client yet.
+        limits.check("contact", "192.0.2.1", ["2/minute"], [])
+        limits.check("contact", "192.0.2.1", ["2/minute"], [])
+        with pytest.raises(GuardRefusal):
+            limits.check("contact", "192.0.2.1", ["2/minute"], [])
+    finally:
+        redis.stop()
+
+
+def test_the_watcher_keeps_probing_while_the_storage_stays_down(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path)
+    seen: list[bool] = []
+    limits = RateLimits(redis.url, probe_interval=0.2, observer=seen.append)
+    limits.check("contact", "192.0.2.1", [], ["5/minute"])  # nothing listens: degraded
+    assert seen == [True]
+    time.sleep(1.0)  # several intervals: each probe fails, no flapping is reported
+    assert seen == [True] and limits.degraded_since is not None
+    redis.start()
+    try:
+        assert wait_until(lambda: seen == [True, False], 5, 0.05), seen
+    finally:
+        redis.stop()
