@@ -17,10 +17,12 @@ person's message is never refused (or answered 500) because a counter is unreach
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
@@ -68,6 +70,9 @@ class RateLimits:
         self._next_probe = 0.0
         self._lock = threading.Lock()
         self._parsed: dict[str, list[RateLimitItem]] = {}
+        #: The thread that probes the storage while it is down (one per outage).
+        self.watcher: threading.Thread | None = None
+        self.closed = False
 
     def init_app(self, app: Flask) -> None:
         app.extensions["bridge_rate_limits"] = self
@@ -158,13 +163,10 @@ class RateLimits:
         )
         if self.observer is not None:
             self.observer(True)
-        threading.Thread(target=self._watch, name="rate-limit-probe", daemon=True).start()
-
-    def _watch(self) -> None:
-        """Probe the storage each interval until it answers, requests or none."""
-        while self.degraded_since is not None:
-            time.sleep(max(0.05, self._next_probe - time.monotonic()))
-            self._strategy()
+        self.watcher = threading.Thread(
+            target=_watch, args=(weakref.ref(self),), name="rate-limit-probe", daemon=True
+        )
+        self.watcher.start()
 
     @property
     def storage_name(self) -> str:
@@ -190,9 +192,35 @@ class RateLimits:
             "state": "degraded: unreachable, counting per process in memory",
         }
 
+    def close(self) -> None:
+        """Stop probing and let go of the shared storage's connections (an app let go of)."""
+        self.closed = True
+        client = getattr(self.strategy.storage, "storage", None)
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            with contextlib.suppress(Exception):  # a storage already gone has nothing to close
+                pool.disconnect()
+
     def reset(self) -> None:
         self.strategy.storage.reset()
         self.fallback.storage.reset()
+
+
+def _watch(ref: weakref.ref[RateLimits]) -> None:
+    """Probe a degraded storage each interval until it answers, requests or none; ends
+    too when its limits are gone (an app that was let go of)."""
+    while True:
+        limits = ref()
+        if limits is None or limits.closed or limits.degraded_since is None:
+            return
+        wait = max(0.05, limits._next_probe - time.monotonic())
+        del limits  # sleep without keeping the limits alive
+        time.sleep(wait)
+        limits = ref()
+        if limits is None or limits.closed:
+            return
+        limits._strategy()
+        del limits
 
 
 def _human(seconds: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def test_an_idle_process_notices_the_storage_is_back(tmp_path: Path) -> None:
         with pytest.raises(GuardRefusal):
             limits.check("contact", "192.0.2.1", ["2/minute"], [])
     finally:
+        limits.close()
         redis.stop()
 
 
@@ -56,4 +58,28 @@ def test_the_watcher_keeps_probing_while_the_storage_stays_down(tmp_path: Path) 
     try:
         assert wait_until(lambda: seen == [True, False], 5, 0.05), seen
     finally:
+        limits.close()
         redis.stop()
+
+
+def test_the_watcher_ends_with_its_limits(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path)  # never started: nothing listens on its port
+    limits = RateLimits(redis.url, probe_interval=0.1)
+    limits.check("contact", "192.0.2.1", ["5/minute"], [])
+    watcher = limits.watcher
+    assert watcher is not None and watcher.is_alive()
+    del limits
+    gc.collect()
+    watcher.join(timeout=3)
+    assert not watcher.is_alive()
+
+
+def test_closed_limits_stop_probing(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path)  # never started
+    limits = RateLimits(redis.url, probe_interval=0.1)
+    limits.check("contact", "192.0.2.1", [], ["5/minute"])
+    assert limits.watcher is not None and limits.watcher.is_alive()
+    limits.close()
+    limits.watcher.join(timeout=3)
+    assert not limits.watcher.is_alive()
+    assert limits.degraded_since is not None  # closed, not recovered
