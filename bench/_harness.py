@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -122,6 +123,69 @@ def bridge_serve(
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """CPU seconds and context switches that a process and every process under it have
+    used so far (Linux ``/proc``)."""
+
+    user: float
+    system: float
+    voluntary: int
+    involuntary: int
+
+    def __sub__(self, earlier: Usage) -> Usage:
+        return Usage(
+            self.user - earlier.user,
+            self.system - earlier.system,
+            self.voluntary - earlier.voluntary,
+            self.involuntary - earlier.involuntary,
+        )
+
+    def per_request(self, requests: int) -> str:
+        """The line a benchmark prints: µs of CPU and context switches per request."""
+        n = max(1, requests)
+        return (
+            f"CPU per request: user {self.user / n * 1e6:4.0f} us, sys "
+            f"{self.system / n * 1e6:4.0f} us; context switches {self.voluntary / n:.1f} "
+            f"waiting, {self.involuntary / n:.1f} preempted"
+        )
+
+
+def tree_usage(pid: int) -> Usage | None:
+    """What ``pid`` and its descendants have used so far; ``None`` without ``/proc``."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    parents: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    tree, grew = {pid}, True
+    while grew:
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= found
+        grew = bool(found)
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = voluntary = involuntary = 0
+    for member in tree:
+        try:
+            fields = (proc / str(member) / "stat").read_text().rsplit(")", 1)[1].split()
+            user, system = user + int(fields[11]), system + int(fields[12])
+            for task in (proc / str(member) / "task").iterdir():
+                for line in (task / "status").read_text().splitlines():
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        voluntary += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        involuntary += int(line.split()[1])
+        except OSError:  # a process or thread that ended meanwhile
+            continue
+    return Usage(user / tick, system / tick, voluntary, involuntary)
 
 
 def stored(db: Path, where: str = "") -> int:

@@ -8,7 +8,9 @@ body different. The bridge checks the token, validates and maps each webhook and
 parses the JSON and answers 202. Rounds alternate between the two, and the medians are
 compared.
 
-Targets: the bridge ≥ 0.5× the bare app's requests/s, and its p99 ≤ 25 ms.
+Targets: the bridge ≥ 0.5× the bare app's requests/s, and its p99 ≤ 25 ms. What the ratio
+is made of is printed too (on Linux): each server's own CPU per request, user and system,
+and its threads' context switches per request, from ``/proc`` before and after each round.
 Run: ``.venv/bin/python bench/intake.py`` (needs wrk: ``make bench-tools``).
 
 On a shared machine the same code runs at rates a third apart from one run to the next,
@@ -34,7 +36,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _wrk
-from bench._harness import ROOT, bridge_serve, free_port, stored, verdict, wait_for
+from bench._harness import (
+    ROOT,
+    Usage,
+    bridge_serve,
+    free_port,
+    stored,
+    tree_usage,
+    verdict,
+    wait_for,
+)
 
 TOKEN = "bench-bearer-token-0001"
 CONFIG = """
@@ -52,33 +63,35 @@ GUNICORN += ["--timeout", "30", "--graceful-timeout", "20", "--reuse-port"]
 
 
 @contextlib.contextmanager
-def process(cmd: list[str], health: str, log: Path, env: dict[str, str]) -> Iterator[None]:
+def process(cmd: list[str], health: str, log: Path, env: dict[str, str]) -> Iterator[int]:
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
         try:
             wait_for(health, timeout=60, process=proc)
-            yield
+            yield proc.pid
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
 
 
 @contextlib.contextmanager
-def bare(workdir: Path) -> Iterator[str]:
+def bare(workdir: Path) -> Iterator[tuple[str, int]]:
+    """The bare app's URL and its gunicorn's pid."""
     port = free_port()
     cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *GUNICORN]
     cmd += ["bench.bare_app:app"]
     url = f"http://127.0.0.1:{port}"
-    with process(cmd, url + "/healthz", workdir / "bare.log", dict(os.environ)):
-        yield url + "/hooks/alerts"
+    with process(cmd, url + "/healthz", workdir / "bare.log", dict(os.environ)) as pid:
+        yield url + "/hooks/alerts", pid
 
 
 @contextlib.contextmanager
-def bridge(workdir: Path, root: Path = ROOT) -> Iterator[str]:
+def bridge(workdir: Path, root: Path = ROOT) -> Iterator[tuple[str, int]]:
+    """``bridge serve``'s URL and its pid (gunicorn and its workers run under it)."""
     config = workdir / "bridge.yaml"
     config.write_text(CONFIG.format(db=workdir / "bridge.db", token=TOKEN))
-    with bridge_serve(config, workdir / "bridge.log", root=root) as (url, _):
-        yield url + "/hooks/alerts"
+    with bridge_serve(config, workdir / "bridge.log", root=root) as (url, proc):
+        yield url + "/hooks/alerts", proc.pid
 
 
 def export(revision: str, into: Path) -> Path:
@@ -111,6 +124,7 @@ def main() -> None:
     connections = max(1, min(args.connections, 256))
     _wrk.need_wrk()
     results: dict[str, list[_wrk.Result]] = {"bare": [], "bridge": []}
+    used: dict[str, list[Usage]] = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as serving:
         workdir = Path(tmp)
         urls = {"bare": serving.enter_context(bare(workdir))}
@@ -120,13 +134,17 @@ def main() -> None:
             root = export(args.against, workdir / "against")
             urls[against] = serving.enter_context(bridge(root, root=root))
             results[against] = []
-        for url in urls.values():  # warm up
+        for url, _ in urls.values():  # warm up
             _wrk.run(url, connections=connections, seconds=1, token=TOKEN)
         warm = stored(workdir / "bridge.db")
         for _ in range(rounds):
-            for name, url in urls.items():
+            for name, (url, pid) in urls.items():
+                start = tree_usage(pid)
                 result = _wrk.run(url, connections=connections, seconds=seconds, token=TOKEN)
+                end = tree_usage(pid)
                 results[name].append(result)
+                if start is not None and end is not None:
+                    used.setdefault(name, []).append(end - start)
         kept = stored(workdir / "bridge.db") - warm
     print(
         f"intake: wrk -t2 -c{connections}, {rounds} rounds x {seconds:g} s each, JSON webhook "
@@ -154,6 +172,17 @@ def main() -> None:
     print(f"  bridge serve:    {rate:8,.0f} req/s, p99 {p99:.1f} ms (medians)")
     print(f"  ratio {ratio:.2f}x bare (target >= 0.5x) -> {verdict(ratio >= 0.5)}")
     print(f"  p99 {p99:.1f} ms (target <= 25 ms) -> {verdict(p99 <= 25)}")
+    # What the ratio is made of: the servers' own CPU (every process under each) for a
+    # request, and how often their threads waited or were preempted.
+    for name, rounds_used in used.items():
+        total = Usage(
+            sum(u.user for u in rounds_used),
+            sum(u.system for u in rounds_used),
+            sum(u.voluntary for u in rounds_used),
+            sum(u.involuntary for u in rounds_used),
+        )
+        served = sum(r.requests for r in results[name])
+        print(f"  {name:{width}} {total.per_request(served)}")
     # wrk stops counting at the deadline: up to one request per connection was answered
     # (and stored) after it, in each round and in the warm-up (whose last requests may
     # commit after the count taken before the first round).
