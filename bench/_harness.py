@@ -135,12 +135,17 @@ class Usage:
     voluntary: int
     involuntary: int
 
-    def __sub__(self, earlier: Usage) -> Usage:
+    def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.user - earlier.user,
-            self.system - earlier.system,
-            self.voluntary - earlier.voluntary,
-            self.involuntary - earlier.involuntary,
+            self.user + other.user,
+            self.system + other.system,
+            self.voluntary + other.voluntary,
+            self.involuntary + other.involuntary,
+        )
+
+    def __sub__(self, earlier: Usage) -> Usage:
+        return self + Usage(
+            -earlier.user, -earlier.system, -earlier.voluntary, -earlier.involuntary
         )
 
     def per_request(self, requests: int) -> str:
@@ -158,25 +163,23 @@ def tree_usage(pid: int) -> Usage | None:
     proc = Path("/proc")
     if not (proc / str(pid) / "stat").exists():
         return None
-    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}  # every process's stat fields, after its name
     for entry in proc.iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:  # gone meanwhile
                 continue
-            parents[int(entry.name)] = int(fields[1])
     tree, grew = {pid}, True
     while grew:
-        found = {child for child, parent in parents.items() if parent in tree} - tree
+        found = {child for child, fields in stats.items() if int(fields[1]) in tree} - tree
         tree |= found
         grew = bool(found)
     tick = os.sysconf("SC_CLK_TCK")
     user = system = voluntary = involuntary = 0
-    for member in tree:
+    for member in tree & stats.keys():
+        user, system = user + int(stats[member][11]), system + int(stats[member][12])
         try:
-            fields = (proc / str(member) / "stat").read_text().rsplit(")", 1)[1].split()
-            user, system = user + int(fields[11]), system + int(fields[12])
             for task in (proc / str(member) / "task").iterdir():
                 for line in (task / "status").read_text().splitlines():
                     if line.startswith("voluntary_ctxt_switches:"):

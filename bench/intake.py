@@ -175,12 +175,7 @@ def main() -> None:
     # What the ratio is made of: the servers' own CPU (every process under each) for a
     # request, and how often their threads waited or were preempted.
     for name, rounds_used in used.items():
-        total = Usage(
-            sum(u.user for u in rounds_used),
-            sum(u.system for u in rounds_used),
-            sum(u.voluntary for u in rounds_used),
-            sum(u.involuntary for u in rounds_used),
-        )
+        total = sum(rounds_used[1:], rounds_used[0])
         served = sum(r.requests for r in results[name])
         print(f"  {name:{width}} {total.per_request(served)}")
     # wrk stops counting at the deadline: up to one request per connection was answered
