@@ -70,7 +70,7 @@ class RateLimits:
         self._next_probe = 0.0
         self._lock = threading.Lock()
         self._parsed: dict[str, list[RateLimitItem]] = {}
-        #: The thread that probes the storage while it is down (one per outage).
+        #: The thread that probes the storage while it is down (one at a time).
         self.watcher: threading.Thread | None = None
         self.closed = False
 
@@ -163,10 +163,11 @@ class RateLimits:
         )
         if self.observer is not None:
             self.observer(True)
-        self.watcher = threading.Thread(
-            target=_watch, args=(weakref.ref(self),), name="rate-limit-probe", daemon=True
-        )
-        self.watcher.start()
+        if self.watcher is None or not self.watcher.is_alive():  # else it goes on probing
+            self.watcher = threading.Thread(
+                target=_watch, args=(weakref.ref(self),), name="rate-limit-probe", daemon=True
+            )
+            self.watcher.start()
 
     @property
     def storage_name(self) -> str:

@@ -83,3 +83,19 @@ def test_closed_limits_stop_probing(tmp_path: Path) -> None:
     limits.watcher.join(timeout=3)
     assert not limits.watcher.is_alive()
     assert limits.degraded_since is not None  # closed, not recovered
+
+
+def test_an_outage_right_after_a_recovery_keeps_one_watcher(tmp_path: Path) -> None:
+    redis = PrivateRedis(tmp_path)  # never started
+    limits = RateLimits(redis.url, probe_interval=5.0)
+    try:
+        limits.check("contact", "192.0.2.1", [], ["5/minute"])
+        first = limits.watcher
+        assert first is not None and first.is_alive()  # asleep until the next probe
+        # Back and gone again while the watcher sleeps: it goes on probing, alone.
+        limits.degraded_since = None
+        limits.check("contact", "192.0.2.1", [], ["5/minute"])
+        assert limits.degraded_since is not None
+        assert limits.watcher is first and first.is_alive()
+    finally:
+        limits.close()
