@@ -210,3 +210,27 @@ def test_a_json_line_holds_the_fields_the_extras_and_the_traceback_all_redacted(
     assert "[redacted]" in lines[1]["exc_info"]
     assert lines[2]["detail"] == "key=[redacted]" and lines[2]["count"] == 3
     assert "s3cret-token-value" not in stream.getvalue()
+
+
+def test_a_plain_line_is_written_exactly_as_the_json_encoder_writes_it() -> None:
+    stream = io.StringIO()
+    handler = configure_logging(stream=stream, secrets=["s3cret-token-value"])
+    awkward = 'quote " backslash \\ tab \t newline \n bell \x07 accents é ☃ emoji \U0001f600'
+    try:
+        token = REQUEST_ID.set('req "2" é')
+        try:
+            logging.getLogger('bridge.odd "name" é').info("said %s", awkward)
+            logging.getLogger("bridge.test").warning("no request id here %d", 7)
+        finally:
+            REQUEST_ID.reset(token)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    written = stream.getvalue().splitlines()
+    assert len(written) == 2
+    for text in written:
+        line = json.loads(text)
+        assert list(line) == ["time", "level", "logger", "message", "request_id"]
+        assert text == json.dumps(line)  # the same text the encoder gives, byte for byte
+    first = json.loads(written[0])
+    assert first["message"] == f"said {awkward}" and first["request_id"] == 'req "2" é'
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", first["time"])
