@@ -389,20 +389,27 @@ class WriterTurns:
         #: When a turn last had to wait for another process (monotonic seconds).
         self.waited_at = -float("inf")
 
-    @contextmanager
-    def turn(self) -> Iterator[None]:
+    def turn(self) -> WriterTurns:
+        """The turn, as a context manager (the turns themselves: entered once per
+        transaction, a class's enter and exit cost less than a generator's)."""
+        return self
+
+    def __enter__(self) -> None:
         if not self._thread.acquire(timeout=WRITE_WAIT):
             raise StoreUnavailable("the store is busy: no turn to write in time")
-        try:
-            if self._depth == 0:
-                self._file_lock()
-            self._depth += 1
+        if self._depth == 0:
             try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0 and self._fd is not None:
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
+                self._file_lock()
+            except BaseException:
+                self._thread.release()
+                raise
+        self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread.release()
 
@@ -431,24 +438,23 @@ class WriterTurns:
         return time.monotonic() - self.waited_at < within
 
 
-def _held() -> threading.Lock:
-    lock = threading.Lock()
-    lock.acquire()
-    return lock
-
-
-@dataclass(eq=False)
 class _Write(Generic[T]):
-    work: Callable[[Connection], T]
-    #: Held until the write is committed or its writer is to lead: released once, by the
-    #: leader, which wakes the writer (a bare lock: the cheapest wake-up there is).
-    waiting: threading.Lock = field(default_factory=_held)
-    #: A submission row to insert (``work`` inserts it alone when it cannot share).
-    row: tuple[Any, ...] | None = None
-    result: Any = None
-    error: BaseException | None = None
-    done: bool = False
-    leads: bool = False
+    """One write waiting for, or in, a group commit."""
+
+    __slots__ = ("done", "error", "leads", "result", "row", "waiting", "work")
+
+    def __init__(self, work: Callable[[Connection], T], row: tuple[Any, ...] | None) -> None:
+        self.work = work
+        #: A submission row to insert (``work`` inserts it alone when it cannot share).
+        self.row = row
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.leads = False
+        #: A writer that does not lead waits on this lock until its write is committed or
+        #: it is to lead: released once, by the leader (a bare lock: the cheapest wake-up
+        #: there is). A writer that leads at once never waits, and gets none.
+        self.waiting: threading.Lock | None = None
 
 
 @functools.lru_cache(maxsize=64)
@@ -606,13 +612,16 @@ class GroupCommit:
         self._leading = False
 
     def run(self, work: Callable[[Connection], T], row: tuple[Any, ...] | None = None) -> T:
-        write: _Write[T] = _Write(work, row=row)
+        write: _Write[T] = _Write(work, row)
         with self._lock:
             self._queue.append(write)
             if not self._leading:
                 self._leading = write.leads = True
+            else:
+                write.waiting = waiting = threading.Lock()
+                waiting.acquire()
         if not write.leads:
-            write.waiting.acquire()  # until committed, or handed the lead
+            waiting.acquire()  # until committed, or handed the lead
         if not write.done:
             self._lead(write)
         if write.error is not None:
@@ -640,13 +649,13 @@ class GroupCommit:
         finally:
             for done in batch:
                 done.done = True
-                if done is not own:
+                if done.waiting is not None and done is not own:
                     done.waiting.release()
             with self._lock:
                 if self._queue:
                     successor = self._queue[0]
                     successor.leads = True
-                    successor.waiting.release()
+                    successor.waiting.release()  # type: ignore[union-attr]  # it waits
                 else:
                     self._leading = False
 
