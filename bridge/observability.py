@@ -54,6 +54,8 @@ class Metrics:
             ["route", "kind", "outcome", "reason"],
             registry=r,
         )
+        #: The counter of each set of labels counted so far (as many as the registry holds).
+        self._submission_counters: dict[tuple[str, str, str, str], Any] = {}
         self.deliveries = Counter(
             "bridge_deliveries", "Delivery outcomes", ["route", "outcome"], registry=r
         )
@@ -114,7 +116,11 @@ class Metrics:
 
     def submission(self, route: str, kind: str, outcome: str, reason: str = "") -> None:
         if self.enabled:
-            self.submissions.labels(route, kind, outcome, reason).inc()
+            key = (route, kind, outcome, reason)
+            counter = self._submission_counters.get(key)
+            if counter is None:  # its labels checked and its child made once, not per count
+                counter = self._submission_counters[key] = self.submissions.labels(*key)
+            counter.inc()
 
     def delivery(self, route: str, outcome: str, latency: float | None = None) -> None:
         if not self.enabled:
