@@ -71,10 +71,10 @@ unit: $(STAMP)
 
 ## wrk, the load generator the intake benchmarks drive (Debian's package).
 bench-tools:
-	@if command -v wrk >/dev/null 2>&1; then :; \
+	@if command -v wrk >/dev/null 2>&1 && command -v valgrind >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
-	else echo "wrk is missing and cannot be installed here: bench/intake.py needs it"; fi
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk valgrind; \
+	else echo "wrk or valgrind is missing and cannot be installed here: bench/intake.py and bench/instructions.py need them"; fi
 
 ## The performance figures: each benchmark prints ratios against a baseline of the same run.
 bench: $(STAMP) bench-tools
