@@ -58,7 +58,7 @@ def loads(text: str | bytes | bytearray) -> Any:
         # json.loads would decode with "surrogatepass", letting encoded surrogates through.
         text = bytes(text).decode(json.detect_encoding(text))
     try:
-        value = json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+        value = _DECODER.decode(text)
     except RecursionError:
         raise TooDeep() from None
     except (json.JSONDecodeError, UnicodeDecodeError, Unacceptable):
@@ -77,6 +77,9 @@ def loads(text: str | bytes | bytearray) -> Any:
 
 
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+#: What ``json.loads(text, parse_float=…, parse_constant=…)`` makes for every call, made
+#: once (it keeps no state between documents; the stdlib shares its own the same way).
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_no_constant)
 
 
 def _is_text(value: Any) -> bool:
