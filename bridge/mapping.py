@@ -51,13 +51,21 @@ class MappingError(Exception):
 _encode = json.JSONEncoder(default=str, ensure_ascii=False).encode
 
 
+def _is_mapping(value: Any) -> bool:
+    """``isinstance(value, Mapping)``, answered at once for a plain dict (what JSON and the
+    schemas give): the abstract class's check costs a dozen times more."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _kv(value: Any, indent: str = "") -> str:
     """A mapping as readable ``key: value`` lines (nested values indented)."""
-    if not isinstance(value, Mapping):
+    if not _is_mapping(value):
         return _text(value)
     lines = []
     for key, item in value.items():
-        if isinstance(item, Mapping) and item:
+        if type(item) is str:
+            lines.append(f"{indent}{key}: {item}")
+        elif _is_mapping(item) and item:
             lines.append(f"{indent}{key}:")
             lines.append(_kv(item, indent + "  "))
         elif isinstance(item, list | tuple):
@@ -68,6 +76,11 @@ def _kv(value: Any, indent: str = "") -> str:
 
 
 def _text(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -248,7 +261,7 @@ def _walk(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     attribute, which only the sandbox may judge)."""
     value: Any = context
     for part in path:
-        if isinstance(value, Mapping):
+        if _is_mapping(value):
             value = value.get(part)
         elif value is None:
             return None
