@@ -370,13 +370,12 @@ def configure_logging(
     handler._bridge = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # Neither format shows where in the code a record was made, nor its thread or
-    # process: skip walking the stack and naming them for every record (the logging
-    # HOWTO's "Optimization" section).
+    # Neither format shows where in the code a record was made, nor the thread: skip
+    # walking the stack and naming the thread for every record (the logging HOWTO's
+    # "Optimization" section). The process id stays: gunicorn's own lines show it.
     logging._srcfile = None  # type: ignore[attr-defined]
     logging.logThreads = False
     logging.logMultiprocessing = False
-    logging.logProcesses = False
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     return handler
