@@ -69,7 +69,8 @@ pictures: browser $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## wrk, the load generator the intake benchmarks drive (Debian's package).
+## wrk, the load generator the intake benchmarks drive, and valgrind, which
+## bench/instructions.py counts with (Debian's packages).
 bench-tools:
 	@if command -v wrk >/dev/null 2>&1 && command -v valgrind >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \

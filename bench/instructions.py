@@ -37,18 +37,25 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._harness import ROOT
 from bench.intake import CONFIG, TOKEN, export
 
-ROOT = Path(__file__).resolve().parents[1]
 WARM = 300  # requests before the counted ones: caches, compiled templates, the pool
 REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 
 
 def bodies(count: int) -> Iterable[bytes]:
-    """The webhooks, each different (as wrk's script makes them in `bench/intake.py`)."""
-    for n in range(count):
-        alert = {"title": f"disk full on host-{n}", "status": "firing", "labels": {"host": f"h{n}"}}
-        yield json.dumps({**alert, "n": n}).encode()
+    """The webhooks, each different: the ones `bench/_wrk.py`'s script posts, key for key."""
+    for n in range(1, count + 1):
+        yield json.dumps(
+            {
+                "id": str(n),
+                "title": f"Disk almost full on db-{n % 50}",
+                "severity": "warning",
+                "service": "storage",
+                "value": n,
+            }
+        ).encode()
 
 
 def app_of(kind: str, workdir: Path, tree: Path) -> Callable[..., Any]:
