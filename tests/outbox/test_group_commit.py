@@ -4,9 +4,12 @@ writers of several processes take turns; the write-ahead log stays bounded under
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import multiprocessing
+import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from bridge.outbox import store as store_module
-from bridge.outbox.store import GroupCommit, StoreUnavailable, SubmissionStore
+from bridge.outbox.store import GroupCommit, StoreUnavailable, SubmissionStore, WriterTurns
 from bridge.proprofs import TicketDraft
 
 DRAFT = TicketDraft(email="jane@example.com", subject="Disk almost full", description="x" * 400)
@@ -297,6 +300,41 @@ def test_writers_in_several_processes_take_turns_without_sqlite_busy_waits(
         assert db.execute("select count(*) from submissions").fetchone()[0] == 900
     assert (tmp_path / "turns.db-writer.lock").exists()
     assert elapsed < 60
+
+
+def test_a_turn_waits_while_another_holds_the_lock_file_and_lets_go_when_done(
+    tmp_path: Path,
+) -> None:
+    """The turn's quick calls (try the lock, let it go) keep the GIL on Linux, and still
+    tell a held lock from a free one: a turn waits for the other holder, notes that it
+    did, and lets the lock go when it ends."""
+    if sys.platform.startswith("linux"):
+        assert store_module._flock_now is not fcntl.flock  # the call that keeps the GIL
+    turns = WriterTurns(tmp_path / "turns.db")
+    other = os.open(turns.path, os.O_RDWR | os.O_CREAT, 0o600)  # another process's hold
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        inside = threading.Event()
+        leave = threading.Event()
+
+        def writer() -> None:
+            with turns.turn():
+                inside.set()
+                leave.wait(10)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        assert not inside.wait(0.3)  # held elsewhere: the turn waits
+        assert turns.crowded()
+        fcntl.flock(other, fcntl.LOCK_UN)
+        assert inside.wait(10)  # taken the moment the other let go
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        leave.set()
+        thread.join(timeout=10)
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the turn let it go
+    finally:
+        os.close(other)
 
 
 def test_the_write_ahead_log_stays_bounded_under_steady_writes(
