@@ -390,8 +390,8 @@ def _flock_calls() -> Callable[[int, int], None]:
         call = ctypes.PyDLL(None, use_errno=True).flock
     except (AttributeError, OSError):
         return fcntl.flock
-    call.argtypes = (ctypes.c_int, ctypes.c_int)
-    call.restype = ctypes.c_int
+    # No argtypes: ctypes passes a Python int as a C int and returns one by default, and
+    # converting through declared types costs each call about half as much again.
 
     def flock_now(fd: int, operation: int) -> None:
         if call(fd, operation) != 0:
