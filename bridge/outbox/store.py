@@ -16,8 +16,6 @@ intake wait behind the delivery worker's writes.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import fcntl
 import functools
 import json
@@ -377,35 +375,6 @@ class Checkpointer:
                 conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
 
 
-def _flock_calls() -> Callable[[int, int], None]:
-    """``flock`` for the calls that never wait (``LOCK_NB``, ``LOCK_UN``), made without
-    letting go of the GIL.
-
-    ``fcntl.flock`` lets go of the GIL around every call. Under load another thread takes
-    it, and the writer — holding the database's write turn, with every writer of its
-    process queued behind it — waits to get it back, for a call that took a microsecond.
-    Through ``ctypes.PyDLL`` the call keeps the GIL. Where libc's ``flock`` cannot be found
-    this way, ``fcntl.flock`` serves."""
-    try:
-        call = ctypes.PyDLL(None, use_errno=True).flock
-    except (AttributeError, OSError):
-        return fcntl.flock
-    # No argtypes: ctypes passes a Python int as a C int and returns one by default, and
-    # converting through declared types costs each call about half as much again.
-
-    def flock_now(fd: int, operation: int) -> None:
-        if call(fd, operation) != 0:
-            code = ctypes.get_errno()
-            if code in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise BlockingIOError(code, os.strerror(code))
-            raise OSError(code, os.strerror(code))
-
-    return flock_now
-
-
-_flock_now = _flock_calls()
-
-
 class WriterTurns:
     """One SQLite writer at a time across threads and processes, each woken as soon as the
     one before it is done: a thread lock in the process, then ``flock`` on a file beside
@@ -440,7 +409,7 @@ class WriterTurns:
         try:
             self._depth -= 1
             if self._depth == 0 and self._fd is not None:
-                _flock_now(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread.release()
 
@@ -456,7 +425,7 @@ class WriterTurns:
         # a holder keeps it for one transaction, which SQLite's own busy timeout bounds.
         try:
             try:
-                _flock_now(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 self.waited_at = time.monotonic()
                 fcntl.flock(self._fd, fcntl.LOCK_EX)
