@@ -120,6 +120,14 @@ SIMPLE_LOOKUP = re.compile(rf"^\{{\{{\s*({_PATH})\s*\}}\}}$")
 OR_CHAIN = re.compile(rf"^\{{\{{\s*({_PATH}(?:\s+or\s+{_PATH})+)(\s+or\s+(?:''|\"\"))?\s*\}}\}}$")
 #: ``{{ data | kv }}`` (the presets' descriptions): the filter called on a plain lookup.
 KV_OF = re.compile(rf"^\{{\{{\s*({_PATH})\s*\|\s*kv\s*\}}\}}$")
+_WORD = r"'([^'\\]*)'"
+#: ``{{ 'resolved' if (data.status or data.state or '')|lower in ('resolved', 'ok') else
+#: 'firing' }}`` (the generic preset's status): one of two words, by whether the first set
+#: value of an ``or`` chain is one of a few words, in lower case.
+CHOICE = re.compile(
+    rf"^\{{\{{\s*{_WORD}\s+if\s+\(({_PATH}(?:\s+or\s+{_PATH})*)\s+or\s+''\)\s*\|\s*lower\s+in"
+    rf"\s+\(('[^'\\]*'(?:\s*,\s*'[^'\\]*')*)\s*,?\s*\)\s+else\s+{_WORD}\s*\}}\}}$"
+)
 
 
 def make_environment() -> ImmutableSandboxedEnvironment:
@@ -195,6 +203,18 @@ class Template:
         )
         kv_of = KV_OF.match(source.strip())
         self.kv_of = tuple(kv_of.group(1).split(".")) if kv_of else None
+        choice = CHOICE.match(source.strip())
+        #: (the word when the value is one of ``words``, the chain, ``words``, else-word)
+        self.choice = (
+            (
+                choice.group(1),
+                [tuple(p.split(".")) for p in re.split(r"\s+or\s+", choice.group(2))],
+                frozenset(re.findall(r"'([^'\\]*)'", choice.group(3))),
+                choice.group(4),
+            )
+            if choice
+            else None
+        )
 
     def render(self, context: dict[str, Any]) -> str:
         if self.is_literal:
@@ -202,9 +222,14 @@ class Template:
         if self.lookup is not None:
             return self._lookup(context)
         if self.chain is not None:
-            found = self._first(context)
+            found = _first(context, self.chain)
             if found is not None:
                 return found
+        if self.choice is not None:
+            then, paths, words, otherwise = self.choice
+            found = _first(context, paths)
+            if found is not None:
+                return then if found.lower() in words else otherwise
         if self.kv_of is not None:
             listed = _walk(context, self.kv_of)
             if isinstance(listed, Mapping):
@@ -224,23 +249,6 @@ class Template:
         except (TypeError, ValueError, ArithmeticError, LookupError, AttributeError) as exc:
             raise MappingError(f"{self.where}: template failed: {type(exc).__name__}") from None
 
-    def _first(self, context: Mapping[str, Any]) -> str | None:
-        """The first set value of an ``or`` chain of lookups, or ``None`` where only Jinja
-        can say (a value that is not plain text or a whole number, an attribute)."""
-        assert self.chain is not None
-        for path in self.chain:
-            value = _walk(context, path)
-            if value is _SANDBOX:
-                return None
-            if value is None or value == "":
-                continue
-            if isinstance(value, str) or (type(value) is int):
-                if value:
-                    return str(value)
-                continue  # 0: false, as in Jinja
-            return None
-        return ""
-
     def _lookup(self, context: Mapping[str, Any]) -> str:
         assert self.lookup is not None
         value = _walk(context, self.lookup)
@@ -253,6 +261,24 @@ class Template:
 
 #: What :func:`_walk` gives where a path goes through something other than a mapping.
 _SANDBOX = object()
+
+
+def _first(context: Mapping[str, Any], chain: list[tuple[str, ...]]) -> str | None:
+    """The first set value of an ``or`` chain of lookups (``""`` when none is), or ``None``
+    where only Jinja can say (a value that is not plain text or a whole number, an
+    attribute)."""
+    for path in chain:
+        value = _walk(context, path)
+        if value is _SANDBOX:
+            return None
+        if value is None or value == "":
+            continue
+        if isinstance(value, str) or (type(value) is int):
+            if value:
+                return str(value)
+            continue  # 0: false, as in Jinja
+        return None
+    return ""
 
 
 def _walk(context: Mapping[str, Any], path: tuple[str, ...]) -> Any:

@@ -19,7 +19,7 @@ from bridge.mapping import (
     footer,
     validation_messages,
 )
-from bridge.sources import GenericSchema
+from bridge.sources import GENERIC, GenericSchema
 
 SPECS = {
     "name": FieldSpec("name", "string"),
@@ -254,7 +254,7 @@ _VALUES = st.recursive(
     | st.booleans()
     | st.integers(-5, 5)
     | st.floats(allow_nan=False, width=16)
-    | st.sampled_from(["", "high", "0", "a b", "<b>"]),
+    | st.sampled_from(["", "high", "0", "a b", "<b>", "OK", "Resolved", "İ"]),
     lambda inner: (
         st.lists(inner, max_size=2)
         | st.dictionaries(st.sampled_from(["priority", "severity", "x"]), inner, max_size=3)
@@ -264,7 +264,9 @@ _VALUES = st.recursive(
 
 
 @given(
-    data=st.dictionaries(st.sampled_from(["priority", "severity", "labels"]), _VALUES, max_size=3)
+    data=st.dictionaries(
+        st.sampled_from(["priority", "severity", "labels", "status", "state"]), _VALUES, max_size=4
+    )
 )
 @pytest.mark.parametrize(
     "source",
@@ -276,11 +278,39 @@ _VALUES = st.recursive(
         "{{ data.priority or data.severity }}",  # no '' at the end: Jinja's own answer
         "{{ data | kv }}",
         "{{ data.labels|kv }}",
+        GENERIC.status,  # the generic preset's status: one of two words
+        "{{ 'yes' if (data.labels.priority or data.priority or '')|lower in ('high', '0') else 'no' }}",
+        "{{ 'one' if (data.severity or '') | lower in ('a b',) else '' }}",
     ],
 )
 def test_plain_lookups_render_what_jinja_renders(source: str, data: dict[str, Any]) -> None:
     template = Template(source, "t")
-    plain = (template.lookup, template.chain, template.kv_of)
+    plain = (template.lookup, template.chain, template.kv_of, template.choice)
     assert any(way is not None for way in plain) or "''" not in source
+    context = {"data": data}
+    assert template.render(context) == template.compiled.render(context)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"status": "OK"},
+        {"status": "Resolved"},
+        {"status": "", "state": "closed"},
+        {"status": 0, "state": "RECOVERED"},
+        {"status": "firing", "state": "ok"},
+        {"status": 1},
+        {"status": 1.5},
+        {"status": True},
+        {"status": None, "state": ["ok"]},
+        {"status": {"ok": 1}},
+    ],
+)
+def test_the_generic_status_is_the_word_jinja_renders(data: dict[str, Any]) -> None:
+    """The generic preset's status is worked out without Jinja where the values are plain
+    (text, whole numbers), in any case, and by Jinja where they are not."""
+    template = Template(GENERIC.status, "status")
+    assert template.choice is not None
     context = {"data": data}
     assert template.render(context) == template.compiled.render(context)
