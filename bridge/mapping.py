@@ -209,7 +209,7 @@ class Template:
             (
                 choice.group(1),
                 [tuple(p.split(".")) for p in re.split(r"\s+or\s+", choice.group(2))],
-                frozenset(re.findall(r"'([^'\\]*)'", choice.group(3))),
+                frozenset(re.findall(_WORD, choice.group(3))),
                 choice.group(4),
             )
             if choice
