@@ -120,13 +120,14 @@ SIMPLE_LOOKUP = re.compile(rf"^\{{\{{\s*({_PATH})\s*\}}\}}$")
 OR_CHAIN = re.compile(rf"^\{{\{{\s*({_PATH}(?:\s+or\s+{_PATH})+)(\s+or\s+(?:''|\"\"))?\s*\}}\}}$")
 #: ``{{ data | kv }}`` (the presets' descriptions): the filter called on a plain lookup.
 KV_OF = re.compile(rf"^\{{\{{\s*({_PATH})\s*\|\s*kv\s*\}}\}}$")
-_WORD = r"'([^'\\]*)'"
+_TEXT = r"[^'\\]*"  # inside single quotes, with no quote or backslash to unescape
+_WORD = rf"'({_TEXT})'"
 #: ``{{ 'resolved' if (data.status or data.state or '')|lower in ('resolved', 'ok') else
 #: 'firing' }}`` (the generic preset's status): one of two words, by whether the first set
 #: value of an ``or`` chain is one of a few words, in lower case.
 CHOICE = re.compile(
     rf"^\{{\{{\s*{_WORD}\s+if\s+\(({_PATH}(?:\s+or\s+{_PATH})*)\s+or\s+''\)\s*\|\s*lower\s+in"
-    rf"\s+\(('[^'\\]*'(?:\s*,\s*'[^'\\]*')*)\s*,?\s*\)\s+else\s+{_WORD}\s*\}}\}}$"
+    rf"\s+\(('{_TEXT}'(?:\s*,\s*'{_TEXT}')*)\s*,?\s*\)\s+else\s+{_WORD}\s*\}}\}}$"
 )
 
 
@@ -197,7 +198,7 @@ class Template:
         self.lookup = tuple(lookup.group(1).split(".")) if lookup else None
         chain = OR_CHAIN.match(source.strip()) if lookup is None else None
         self.chain = (
-            [tuple(p.split(".")) for p in re.split(r"\s+or\s+", chain.group(1))]
+            _paths(chain.group(1))
             if chain and chain.group(2)  # ends in '': nothing falls through to Jinja's last value
             else None
         )
@@ -208,7 +209,7 @@ class Template:
         self.choice = (
             (
                 choice.group(1),
-                [tuple(p.split(".")) for p in re.split(r"\s+or\s+", choice.group(2))],
+                _paths(choice.group(2)),
                 frozenset(re.findall(_WORD, choice.group(3))),
                 choice.group(4),
             )
@@ -261,6 +262,11 @@ class Template:
 
 #: What :func:`_walk` gives where a path goes through something other than a mapping.
 _SANDBOX = object()
+
+
+def _paths(chain: str) -> list[tuple[str, ...]]:
+    """The lookups of an ``or`` chain's text (``a.b or c``), each as its keys."""
+    return [tuple(path.split(".")) for path in re.split(r"\s+or\s+", chain)]
 
 
 def _first(context: Mapping[str, Any], chain: list[tuple[str, ...]]) -> str | None:
