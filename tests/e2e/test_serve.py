@@ -158,6 +158,46 @@ def test_serve_runs_delivery_at_a_lower_cpu_priority_than_intake(
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in web} == {own}
 
 
+def test_serve_schedules_its_web_workers_threads_as_batch_work(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Every thread of every gunicorn worker, request threads included, is scheduled as
+    batch work (a woken thread does not preempt the one holding the GIL); the master
+    and the delivery worker keep the ordinary policy."""
+    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'o.db'}", emulator)
+    with bridge_server(config) as url:
+        body = {"id": "e1", "title": "Alert"}
+        with ThreadPoolExecutor(12) as pool:  # the workers start request threads to answer
+            answers = list(
+                pool.map(
+                    lambda n: requests.post(f"{url}/hooks/events", json=body, timeout=10),
+                    range(24),
+                )
+            )
+        assert {r.status_code for r in answers} <= {200, 202}
+        started = _started_for(config)
+        web = {pid for pid, cmd in started.items() if "gunicorn" in cmd}
+        workers = {pid for pid in web if _parent(pid) in web}
+        masters = web - workers
+        delivery = [pid for pid, cmd in started.items() if "bridge.cli worker" in cmd]
+        assert len(workers) == 2 and len(masters) == 1 and len(delivery) == 1, started
+        policies = {pid: {tid: os.sched_getscheduler(tid) for tid in _threads(pid)} for pid in web}
+        for pid in workers:  # the main thread, the request threads, the checkpointer
+            assert len(policies[pid]) > 2, policies
+            assert set(policies[pid].values()) == {os.SCHED_BATCH}, policies
+        for pid in [*masters, *delivery]:
+            assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+
+
+def _parent(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _threads(pid: int) -> list[int]:
+    return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+
+
 def _started_for(config: Path) -> dict[int, str]:
     """The command lines of the processes started with this config in their environment."""
     wanted = f"BRIDGE_CONFIG={config.resolve()}".encode()
