@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
-from bridge.app import batch_scheduling
+from bridge import app as app_module
+from bridge.app import SWITCH_INTERVAL, batch_scheduling, from_environment
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="scheduling policies are Linux's"
@@ -49,3 +51,32 @@ def test_a_refused_change_leaves_the_policy_as_it_was(monkeypatch: pytest.Monkey
         seen["own"] = os.sched_getscheduler(0)
 
     assert _in_a_thread(work) == {"set": False, "own": os.SCHED_OTHER}
+
+
+def test_the_app_gunicorn_loads_sets_up_the_worker_it_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bridge.app:from_environment()``: batch scheduling for the thread that loads it
+    (a gunicorn worker's main thread, whose request threads inherit it), and the GIL
+    handed on after ``SWITCH_INTERVAL``."""
+    config = tmp_path / "bridge.yaml"
+    config.write_text(
+        "proprofs: {account_email: a@example.com, token: t0ken-secret}\n"
+        f"store: sqlite:///{tmp_path / 'o.db'}\n"
+        "routes: {events: {kind: hook, ticket: {email: a@example.com, subject: x}}}\n"
+    )
+    monkeypatch.setenv("BRIDGE_CONFIG", str(config))
+    logged: list[object] = []  # the test run's own logging stays as it is
+    monkeypatch.setattr(app_module, "configure_logging", lambda **kw: logged.append(kw))
+    before = sys.getswitchinterval()
+    try:
+
+        def work(seen: dict[str, object]) -> None:
+            seen["app"] = from_environment().name
+            seen["own"] = os.sched_getscheduler(0)
+
+        assert _in_a_thread(work) == {"app": "bridge", "own": os.SCHED_BATCH}
+        assert len(logged) == 1
+        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+    finally:
+        sys.setswitchinterval(before)
