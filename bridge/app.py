@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable
 
@@ -223,22 +222,11 @@ def batch_scheduling() -> bool:
     return True
 
 
-#: How long a thread waiting for a worker's GIL waits before it asks the holder to let go
-#: (Python's default: 5 ms). Under load the group commit's leader, back from the sync,
-#: needs the GIL to finish its statement and let the write turn go, and every writer of
-#: every worker waits for that turn; meanwhile a request thread may be holding the GIL for
-#: a stretch of CPU work. 2 ms served intake best in the same runs: 1 ms switched so
-#: often that it cost more than it saved.
-SWITCH_INTERVAL = 0.002
-
-
 def from_environment() -> Flask:
     """The app for ``$BRIDGE_CONFIG`` (gunicorn: ``bridge.app:from_environment()``), in a
-    worker whose threads are scheduled as batch work (:func:`batch_scheduling`) and hand
-    the GIL on after :data:`SWITCH_INTERVAL`."""
+    worker whose threads are scheduled as batch work (:func:`batch_scheduling`)."""
     settings = load_settings()
     batch_scheduling()
-    sys.setswitchinterval(SWITCH_INTERVAL)
     configure_logging(
         level=settings.server.log_level,
         json_lines=settings.server.log_json,
