@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,11 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _in_a_thread(work: object) -> dict[str, object]:
+def _in_a_thread(work: Callable[[dict[str, object]], None]) -> dict[str, object]:
     """Run ``work`` in a thread of its own (a policy is set per thread) and return what
     it recorded."""
     seen: dict[str, object] = {}
-    thread = threading.Thread(target=work, args=(seen,))  # type: ignore[arg-type]
+    thread = threading.Thread(target=work, args=(seen,))
     thread.start()
     thread.join(timeout=10)
     return seen
