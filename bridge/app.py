@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -222,11 +225,66 @@ def batch_scheduling() -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class CpuClaim:
+    """A worker's slot (held by a lock on its file, let go when the process ends) and the
+    CPU it stands for."""
+
+    slot: int
+    cpu: int
+    fd: int
+
+    def release(self) -> None:
+        os.close(self.fd)
+
+
+def claim_a_cpu(slots: Path) -> CpuClaim | None:
+    """Take the first free slot under ``slots`` (``bridge serve`` makes one file per
+    gunicorn worker) and keep this thread, and the threads it starts from now on, on the
+    CPU that slot stands for: the slot's number among the CPUs this process may use,
+    round the list again when there are more workers than CPUs. ``None``, and nothing
+    changed, when no slot is free or the system refuses.
+
+    A worker's threads take turns at its GIL, so a worker runs Python on one CPU at a
+    time anyway; on a CPU of its own, a thread that takes the GIL over finds the caches
+    warm and needs no other CPU woken. A worker that exits lets its slot go with its
+    lock, and the worker gunicorn starts in its place takes it."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+        names = sorted(slots.iterdir(), key=lambda path: int(path.name.rpartition("-")[2]))
+    except (AttributeError, OSError, ValueError):
+        return None
+    for slot, name in enumerate(names):
+        try:
+            fd = os.open(name, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            cpu = cpus[slot % len(cpus)]
+            os.sched_setaffinity(0, {cpu})
+        except OSError:  # taken by another worker, or pinning refused
+            os.close(fd)
+            continue
+        return CpuClaim(slot, cpu, fd)
+    return None
+
+
+#: This worker's CPU slot, held for as long as the process runs (see :func:`claim_a_cpu`).
+_cpu_claim: CpuClaim | None = None
+
+
 def from_environment() -> Flask:
     """The app for ``$BRIDGE_CONFIG`` (gunicorn: ``bridge.app:from_environment()``), in a
-    worker whose threads are scheduled as batch work (:func:`batch_scheduling`)."""
+    worker whose threads are scheduled as batch work (:func:`batch_scheduling`) and, under
+    ``bridge serve`` (``$BRIDGE_CPU_SLOTS``), kept on a CPU of its own
+    (:func:`claim_a_cpu`)."""
+    global _cpu_claim
     settings = load_settings()
     batch_scheduling()
+    slots = os.environ.get("BRIDGE_CPU_SLOTS")
+    if slots and _cpu_claim is None:
+        _cpu_claim = claim_a_cpu(Path(slots))
     configure_logging(
         level=settings.server.log_level,
         json_lines=settings.server.log_json,

@@ -451,6 +451,14 @@ def serve(
     raise SystemExit(_serve(settings, path, host, port, workers, not no_delivery, threads=threads))
 
 
+def _usable_cpus() -> set[int]:
+    """The CPUs this process may run on (all of them where the system cannot say)."""
+    try:
+        return os.sched_getaffinity(0)
+    except (AttributeError, OSError):
+        return set(range(os.cpu_count() or 1))
+
+
 def _port_taken(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on, or ``None``. Each worker binds its own
     socket with SO_REUSEPORT, which another listener (even another bridge of the same
@@ -488,6 +496,14 @@ def _serve(
         # Every gunicorn worker and the delivery process write here; /metrics adds them up.
         metrics_dir = tempfile.mkdtemp(prefix="bridge-metrics-")
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    cpu_dir = None
+    if workers > 1 and len(_usable_cpus()) > 1:
+        # One slot per worker: each takes a free one, and runs on a CPU of its own
+        # (bridge.app.claim_a_cpu; docs/production.md).
+        cpu_dir = tempfile.mkdtemp(prefix="bridge-cpus-")
+        for slot in range(workers):
+            Path(cpu_dir, f"worker-{slot}").touch()
+        env["BRIDGE_CPU_SLOTS"] = cpu_dir
     if settings.store.startswith("sqlite"):
         try:
             _store(settings).engine  # noqa: B018 - migrate once, before any child opens it
@@ -555,6 +571,8 @@ def _serve(
                     proc.kill()
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+        if cpu_dir:
+            shutil.rmtree(cpu_dir, ignore_errors=True)
     return code
 
 

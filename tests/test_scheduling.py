@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bridge import app as app_module
-from bridge.app import batch_scheduling, from_environment
+from bridge.app import CpuClaim, batch_scheduling, claim_a_cpu, from_environment
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="scheduling policies are Linux's"
@@ -75,3 +75,42 @@ def test_the_app_gunicorn_loads_sets_up_the_worker_it_runs_in(
 
     assert _in_a_thread(work) == {"app": "bridge", "own": os.SCHED_BATCH}
     assert len(logged) == 1
+
+
+def _claim_in_a_thread(slots: Path) -> tuple[CpuClaim | None, set[int]]:
+    """A claim made in a thread of its own, and the CPUs that thread may then run on."""
+    found: list[tuple[CpuClaim | None, set[int]]] = []
+    _in_a_thread(lambda _: found.append((claim_a_cpu(slots), os.sched_getaffinity(0))))
+    return found[0]
+
+
+def test_each_worker_takes_a_free_slot_and_runs_on_its_cpu(tmp_path: Path) -> None:
+    for slot in range(3):
+        (tmp_path / f"worker-{slot}").touch()
+    usable = sorted(os.sched_getaffinity(0))
+    made = [_claim_in_a_thread(tmp_path) for _ in range(3)]
+    claims = [claim for claim, _ in made if claim is not None]
+    assert [claim.slot for claim in claims] == [0, 1, 2]
+    # Each on the CPU its slot stands for, round the CPUs again past the last.
+    assert [cpus for _, cpus in made] == [{usable[n % len(usable)]} for n in range(3)]
+    assert [claim.cpu for claim in claims] == [usable[n % len(usable)] for n in range(3)]
+    assert _claim_in_a_thread(tmp_path) == (None, set(usable))  # none free: left alone
+    claims[1].release()  # that worker exited
+    again, _ = _claim_in_a_thread(tmp_path)
+    assert again is not None and again.slot == 1  # its replacement takes its slot
+    for claim in (claims[0], claims[2], again):
+        claim.release()
+
+
+def test_a_refused_pin_lets_the_slot_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "worker-0").touch()
+
+    def refuse(*_: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "sched_setaffinity", refuse)
+        assert _claim_in_a_thread(tmp_path)[0] is None
+    claim, cpus = _claim_in_a_thread(tmp_path)
+    assert claim is not None and claim.slot == 0 and cpus == {claim.cpu}
+    claim.release()

@@ -158,12 +158,13 @@ def test_serve_runs_delivery_at_a_lower_cpu_priority_than_intake(
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in web} == {own}
 
 
-def test_serve_schedules_its_web_workers_threads_as_batch_work(
+def test_serve_runs_its_web_workers_as_batch_work_each_on_a_cpu_of_its_own(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     """Every thread of every gunicorn worker, request threads included, is scheduled as
-    batch work (a woken thread does not preempt the one holding the GIL); the master
-    and the delivery worker keep the ordinary policy."""
+    batch work (a woken thread does not preempt the one holding the GIL) and runs on its
+    worker's own CPU; the master and the delivery worker keep the ordinary policy and
+    may run on any CPU."""
     config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'o.db'}", emulator)
     with bridge_server(config) as url:
         body = {"id": "e1", "title": "Alert"}
@@ -187,6 +188,17 @@ def test_serve_schedules_its_web_workers_threads_as_batch_work(
             assert set(policies[pid].values()) == {os.SCHED_BATCH}, policies
         for pid in [*masters, *delivery]:
             assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        # With two CPUs or more to use, each worker runs on one of its own; the master and
+        # the delivery worker may run on any.
+        usable = os.sched_getaffinity(0)
+        pinned = {
+            pid: {frozenset(os.sched_getaffinity(tid)) for tid in _threads(pid)} for pid in workers
+        }
+        if len(usable) > 1:
+            assert all(len(cpus) == 1 and len(next(iter(cpus))) == 1 for cpus in pinned.values())
+            assert len(set().union(*pinned.values())) == 2, pinned  # not the same one
+        for pid in [*masters, *delivery]:
+            assert os.sched_getaffinity(pid) == usable
 
 
 def _parent(pid: int) -> int:
