@@ -497,9 +497,11 @@ def _serve(
         metrics_dir = tempfile.mkdtemp(prefix="bridge-metrics-")
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     cpu_dir = None
-    if workers > 1 and len(_usable_cpus()) > 1:
+    if 1 < workers <= len(_usable_cpus()):
         # One slot per worker: each takes a free one, and runs on a CPU of its own
-        # (bridge.app.claim_a_cpu; docs/production.md).
+        # (bridge.app.claim_a_cpu; docs/production.md). With more workers than CPUs, a
+        # CPU would hold two for good, however the connections fell: the kernel places
+        # them instead.
         cpu_dir = tempfile.mkdtemp(prefix="bridge-cpus-")
         for slot in range(workers):
             Path(cpu_dir, f"worker-{slot}").touch()

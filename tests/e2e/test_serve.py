@@ -201,6 +201,28 @@ def test_serve_runs_its_web_workers_as_batch_work_each_on_a_cpu_of_its_own(
             assert os.sched_getaffinity(pid) == usable
 
 
+def test_serve_pins_no_worker_when_there_are_more_workers_than_cpus(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    usable = os.sched_getaffinity(0)
+    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'o.db'}", emulator)
+    with bridge_server(config, workers=len(usable) + 1, delivery=False) as url:
+        assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
+
+        def loaded() -> set[int]:
+            """The workers that have loaded the app (batch scheduling is its first step)."""
+            web = {pid for pid, cmd in _started_for(config).items() if "gunicorn" in cmd}
+            workers = {pid for pid in web if _parent(pid) in web}
+            return {pid for pid in workers if os.sched_getscheduler(pid) == os.SCHED_BATCH}
+
+        assert wait_until(lambda: len(loaded()) == len(usable) + 1, timeout=30)
+        for pid in loaded():
+            # No CPU slots were given to the workers, and each may run on any CPU.
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert not any(entry.startswith(b"BRIDGE_CPU_SLOTS=") for entry in environ)
+            assert os.sched_getaffinity(pid) == usable
+
+
 def _parent(pid: int) -> int:
     stat = Path(f"/proc/{pid}/stat").read_text()
     return int(stat.rsplit(")", 1)[1].split()[1])
