@@ -242,7 +242,7 @@ def claim_a_cpu(slots: Path) -> CpuClaim | None:
     """Take the first free slot under ``slots`` (``bridge serve`` makes one file per
     gunicorn worker) and keep this thread, and the threads it starts from now on, on the
     CPU that slot stands for: the slot's number among the CPUs this process may use,
-    round the list again when there are more workers than CPUs. ``None``, and nothing
+    round the list again if there are more slots than CPUs. ``None``, and nothing
     changed, when no slot is free or the system refuses.
 
     A worker's threads take turns at its GIL, so a worker runs Python on one CPU at a

@@ -496,16 +496,6 @@ def _serve(
         # Every gunicorn worker and the delivery process write here; /metrics adds them up.
         metrics_dir = tempfile.mkdtemp(prefix="bridge-metrics-")
         env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    cpu_dir = None
-    if 1 < workers <= len(_usable_cpus()):
-        # One slot per worker: each takes a free one, and runs on a CPU of its own
-        # (bridge.app.claim_a_cpu; docs/production.md). With more workers than CPUs, a
-        # CPU would hold two for good, however the connections fell: the kernel places
-        # them instead.
-        cpu_dir = tempfile.mkdtemp(prefix="bridge-cpus-")
-        for slot in range(workers):
-            Path(cpu_dir, f"worker-{slot}").touch()
-        env["BRIDGE_CPU_SLOTS"] = cpu_dir
     if settings.store.startswith("sqlite"):
         try:
             _store(settings).engine  # noqa: B018 - migrate once, before any child opens it
@@ -516,6 +506,16 @@ def _serve(
     if taken:
         click.echo(f"cannot listen on {host}:{port}: {taken}", err=True)
         return 1
+    cpu_dir = None
+    if 1 < workers <= len(_usable_cpus()):
+        # One slot per worker: each takes a free one, and runs on a CPU of its own
+        # (bridge.app.claim_a_cpu; docs/production.md). With more workers than CPUs, a
+        # CPU would hold two for good, however the connections fell: the kernel places
+        # them instead.
+        cpu_dir = tempfile.mkdtemp(prefix="bridge-cpus-")
+        for slot in range(workers):
+            Path(cpu_dir, f"worker-{slot}").touch()
+        env["BRIDGE_CPU_SLOTS"] = cpu_dir
     web_cmd = [
         sys.executable,
         "-m",
