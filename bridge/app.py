@@ -238,6 +238,14 @@ class CpuClaim:
         os.close(self.fd)
 
 
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on, in order; none where the system cannot say."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return []
+
+
 def claim_a_cpu(slots: Path) -> CpuClaim | None:
     """Take the first free slot under ``slots`` (``bridge serve`` makes one file per
     gunicorn worker) and keep this thread, and the threads it starts from now on, on the
@@ -249,10 +257,12 @@ def claim_a_cpu(slots: Path) -> CpuClaim | None:
     time anyway; on a CPU of its own, a thread that takes the GIL over finds the caches
     warm and needs no other CPU woken. A worker that exits lets its slot go with its
     lock, and the worker gunicorn starts in its place takes it."""
+    cpus = usable_cpus()
     try:
-        cpus = sorted(os.sched_getaffinity(0))
         names = sorted(slots.iterdir(), key=lambda path: int(path.name.rpartition("-")[2]))
-    except (AttributeError, OSError, ValueError):
+    except (OSError, ValueError):
+        return None
+    if not cpus:
         return None
     for slot, name in enumerate(names):
         try:

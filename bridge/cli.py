@@ -19,7 +19,7 @@ import click
 from marshmallow import ValidationError
 
 from . import __version__
-from .app import proprofs_client, signing_key
+from .app import proprofs_client, signing_key, usable_cpus
 from .attachments import open_store
 from .config import ConfigError, Settings, config_path, load_settings, parse_duration
 from .export import export
@@ -451,14 +451,6 @@ def serve(
     raise SystemExit(_serve(settings, path, host, port, workers, not no_delivery, threads=threads))
 
 
-def _usable_cpus() -> set[int]:
-    """The CPUs this process may run on (all of them where the system cannot say)."""
-    try:
-        return os.sched_getaffinity(0)
-    except (AttributeError, OSError):
-        return set(range(os.cpu_count() or 1))
-
-
 def _port_taken(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on, or ``None``. Each worker binds its own
     socket with SO_REUSEPORT, which another listener (even another bridge of the same
@@ -507,7 +499,7 @@ def _serve(
         click.echo(f"cannot listen on {host}:{port}: {taken}", err=True)
         return 1
     cpu_dir = None
-    if 1 < workers <= len(_usable_cpus()):
+    if 1 < workers <= len(usable_cpus()):
         # One slot per worker: each takes a free one, and runs on a CPU of its own
         # (bridge.app.claim_a_cpu; docs/production.md). With more workers than CPUs, a
         # CPU would hold two for good, however the connections fell: the kernel places
