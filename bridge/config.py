@@ -54,6 +54,8 @@ SECRET_KEYS = frozenset(
     }
 )
 DEFAULT_STORE = "sqlite:///bridge.db"
+#: The largest JSON or urlencoded body: a contact form, or an Alertmanager group of 1,000 alerts.
+DEFAULT_MAX_BODY = 1024 * 1024
 
 
 class ConfigError(Exception):
@@ -938,9 +940,12 @@ class RouteSchema(_Strict):
         ),
     )
     max_body = fields.Integer(
-        load_default=256 * 1024,
+        load_default=DEFAULT_MAX_BODY,
         validate=validate.Range(min=1024, max=10 * 1024 * 1024),
-        metadata=_about("The largest body accepted, in bytes; larger is 413."),
+        metadata=_about(
+            "The largest JSON or urlencoded body accepted, in bytes; larger is 413. "
+            "Multipart bodies may carry the files' total on top."
+        ),
     )
     resolved = fields.String(
         load_default="ignore",
@@ -1328,7 +1333,7 @@ class Route:
     fields: Mapping[str, FieldSpec]
     source: Source | None
     auth: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    max_body: int = 256 * 1024
+    max_body: int = DEFAULT_MAX_BODY
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)
     guards: Guards = field(default_factory=Guards)
     page: Page = field(default_factory=Page)
@@ -1351,6 +1356,11 @@ class Route:
         if self.file_fields:
             return self.max_body + self.attachments.max_total
         return self.max_body
+
+    def limit_for(self, mimetype: str) -> int:
+        """The largest body read for this content type: only multipart carries files, so
+        JSON and urlencoded bodies are held to ``max_body`` whatever the files may total."""
+        return self.body_limit if mimetype == "multipart/form-data" else self.max_body
 
     def read_json(self, body: bytes) -> Any:
         """A JSON body as intake reads it on this route: through its sender preset (which

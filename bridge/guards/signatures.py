@@ -244,27 +244,33 @@ def sns(message: Any, fetch_certificate: Callable[[str], bytes]) -> None:
         raise refuse("The SNS signature does not match.") from None
 
 
-def verify_all(
-    auth: Mapping[str, Any],
-    *,
-    headers: Mapping[str, str],
-    args: Mapping[str, str],
-    body: bytes,
-    now: float | None = None,
+def verify_credentials(
+    auth: Mapping[str, Any], *, headers: Mapping[str, str], args: Mapping[str, str]
 ) -> None:
-    """Every check the route configures must pass (SNS is checked once the body is parsed)."""
-    now = time.time() if now is None else now
+    """The checks that need no body (bearer, basic, URL token): run before it is read."""
     if auth.get("bearer"):
         bearer(headers, str(auth["bearer"]))
     if auth.get("basic"):
         basic(headers, str(auth["basic"]["username"]), str(auth["basic"]["password"]))
     if auth.get("query"):
         query_token(args, str(auth["query"].get("param", "token")), str(auth["query"]["token"]))
+
+
+def verify_signature(
+    auth: Mapping[str, Any],
+    *,
+    headers: Mapping[str, str],
+    body: bytes,
+    now: float | None = None,
+) -> None:
+    """The route's HMAC scheme, over the body read within the route's limit."""
     spec = auth.get("hmac")
-    if spec:
-        scheme = HMAC_SCHEMES[spec["scheme"]]
-        options: dict[str, Any] = {"now": now, "tolerance": spec.get("tolerance", TOLERANCE)}
-        if spec["scheme"] == "grafana":
-            options["header"] = spec.get("header") or "X-Grafana-Alerting-Signature"
-            options["timestamp_header"] = spec.get("timestamp_header")
-        scheme(headers, body, str(spec["secret"]), **options)
+    if not spec:
+        return
+    now = time.time() if now is None else now
+    scheme = HMAC_SCHEMES[spec["scheme"]]
+    options: dict[str, Any] = {"now": now, "tolerance": spec.get("tolerance", TOLERANCE)}
+    if spec["scheme"] == "grafana":
+        options["header"] = spec.get("header") or "X-Grafana-Alerting-Signature"
+        options["timestamp_header"] = spec.get("timestamp_header")
+    scheme(headers, body, str(spec["secret"]), **options)

@@ -127,23 +127,29 @@ class Rejected(Exception):
 
 
 def too_large(route: Route) -> Rejected:
+    limit = route.limit_for(request.mimetype)
     return Rejected(
-        413, "too_large", f"The body is larger than this route accepts ({route.body_limit} bytes)."
+        413, "too_large", f"The body is larger than this route accepts ({limit} bytes)."
     )
 
 
-def check_declared_size(route: Route) -> None:
+def check_declared_size(route: Route) -> int:
+    """413 for a declared length past the route's limit for this content type; the limit."""
     current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    limit = route.limit_for(current.mimetype)
     declared = current.content_length
-    if declared is not None and declared > route.body_limit:
+    if declared is not None and declared > limit:
         raise too_large(route)
-    current.max_content_length = route.body_limit
+    # One byte past the limit is read, so that a streamed (chunked) body over it is told
+    # from one that ends exactly there: werkzeug stops quietly at a maximum.
+    current.max_content_length = limit + 1
+    return limit
 
 
 def receive_body(route: Route) -> bytes:
     """The raw body, read once (later reads, forms included, use it): 413 past the route's
     limit, declared or streamed; 408 when it is still arriving at ``server.body_timeout``."""
-    check_declared_size(route)
+    limit = check_declared_size(route)
     state = bridge()
     current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
     timeout = state.settings.server.body_timeout
@@ -163,7 +169,7 @@ def receive_body(route: Route) -> bytes:
             f"The body was still arriving after {timeout:g} seconds; please send it again.",
             headers={"Connection": "close"},
         )
-    if len(data) > route.body_limit:
+    if len(data) > limit:
         raise too_large(route)
     return data
 

@@ -249,15 +249,20 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
+def check_rate(route: Route) -> None:
+    """The route's rate limits: 429 before a byte of the body is read."""
+    guards = route.guards
+    if guards.per_ip or guards.per_route:
+        bridge().rate_limits.check(route.name, client_ip(), guards.per_ip, guards.per_route)
+
+
 def run_guards(route: Route, fields: Mapping[str, Any]) -> str | None:
-    """Rate limits, honeypot, time token, CAPTCHA (origins come first, before the body is read).
+    """Honeypot, time token, CAPTCHA (origins and rate limits come first, before the body).
 
     Answers what caught a bot, or ``None``. A catch is answered as if accepted: without
     ``spam.keep`` nothing is stored, with it the submission is quarantined.
     """
     guards = route.guards
-    if guards.per_ip or guards.per_route:
-        bridge().rate_limits.check(route.name, client_ip(), guards.per_ip, guards.per_route)
     if guards.honeypot and honeypot_filled(fields.get(guards.honeypot)):
         log.info("honeypot filled on route %s; pretending success", route.name)
         return "honeypot: filled"
@@ -415,6 +420,7 @@ def submit(name: str) -> Response:
         route = form_route(name)
         check_declared_size(route)  # before anything else: a body too large is not read
         check_origin(route)
+        check_rate(route)
         fields = read_fields(route)
         caught = run_guards(route, fields)
         if caught and not route.guards.keep:

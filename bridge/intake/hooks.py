@@ -53,10 +53,15 @@ def read_body(route: Route) -> tuple[bytes, dict[str, str]]:
     return body, {}
 
 
-def authenticate(route: Route, body: bytes) -> None:
+def authenticate(route: Route, body: bytes | None = None) -> None:
+    """Credentials in the headers or URL (``body`` is ``None``: before the body is read),
+    then the body's signature."""
     current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
     try:
-        signatures.verify_all(route.auth, headers=current.headers, args=current.args, body=body)
+        if body is None:
+            signatures.verify_credentials(route.auth, headers=current.headers, args=current.args)
+        else:
+            signatures.verify_signature(route.auth, headers=current.headers, body=body)
     except GuardRefusal as refusal:
         raise Rejected(
             refusal.status,
@@ -154,6 +159,7 @@ def receive(name: str) -> Response:
     route: Route | None = None
     try:
         route = _route(name)
+        authenticate(route)  # nothing is read for a sender without its credentials
         body, form = read_body(route)
         authenticate(route, body)
         captures.keep(route, body, form)

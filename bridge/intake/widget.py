@@ -41,6 +41,7 @@ from .forms import (
     _cors_for,
     _file_limits,
     check_origin,
+    check_rate,
     cors_preflight,
     read_uploads,
     refuse_undeclared_files,
@@ -209,6 +210,7 @@ def submit(name: str) -> Response:
     try:
         route = widget_route(name)
         check_origin(route)
+        check_rate(route)
         payload = read_payload(route)
         fields = widget_fields(payload)  # spam tokens (_ts, honeypot, CAPTCHA) included
         caught = run_guards(route, fields)
