@@ -7,10 +7,14 @@ import hashlib
 import hmac
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -22,6 +26,7 @@ from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
 from .intake import files, forms, hooks, incidents, widget
 from .intake.common import Bridge, error, json_response
+from .intake.deadline import BodyDeadlines
 from .jsonbody import BoundedJSONProvider
 from .observability import (
     REQUEST_ID,
@@ -285,19 +290,42 @@ _cpu_claim: CpuClaim | None = None
 
 
 def from_environment() -> Flask:
-    """The app for ``$BRIDGE_CONFIG`` (gunicorn: ``bridge.app:from_environment()``), in a
-    worker whose threads are scheduled as batch work (:func:`batch_scheduling`) and, under
-    ``bridge serve`` (``$BRIDGE_CPU_SLOTS``), kept on a CPU of its own
-    (:func:`claim_a_cpu`)."""
+    """The app for ``$BRIDGE_CONFIG`` (gunicorn: ``bridge.app:from_environment()``); with
+    ``server.pin_cpus``, in a worker whose threads are scheduled as batch work
+    (:func:`batch_scheduling`) and, under ``bridge serve`` (``$BRIDGE_CPU_SLOTS``), kept on
+    a CPU of its own (:func:`claim_a_cpu`)."""
     global _cpu_claim
     settings = load_settings()
-    batch_scheduling()
-    slots = os.environ.get("BRIDGE_CPU_SLOTS")
-    if slots and _cpu_claim is None:
-        _cpu_claim = claim_a_cpu(Path(slots))
+    if settings.server.pin_cpus:
+        batch_scheduling()
+        slots = os.environ.get("BRIDGE_CPU_SLOTS")
+        if slots and _cpu_claim is None:
+            _cpu_claim = claim_a_cpu(Path(slots))
     configure_logging(
         level=settings.server.log_level,
         json_lines=settings.server.log_json,
         secrets=settings_secrets(settings),
     )
-    return create_app(settings)
+    app = create_app(settings)
+    cut_bodies_on_stop(app.extensions["bridge"].deadlines)
+    return app
+
+
+def cut_bodies_on_stop(deadlines: BodyDeadlines) -> None:
+    """When gunicorn tells this worker to stop (SIGTERM, or SIGINT from Ctrl-C), bodies
+    still arriving are cut off at once, then gunicorn's own handler runs: the worker
+    finishes its requests and exits instead of waiting out a slow sender."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # not a gunicorn worker (signals are the main thread's)
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue
+
+        def handler(
+            signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
+        ) -> None:
+            deadlines.cut_all()
+            previous(signum, frame)
+
+        signal.signal(number, handler)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -451,6 +452,23 @@ def serve(
     raise SystemExit(_serve(settings, path, host, port, workers, not no_delivery, threads=threads))
 
 
+#: Seconds ``bridge serve`` waits for intake to answer before it starts delivery anyway.
+DELIVERY_START_WAIT = 15.0
+
+
+def _listening(host: str, port: int) -> bool:
+    """Whether a gunicorn worker on ``host:port`` answers ``/healthz``."""
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    conn = http.client.HTTPConnection(target, port, timeout=0.5)
+    try:
+        conn.request("GET", "/healthz")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
 def _port_taken(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on, or ``None``. Each worker binds its own
     socket with SO_REUSEPORT, which another listener (even another bridge of the same
@@ -499,7 +517,7 @@ def _serve(
         click.echo(f"cannot listen on {host}:{port}: {taken}", err=True)
         return 1
     cpu_dir = None
-    if 1 < workers <= len(usable_cpus()):
+    if settings.server.pin_cpus and 1 < workers <= len(usable_cpus()):
         # One slot per worker: each takes a free one, and runs on a CPU of its own
         # (bridge.app.claim_a_cpu; docs/production.md). With more workers than CPUs, a
         # CPU would hold two for good, however the connections fell: the kernel places
@@ -539,7 +557,10 @@ def _serve(
     worker_cmd += ["--nice", str(SERVE_DELIVERY_NICE)]
     stop = StopSignals().install()
     web = subprocess.Popen(web_cmd, env=env)
-    deliverer = subprocess.Popen(worker_cmd, env=env) if delivery else None
+    deliverer: subprocess.Popen[bytes] | None = None
+    # Delivery starts once intake answers: on a small host the two would share the CPUs
+    # while both import, and the first answer would come a second later.
+    deliver_after = time.monotonic() + (DELIVERY_START_WAIT if port else 0)
     code = 0
     try:
         while not stop.is_set():
@@ -547,6 +568,12 @@ def _serve(
                 code = web.returncode or 1
                 click.echo(f"gunicorn exited ({web.returncode}); stopping", err=True)
                 break
+            if delivery and deliverer is None:
+                if time.monotonic() >= deliver_after or _listening(host, port):
+                    deliverer = subprocess.Popen(worker_cmd, env=env)
+                else:
+                    stop.wait(0.05)
+                    continue
             if deliverer is not None and deliverer.poll() is not None:
                 click.echo(f"delivery worker exited ({deliverer.returncode}); restarting", err=True)
                 time.sleep(1)

@@ -1110,6 +1110,13 @@ class ServerSchema(_Strict):
             "incident pages; default: the address the submission came to)."
         ),
     )
+    pin_cpus = fields.Boolean(
+        load_default=False,
+        metadata=_about(
+            "Keep each `bridge serve` worker on a CPU of its own, its threads scheduled as "
+            "batch work: for a host the bridge has to itself (docs/production.md)."
+        ),
+    )
 
 
 class AdminSchema(_Strict):
@@ -1405,6 +1412,7 @@ class ServerSettings:
     metrics: bool = True
     body_timeout: float = 30.0
     public_url: str | None = None
+    pin_cpus: bool = False
 
 
 @dataclass(frozen=True)

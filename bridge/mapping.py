@@ -6,6 +6,7 @@ never as template source, so ``{{ 7*7 }}`` typed into a form stays text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -16,6 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError, meta, nodes
+from jinja2 import Template as JinjaTemplate
 from jinja2.runtime import new_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import concat
@@ -174,6 +176,19 @@ class TicketSpec:
     ref_field: str | None = None
 
 
+@functools.lru_cache(maxsize=4096)
+def _compile(source: str) -> tuple[JinjaTemplate, frozenset[str], bool, str, tuple[str, ...]]:
+    """A source compiled once per process, however many routes share it (presets do):
+    the template, the variables it reads, whether it has a default, its literal text, and
+    the private attributes it would read."""
+    tree = ENV.parse(source)
+    variables = frozenset(meta.find_undeclared_variables(tree))
+    has_default = any(f.name in ("default", "d") for f in tree.find_all(nodes.Filter))
+    literal_text = "".join(n.data for n in tree.find_all(nodes.TemplateData)).strip()
+    private = tuple(_private_names(tree))
+    return ENV.from_string(source), variables, has_default, literal_text, private
+
+
 class Template:
     """One compiled template with the variables it reads, for check-config."""
 
@@ -181,19 +196,15 @@ class Template:
         self.source = source
         self.where = where
         try:
-            tree = ENV.parse(source)
-            self.variables = frozenset(meta.find_undeclared_variables(tree))
-            self.has_default = any(f.name in ("default", "d") for f in tree.find_all(nodes.Filter))
-            self.is_literal = "{{" not in source and "{%" not in source
-            self.literal_text = "".join(n.data for n in tree.find_all(nodes.TemplateData)).strip()
-            private = _private_names(tree)
-            if private:
-                raise MappingError(
-                    f"{where}: templates may not read private attributes ({', '.join(private)})"
-                )
-            self.compiled = ENV.from_string(source)
+            compiled = _compile(source)
         except TemplateError as exc:
             raise MappingError(f"{where}: template error: {exc}") from None
+        self.compiled, self.variables, self.has_default, self.literal_text, private = compiled
+        if private:
+            raise MappingError(
+                f"{where}: templates may not read private attributes ({', '.join(private)})"
+            )
+        self.is_literal = "{{" not in source and "{%" not in source
         lookup = SIMPLE_LOOKUP.match(source.strip())
         self.lookup = tuple(lookup.group(1).split(".")) if lookup else None
         chain = OR_CHAIN.match(source.strip()) if lookup is None else None

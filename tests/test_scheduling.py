@@ -54,16 +54,22 @@ def test_a_refused_change_leaves_the_policy_as_it_was(monkeypatch: pytest.Monkey
     assert _in_a_thread(work) == {"set": False, "own": os.SCHED_OTHER}
 
 
+@pytest.mark.parametrize(
+    ("server", "policy"),
+    [("", os.SCHED_OTHER), ("server: {pin_cpus: true}\n", os.SCHED_BATCH)],
+    ids=["default", "pin_cpus"],
+)
 def test_the_app_gunicorn_loads_sets_up_the_worker_it_runs_in(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, server: str, policy: int
 ) -> None:
-    """``bridge.app:from_environment()``: batch scheduling for the thread that loads it
-    (a gunicorn worker's main thread, whose request threads inherit it)."""
+    """``bridge.app:from_environment()``: with ``server.pin_cpus``, batch scheduling for
+    the thread that loads it (a gunicorn worker's main thread, whose request threads
+    inherit it); by default, the ordinary policy."""
     config = tmp_path / "bridge.yaml"
     config.write_text(
         "proprofs: {account_email: a@example.com, token: t0ken-secret}\n"
         f"store: sqlite:///{tmp_path / 'o.db'}\n"
-        "routes: {events: {kind: hook, ticket: {email: a@example.com, subject: x}}}\n"
+        "routes: {events: {kind: hook, ticket: {email: a@example.com, subject: x}}}\n" + server
     )
     monkeypatch.setenv("BRIDGE_CONFIG", str(config))
     logged: list[object] = []  # the test run's own logging stays as it is
@@ -73,7 +79,7 @@ def test_the_app_gunicorn_loads_sets_up_the_worker_it_runs_in(
         seen["app"] = from_environment().name
         seen["own"] = os.sched_getscheduler(0)
 
-    assert _in_a_thread(work) == {"app": "bridge", "own": os.SCHED_BATCH}
+    assert _in_a_thread(work) == {"app": "bridge", "own": policy}
     assert len(logged) == 1
 
 

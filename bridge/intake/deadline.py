@@ -63,6 +63,26 @@ class BodyDeadlines:
                 entry.done = True
                 self._reading.pop(id(entry), None)
 
+    def cut_all(self) -> None:
+        """End every body being read now (the worker is stopping: a slow sender would
+        hold it to gunicorn's graceful timeout, then get it killed)."""
+        with self._lock:
+            for entry in self._reading.values():
+                entry.deadline = 0.0
+        threading.Thread(target=self._cut_late, name="body-cut", daemon=True).start()
+
+    def _cut_late(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            late = [e for e in self._reading.values() if e.deadline <= now and not e.done]
+            for entry in late:
+                entry.cut = True
+                del self._reading[id(entry)]
+        for entry in late:
+            with contextlib.suppress(OSError):
+                entry.sock.shutdown(socket.SHUT_RD)  # the blocked read returns now
+            log.info("a request body was still arriving at its deadline; cut off")
+
     def _start(self) -> None:
         self._pid = os.getpid()
         self._reading.clear()
@@ -71,13 +91,4 @@ class BodyDeadlines:
     def _watch(self) -> None:
         while True:
             time.sleep(self.tick)
-            now = time.monotonic()
-            with self._lock:
-                late = [e for e in self._reading.values() if e.deadline <= now and not e.done]
-                for entry in late:
-                    entry.cut = True
-                    del self._reading[id(entry)]
-            for entry in late:
-                with contextlib.suppress(OSError):
-                    entry.sock.shutdown(socket.SHUT_RD)  # the blocked read returns now
-                log.info("a request body was still arriving at its deadline; cut off")
+            self._cut_late()

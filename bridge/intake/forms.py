@@ -139,11 +139,17 @@ def render_form(
         file_limits=_file_limits(route),
         status_message=text["errors_summary"] if errors or form_errors else "",
     )
+    return page(html, status, script_src=script_src)
+
+
+def page(html: str, status: int = 200, *, script_src: str = "'self'") -> Response:
+    """An HTML page of the forms (the form, thank-you and error pages), with the one CSP
+    they share: scripts only from the bridge (and a form's CAPTCHA), no framing elsewhere."""
     response = Response(html, status=status, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (
         f"default-src 'self'; style-src 'unsafe-inline'; script-src {script_src}; "
-        "frame-src https:; form-action 'self'; frame-ancestors 'self'"
+        "frame-src https:; form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
     )
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -207,7 +213,7 @@ def thanks(name: str) -> Response:
         back=url_for("forms.show", name=route.name),
         back_text=text["back"],
     )
-    return Response(html, mimetype="text/html")
+    return page(html)
 
 
 @blueprint.route("/forms/<name>", methods=["OPTIONS"])
@@ -506,7 +512,7 @@ def _answer_error(
             form_errors=[] if rejected.errors else [rejected.message],
         )
         return response
-    page = _message_page(
+    answer = _message_page(
         rejected.status,
         texts(route)["error_title"],
         rejected.message,
@@ -514,8 +520,8 @@ def _answer_error(
         lang=route.page.lang,
     )
     for key, value in rejected.headers.items():
-        page.headers[key] = value
-    return page
+        answer.headers[key] = value
+    return answer
 
 
 def _message_page(
@@ -524,4 +530,4 @@ def _message_page(
     html = render_template(
         "message.html", title=title, message=message, back=back, back_text=TEXT["back"], lang=lang
     )
-    return Response(html, status=status, mimetype="text/html")
+    return page(html, status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import requests
 
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.harness import bridge_server, wait_until, write_config
+from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -158,14 +159,39 @@ def test_serve_runs_delivery_at_a_lower_cpu_priority_than_intake(
         assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in web} == {own}
 
 
+def test_serve_leaves_scheduling_to_the_host_by_default(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """On a shared host or in a container, pinning and batch scheduling hurt: by default
+    every process keeps the ordinary policy and may run on any CPU."""
+    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'o.db'}", emulator)
+    with bridge_server(config) as url:
+        answers = [requests.post(f"{url}/hooks/events", json={"id": n}, timeout=10) for n in "ab"]
+        assert {r.status_code for r in answers} == {202}
+        started = _started_for(config)
+        web = {pid for pid, cmd in started.items() if "gunicorn" in cmd}
+        assert len(web) == 3, started
+        for pid in started:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert not any(entry.startswith(b"BRIDGE_CPU_SLOTS=") for entry in environ)
+            for tid in _threads(pid):
+                assert os.sched_getscheduler(tid) == os.SCHED_OTHER
+                assert os.sched_getaffinity(tid) == os.sched_getaffinity(0)
+
+
 def test_serve_runs_its_web_workers_as_batch_work_each_on_a_cpu_of_its_own(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    """Every thread of every gunicorn worker, request threads included, is scheduled as
-    batch work (a woken thread does not preempt the one holding the GIL) and runs on its
-    worker's own CPU; the master and the delivery worker keep the ordinary policy and
-    may run on any CPU."""
-    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'o.db'}", emulator)
+    """With ``server.pin_cpus``, every thread of every gunicorn worker, request threads
+    included, is scheduled as batch work (a woken thread does not preempt the one holding
+    the GIL) and runs on its worker's own CPU; the master and the delivery worker keep the
+    ordinary policy and may run on any CPU."""
+    config = write_config(
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 'o.db'}",
+        emulator,
+        top="server: {pin_cpus: true}",
+    )
     with bridge_server(config) as url:
         body = {"id": "e1", "title": "Alert"}
         with ThreadPoolExecutor(12) as pool:  # the workers start request threads to answer
@@ -205,7 +231,12 @@ def test_serve_pins_no_worker_when_there_are_more_workers_than_cpus(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     usable = os.sched_getaffinity(0)
-    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'o.db'}", emulator)
+    config = write_config(
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 'o.db'}",
+        emulator,
+        top="server: {pin_cpus: true}",
+    )
     with bridge_server(config, workers=len(usable) + 1, delivery=False) as url:
         assert requests.get(f"{url}/healthz", timeout=10).status_code == 200
 
@@ -246,3 +277,53 @@ def _started_for(config: Path) -> dict[int, str]:
         except OSError:
             continue
     return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_serve_answers_within_3_seconds_and_stops_within_5(
+    emulator: EmulatorServer, tmp_path: Path, sig: int
+) -> None:
+    """The kitchen-sink config (30 routes): `/healthz` answers within 3 s of the start on
+    an idle machine; a signal stops everything within 5 s, a sender still trickling its
+    body and a kept-alive connection notwithstanding, and no worker is killed."""
+    from bench._harness import SlowClients
+    from tests.e2e.kitchen import KITCHEN_SINK, kitchen_env
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "bridge.cli", "serve", "--config", str(KITCHEN_SINK)]
+    env = {**os.environ, **kitchen_env(emulator, f"sqlite:///{tmp_path / 'o.db'}")}
+    with log.open("wb") as out:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [*cmd, "--port", str(port)], cwd=tmp_path, env=env, stdout=out, stderr=out
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        assert wait_until(lambda: _answers(url), timeout=30, interval=0.05)
+        up = time.monotonic() - started
+        # A signed route reads the body before it can answer: the senders hold a thread each.
+        slow = SlowClients("127.0.0.1", port, "/hooks/events", 2)
+        with requests.Session() as kept, slow:
+            assert kept.get(f"{url}/healthz", timeout=5).status_code == 200
+            time.sleep(1)
+            stopping = time.monotonic()
+            proc.send_signal(sig)
+            code = proc.wait(timeout=30)
+            stopped = time.monotonic() - stopping
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    record_figure = f"up in {up:.2f} s, stopped in {stopped:.2f} s"
+    assert up < 3.0, record_figure
+    assert stopped < 5.0 and code == 0, record_figure
+    assert sorted(slow.answers) == ["HTTP/1.1 408 REQUEST TIMEOUT"] * 2  # told, not dropped
+    assert "SIGKILL" not in log.read_text(errors="replace"), log.read_text()[-2000:]
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=0.5).status_code == 200
+    except requests.RequestException:
+        return False

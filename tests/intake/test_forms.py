@@ -754,3 +754,29 @@ def test_redis_backed_limits_are_shared_across_instances(tmp_path: Any) -> None:
     assert codes == [202, 202, 202, 429, 429]
     for _, store in clients:
         store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("/forms/contact", 200), ("/forms/contact/thanks", 200), ("/forms/nowhere/thanks", 404)],
+    ids=["form", "thank-you", "error"],
+)
+def test_every_page_carries_the_same_content_security_policy(
+    web: tuple[FlaskClient, SubmissionStore], path: str, status: int
+) -> None:
+    client, _ = web
+    response = client.get(path, headers=BROWSER)
+    assert response.status_code == status and response.mimetype == "text/html"
+    policy = response.headers["Content-Security-Policy"]
+    for directive in ("default-src 'self'", "frame-ancestors 'self'", "base-uri 'none'"):
+        assert directive in policy, policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_error_page_after_a_post_carries_the_policy(
+    web: tuple[FlaskClient, SubmissionStore],
+) -> None:
+    client, _ = web
+    response = client.post("/forms/plain", data="x" * 1_100_000, headers=BROWSER)
+    assert response.status_code == 413 and response.mimetype == "text/html"
+    assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
