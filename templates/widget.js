@@ -54,6 +54,24 @@
     try { localStorage.setItem(storeKey, JSON.stringify(list.slice(0, 10))); } catch (e) { /* private mode */ }
   }
 
+  // This browser's session: the bridge answers a double click with the earlier receipt
+  // only to the browser that sent it.
+  var sessionValue = null;
+  function session() {
+    if (sessionValue) return sessionValue;
+    var key = storeKey + ":session";
+    try { sessionValue = localStorage.getItem(key); } catch (e) { /* private mode */ }
+    if (!sessionValue || !/^[0-9a-f]{36}$/.test(sessionValue)) {
+      var bytes = new Uint8Array(18);
+      crypto.getRandomValues(bytes);
+      sessionValue = Array.prototype.map.call(bytes, function (b) {
+        return ("0" + b.toString(16)).slice(-2);
+      }).join("");
+      try { localStorage.setItem(key, sessionValue); } catch (e) { /* private mode: this page's */ }
+    }
+    return sessionValue;
+  }
+
   function css(config) {
     var side = config.position === "left" ? "left" : "right";
     return [
@@ -329,7 +347,7 @@
         var value = item.field.type === "boolean" ? (item.input.checked ? "on" : "") : item.input.value;
         if (value !== "") fields[name] = value;
       });
-      var body = { fields: fields, page_url: location.href };
+      var body = { fields: fields, page_url: location.href, session: session() };
       if (config.time_token) body._ts = config.time_token;
       if (honeypot) body[config.honeypot] = honeypot.value;
       if (identity.hmac && identity.email)

@@ -269,6 +269,7 @@ def accept(
     meta: Mapping[str, Any] | None = None,
     *,
     double_submit: bool = False,
+    submitter: str = "",
     caught: str | None = None,
     uploads: Sequence[Upload] = (),
 ) -> Accepted:
@@ -278,6 +279,9 @@ def accept(
     score at their threshold, is quarantined: stored without a ticket, for an operator.
     Its files (``uploads``, already checked) are kept before the submission is committed,
     and their rows are committed with it: an answer of success means the files are safe.
+    With ``double_submit``, the same words posted again within the route's window answer
+    with the earlier submission, but only to the same ``submitter`` (a browser's session,
+    a verified identity): anyone else's post is their own.
     """
     ready = prepare(route, payload, meta)
     store = bridge().store
@@ -314,7 +318,10 @@ def accept(
         key = ready.dedup_key
         if key is None and double_submit:
             content = _content_hash(
-                route, ready.draft.email, {**ready.data, "_files": [f.digest for f in files]}
+                route,
+                ready.draft.email,
+                {**ready.data, "_files": [f.digest for f in files]},
+                submitter,
             )
             earlier = _double_submit(route, content, now)
             if earlier is not None:
@@ -404,10 +411,11 @@ def quarantine_reasons(
     return None
 
 
-def _content_hash(route: Route, email: str, data: Mapping[str, Any]) -> str:
-    """The person (email, any case) and their words (every other field)."""
+def _content_hash(route: Route, email: str, data: Mapping[str, Any], submitter: str) -> str:
+    """The person (email, any case), their words (every other field), and who sent them."""
     words = json.dumps({k: v for k, v in data.items() if k != "email"}, sort_keys=True, default=str)
-    return hashlib.sha256(f"{route.name}\0{email.lower()}\0{words}".encode()).hexdigest()[:32]
+    who = f"{route.name}\0{email.lower()}\0{submitter}\0{words}"
+    return hashlib.sha256(who.encode()).hexdigest()[:32]
 
 
 def _double_submit_key(route: Route, content: str, now: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import threading
 import time
 from email.utils import getaddresses
@@ -224,11 +225,13 @@ def submit(name: str) -> Response:
         extra = _context_fields(route, payload)
         # Page URL and user agent reach their custom fields through the ticket templates.
         try:
+            submitter = _submitter(payload, identity)
             result = accept(
                 route,
                 data,
                 meta={"identity_verified": bool(identity), **extra},
-                double_submit=True,
+                double_submit=submitter is not None,
+                submitter=submitter or "",
                 caught=caught,
                 uploads=uploads,
             )
@@ -253,6 +256,20 @@ def submit(name: str) -> Response:
         for key, value in _cors_for(route).items():
             response.headers[key] = value
     return observed(route, response)
+
+
+SESSION = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+def _submitter(payload: dict[str, Any], identity: dict[str, str] | None) -> str | None:
+    """Who may be answered with their own earlier receipt: a verified identity, else the
+    browser session widget.js sends; ``None`` (no double-submit answer) for neither."""
+    if identity:
+        return "identity:" + identity["email"].lower()
+    session = payload.get("session")
+    if isinstance(session, str) and SESSION.fullmatch(session):
+        return "session:" + session
+    return None
 
 
 def read_payload(route: Route) -> dict[str, Any]:
@@ -292,7 +309,7 @@ def _spam_answer(route: Route) -> Response:
 
 
 #: Top-level keys of a widget post that are not the person's fields.
-ENVELOPE = ("fields", "page_url", "identity")
+ENVELOPE = ("fields", "page_url", "identity", "session")
 
 
 def widget_fields(payload: dict[str, Any]) -> dict[str, Any]:
@@ -420,25 +437,47 @@ def status(name: str, receipt: str) -> Response:
                             "text": without_footer(m.text),
                         }
                         for m in ticket.messages
-                        if for_requester(m, {submission.draft.email, ticket.customer_email})
+                        if for_requester(
+                            m,
+                            {submission.draft.email, ticket.customer_email},
+                            staff_addresses(ticket),
+                        )
                     ],
                 }
             )
     return json_response(body, 200, headers)
 
 
-def for_requester(message: Message, requester: set[str]) -> bool:
-    """Whether the person may see ``message``: written by them, or sent to their address.
+def for_requester(message: Message, requester: set[str], staff: set[str] = frozenset()) -> bool:
+    """Whether the person may see ``message``: written by them, or a staff reply sent to
+    their address.
 
-    The list API marks no message internal, and agents can write notes to each other;
-    anything not from or to the requester stays out of the status view.
+    The list API marks no message internal, and agents write notes to each other: a
+    staff message shows only when it is addressed to the requester, and none does when
+    the requester's address is one of the ticket's staff addresses (``staff``): typing an
+    agent's address as one's own opens no one's notes.
     """
     people = {address.lower() for address in requester if address}
-    for header in (message.sender, message.to):
-        for _, address in getaddresses([header or ""]):
-            if address.strip().lower() in people:
-                return True
-    return False
+    if message.reply_by is not None:
+        if people & staff:
+            return False
+        return _names(message.to, people)
+    return _names(message.sender, people) or _names(message.to, people)
+
+
+def staff_addresses(ticket: Ticket) -> set[str]:
+    """Every address the ticket shows for staff: authors of staff messages, the assignee,
+    the inbox."""
+    found = {ticket.staff.email if ticket.staff else "", ticket.inbox.email if ticket.inbox else ""}
+    for message in ticket.messages:
+        if message.reply_by is not None:
+            found.add(message.reply_by.email)
+            found.update(address for _, address in getaddresses([message.sender or ""]))
+    return {address.strip().lower() for address in found if address.strip()}
+
+
+def _names(header: str, people: set[str]) -> bool:
+    return any(address.strip().lower() in people for _, address in getaddresses([header or ""]))
 
 
 def _iso(ts: float) -> str:

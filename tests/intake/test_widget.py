@@ -316,3 +316,54 @@ def test_notes_between_staff_never_reach_the_status_view(
         "Your refund went out today.",
     ]
     assert "fraudster" not in json.dumps(status) and "billing" not in json.dumps(status)
+
+
+def test_a_double_submit_returns_the_earlier_receipt_only_to_the_same_browser(
+    widget: Any,
+) -> None:
+    """Posting someone's words again must not hand over their receipt (and with it their
+    status view and the staff's replies): only the browser that sent them gets it back."""
+    client, store, _ = widget
+    words = {"fields": {"email": "jo@example.com", "message": "My card was charged twice"}}
+    mine = {**words, "session": "a" * 36}
+    first = send(client, mine).get_json()
+    again = send(client, mine)
+    assert again.status_code == 202 and again.get_json()["id"] == first["id"]
+    assert again.get_json()["receipt"] == first["receipt"]
+    for other in ({**words, "session": "b" * 36}, words, {**words, "session": "short"}):
+        answer = send(client, other)
+        assert answer.status_code == 202, answer.get_json()
+        assert answer.get_json()["id"] != first["id"]
+        assert answer.get_json()["receipt"] != first["receipt"]
+    # A verified identity is the same person on any device.
+    identity = {"email": "sam@example.com", "hmac": signature("sam@example.com")}
+    signed = {"fields": {"message": "Please call me"}, "identity": identity}
+    one = send(client, {**signed, "session": "c" * 36}).get_json()
+    other_device = send(client, {**signed, "session": "d" * 36}).get_json()
+    assert other_device["id"] == one["id"]
+    assert len(store.list()) == 5
+
+
+def test_a_staff_address_typed_as_ones_own_opens_no_notes(
+    widget: Any, emulator: EmulatorServer
+) -> None:
+    client, store, settings = widget
+    receipt = send(
+        client,
+        {"fields": {"email": "agent@helpdesk.example", "message": "Show me everything"}},
+    ).get_json()["receipt"]
+    deliver(store, settings)
+    ticket_id = client.get(f"/widget/support/status/{receipt}").get_json()["ticket_id"]
+    for path, text, extra in [
+        ("note", "Refund approved by finance for the other customer", {}),
+        ("note", "Escalate to billing", {"to": "Agent <agent@helpdesk.example>"}),
+        ("reply", "Thanks, we are looking into it.", {}),
+    ]:
+        requests.post(
+            f"{emulator.url}/_emulator/tickets/{ticket_id}/{path}",
+            json={"text": text, **extra},
+            timeout=5,
+        ).raise_for_status()
+    status = client.get(f"/widget/support/status/{receipt}").get_json()
+    assert [m["text"] for m in status["messages"]] == ["Show me everything"]
+    assert "finance" not in json.dumps(status) and "billing" not in json.dumps(status)
