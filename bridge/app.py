@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import admin
 from .attachments import open_store
@@ -41,6 +40,7 @@ from .outbox.store import SubmissionStore
 from .proprofs.client import ProProfsClient
 from .proprofs.errors import AuthenticationError, ProProfsError
 from .proprofs.models import TicketFilters
+from .proxies import ProxiesInFront
 from .resources import templates_dir
 
 log = logging.getLogger(__name__)
@@ -90,11 +90,8 @@ def create_app(
     )
     if settings.server.trusted_proxies:
         # X-Forwarded-For is believed only as far as the configured proxies reach.
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app,
-            x_for=settings.server.trusted_proxies,  # type: ignore[method-assign]
-            x_proto=settings.server.trusted_proxies,
-            x_host=settings.server.trusted_proxies,
+        app.wsgi_app = ProxiesInFront(  # type: ignore[method-assign]
+            app.wsgi_app, settings.server.trusted_proxies, settings.server.proxy_networks
         )
     metrics = Metrics(enabled=settings.server.metrics)
     limits = rate_limits or RateLimits(
@@ -149,7 +146,7 @@ def create_app(
         body = {
             "status": "ready" if store_ok else "not ready",
             "store": "ok" if store_ok else "unreachable",
-            "config": settings.source_path,
+            "config": "loaded",
             "routes": len(settings.routes),
             "proprofs": reachability.check(),
             # Reported, never fatal: without it limits count per process (guards/ratelimit.py).
@@ -165,6 +162,17 @@ def create_app(
 
     @app.get("/metrics")
     def metrics_view() -> Response:
+        if settings.metrics_token:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), settings.metrics_token.encode()
+            ):
+                return error(
+                    401,
+                    "unauthorized",
+                    "Send the metrics token: Authorization: Bearer <metrics.token>.",
+                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+                )
         return Response(
             metrics.exposition([outbox]),
             mimetype="text/plain",

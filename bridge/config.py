@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import importlib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -486,6 +487,28 @@ class Size(fields.Field):
         if size < 1:
             raise ValidationError("must be at least one byte")
         return size
+
+
+class Proxies(fields.Field):
+    """The proxies in front: how many (``1``), or their addresses (``[10.0.0.0/8]``),
+    which also limits whose forwarded headers are believed to those peers."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= 10:
+                raise ValidationError("must be from 0 to 10, or a list of addresses")
+            return value
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            raise ValidationError("must be a number of proxies, or a list of their addresses")
+        networks = []
+        for item in value:
+            try:
+                networks.append(str(ipaddress.ip_network(str(item), strict=False)))
+            except ValueError:
+                raise ValidationError(f"{item!r} is not an IP address or network") from None
+        return tuple(networks)
 
 
 def _limit_string(value: str) -> None:
@@ -1071,10 +1094,13 @@ class DeliverySchema(_Strict):
 
 
 class ServerSchema(_Strict):
-    trusted_proxies = fields.Integer(
+    trusted_proxies = Proxies(
         load_default=0,
-        validate=validate.Range(min=0, max=10),
-        metadata=_about("Believe `X-Forwarded-For` from this many proxies in front."),
+        metadata=_about(
+            "The proxies in front: a number (believe `X-Forwarded-For` from that many), or "
+            "their addresses or networks (one proxy, believed only from those peers; "
+            "needed for `admin.trusted_header`)."
+        ),
     )
     rate_limit_storage = fields.String(
         load_default="memory://",
@@ -1115,6 +1141,16 @@ class ServerSchema(_Strict):
         metadata=_about(
             "Keep each `bridge serve` worker on a CPU of its own, its threads scheduled as "
             "batch work: for a host the bridge has to itself (docs/production.md)."
+        ),
+    )
+
+
+class MetricsSchema(_Strict):
+    token = fields.String(
+        validate=validate.Length(min=16),
+        metadata=_about(
+            "`/metrics` answers only with `Authorization: Bearer <token>` (Prometheus: "
+            "`authorization: {credentials: …}`); without it, keep /metrics off the public side."
         ),
     )
 
@@ -1191,6 +1227,10 @@ class TopSchema(_Strict):
         ),
     )
     server = fields.Dict(load_default=dict, metadata=_about("The HTTP side.", schema=ServerSchema))
+    metrics = fields.Dict(
+        load_default=dict,
+        metadata=_about("Who may read `/metrics`.", schema=MetricsSchema),
+    )
     files = fields.Dict(
         load_default=dict,
         metadata=_about("Where attached files are kept, and their links.", schema=FilesSchema),
@@ -1405,6 +1445,7 @@ class FileSettings:
 @dataclass(frozen=True)
 class ServerSettings:
     trusted_proxies: int = 0
+    proxy_networks: tuple[str, ...] = ()  # the proxies' addresses, when the config names them
     rate_limit_storage: str = "memory://"
     secret_key: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
@@ -1431,6 +1472,7 @@ class AdminSettings:
 class Settings:
     proprofs: ProProfsSettings
     routes: Mapping[str, Route]
+    metrics_token: str | None = field(default=None, repr=False)
     store: str = DEFAULT_STORE
     source_path: str = "<dict>"
     warnings: tuple[str, ...] = ()
@@ -1520,10 +1562,11 @@ def _build(doc: _Document) -> Settings:
     server = _load(ServerSchema(), top.get("server") or {}, ("server",), report)
     admin = _load(AdminSchema(), top.get("admin") or {}, ("admin",), report)
     files = _load(FilesSchema(), top.get("files") or {}, ("files",), report)
+    metrics = _load(MetricsSchema(), top.get("metrics") or {}, ("metrics",), report)
     if problems:
         raise ConfigError(problems)
     assert proprofs is not None and delivery is not None and server is not None
-    assert admin is not None and files is not None
+    assert admin is not None and files is not None and metrics is not None
     if not server.get("public_url"):
         for route in routes.values():
             if route.alerts.heartbeat or route.alerts.storm:
@@ -1539,8 +1582,23 @@ def _build(doc: _Document) -> Settings:
         except ImportError:
             report(("files", "s3"), ["needs boto3: pip install 'proprofs-bridge[s3]'"])
             raise ConfigError(problems) from None
+    proxies = server.pop("trusted_proxies", 0)
+    if isinstance(proxies, tuple):
+        server.update(trusted_proxies=1, proxy_networks=proxies)
+    else:
+        server["trusted_proxies"] = proxies
+    if admin.get("trusted_header") and not server.get("proxy_networks"):
+        report(
+            ("admin", "trusted_header"),
+            [
+                "an identity header is believed only from the proxy that sets it: list "
+                "its addresses in server.trusted_proxies (e.g. [10.0.0.5] or [10.0.0.0/24])"
+            ],
+        )
+        raise ConfigError(problems)
     return Settings(
         admin=AdminSettings(**admin),
+        metrics_token=metrics.get("token"),
         server=ServerSettings(
             **{**server, "public_url": (server.get("public_url") or "").rstrip("/") or None}
         ),

@@ -385,6 +385,7 @@ def settings_secrets(settings: Any) -> list[str]:
     """Every secret the config holds: the ProProfs token, webhook and CAPTCHA secrets, keys,
     the file bucket's secret key."""
     found = [settings.proprofs.token, settings.server.secret_key or ""]
+    found.append(getattr(settings, "metrics_token", None) or "")
     for route in settings.routes.values():
         auth = route.auth or {}
         found.append(str(auth.get("bearer") or ""))

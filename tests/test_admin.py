@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 from bridge.app import create_app
-from bridge.config import settings_from_text
+from bridge.config import ConfigError, settings_from_text
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import TicketDraft
 
@@ -143,6 +143,7 @@ def test_a_trusted_proxy_header_logs_in(tmp_path: Path) -> None:
 proprofs: {{account_email: o@example.com, token: t}}
 store: "sqlite:///{tmp_path / "p.db"}"
 admin: {{trusted_header: X-Forwarded-User}}
+server: {{trusted_proxies: [127.0.0.1]}}
 routes: {{e: {{kind: hook, ticket: {{email: a@example.com}}}}}}
 """,
         env={},
@@ -187,3 +188,73 @@ def test_the_console_cookie_is_read_only_on_console_paths(console: Any) -> None:
 
         inside = app.session_interface.open_session(app, request)
     assert inside is not None and not app.session_interface.is_null_session(inside)
+
+
+def test_the_identity_header_is_believed_only_from_a_trusted_proxy(tmp_path: Path) -> None:
+    text = f"""
+proprofs: {{account_email: o@example.com, token: t}}
+store: "sqlite:///{tmp_path / "p.db"}"
+admin: {{trusted_header: X-Forwarded-User}}
+server: {{trusted_proxies: [10.0.0.5]}}
+routes: {{e: {{kind: hook, ticket: {{email: a@example.com}}}}}}
+"""
+    settings = settings_from_text(text, env={})
+    store = SubmissionStore(settings.store)
+    client = create_app(settings, store=store).test_client()
+    staff = {"X-Forwarded-User": "sam"}
+    # Straight from anyone else (a client that reached the bridge around the proxy).
+    assert client.get("/admin", headers=staff).status_code == 302
+    proxied = client.get("/admin", headers=staff, environ_base={"REMOTE_ADDR": "10.0.0.5"})
+    assert proxied.status_code == 200 and "sam" in proxied.get_data(as_text=True)
+    store.dispose()
+    for server in ("", "server: {trusted_proxies: 1}\n"):
+        with pytest.raises(ConfigError) as refused:
+            settings_from_text(
+                text.replace("server: {trusted_proxies: [10.0.0.5]}\n", server), env={}
+            )
+        assert "admin.trusted_header" in str(refused.value)
+        assert "server.trusted_proxies" in str(refused.value)
+
+
+def test_failed_sign_ins_are_logged_and_throttled(
+    console: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, _ = console
+    page = client.get("/admin/login").get_data(as_text=True)
+
+    def attempt(password: str, user: str = "admin", peer: str = "192.0.2.7") -> Any:
+        return client.post(
+            "/admin/login",
+            data={"username": user, "password": password, "csrf_token": token(page)},
+            environ_base={"REMOTE_ADDR": peer, "wsgi.url_scheme": "https"},
+        )
+
+    with caplog.at_level("INFO", logger="bridge.admin"):
+        for n in range(5):
+            assert attempt(f"guess-{n}").status_code == 401
+    failures = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failures) == 5 and all("'admin'" in f and "192.0.2.7" in f for f in failures)
+    assert not any("guess-" in r.getMessage() for r in caplog.records)  # never the password
+    refused = attempt(PASSWORD)  # the right password, but this peer must wait
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    # The user name is throttled from any peer; another user name from another peer is not.
+    assert attempt(PASSWORD, peer="198.51.100.9").status_code == 429
+    assert attempt("x", user="root", peer="198.51.100.9").status_code == 401
+
+
+def test_logout_revokes_the_session_on_the_server(console: Any) -> None:
+    client, _ = console
+    log_in(client)
+    copied = client.get_cookie("bridge_admin", path="/admin")
+    assert copied is not None
+    home = client.get("/admin").get_data(as_text=True)
+    assert client.post("/admin/logout", data={"csrf_token": token(home)}).status_code == 303
+    client.set_cookie("bridge_admin", copied.value, path="/admin", secure=True)
+    assert client.get("/admin").status_code == 302  # the copied cookie no longer works
+
+
+def test_a_line_break_in_next_is_refused(console: Any) -> None:
+    client, _ = console
+    for target in ("/admin%0d%0aSet-Cookie:%20x=1", "/admin%0a"):
+        response = client.get(f"/admin/login?next={target}")
+        assert response.status_code == 400

@@ -124,6 +124,7 @@ def test_health_and_readiness(app_client: Any, emulator: EmulatorServer, tmp_pat
     assert client.get("/healthz").get_json() == {"status": "ok"}
     ready = client.get("/readyz").get_json()
     assert ready["status"] == "ready" and ready["proprofs"] == "reachable"
+    assert str(tmp_path) not in json.dumps(ready) and ready["config"] == "loaded"
     down = settings_for(emulator, tmp_path, base_url="http://127.0.0.1:9/app/api/v1/")
     store = SubmissionStore(down.store)
     other = create_app(down, store=store).test_client().get("/readyz")
@@ -234,3 +235,25 @@ def test_a_plain_line_is_written_exactly_as_the_json_encoder_writes_it() -> None
     first = json.loads(written[0])
     assert first["message"] == f"said {awkward}" and first["request_id"] == 'req "2" é'
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}", first["time"])
+
+
+def test_metrics_can_require_a_bearer_token(emulator: EmulatorServer, tmp_path: Path) -> None:
+    secret = "metrics-token-0123456789"
+    base = settings_for(emulator, tmp_path)
+    text = f"""
+proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
+store: "{base.store}"
+metrics: {{token: "{secret}"}}
+routes: {{events: {{kind: hook, ticket: {{email: hooks@example.com}}}}}}
+"""
+    settings = settings_from_text(text, env={})
+    assert secret not in repr(settings)
+    store = SubmissionStore(settings.store)
+    client = create_app(settings, store=store).test_client()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": secret}):
+        refused = client.get("/metrics", headers=headers)
+        assert refused.status_code == 401 and refused.get_json()["code"] == "unauthorized"
+        assert secret not in refused.get_data(as_text=True)
+    allowed = client.get("/metrics", headers={"Authorization": f"Bearer {secret}"})
+    assert allowed.status_code == 200 and "bridge_" in allowed.get_data(as_text=True)
+    store.dispose()

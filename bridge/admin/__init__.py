@@ -8,6 +8,7 @@ SameSite=Lax and Secure. Server-rendered from ``templates/``; no front-end build
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import secrets
 import time
@@ -21,6 +22,7 @@ from flask import (
     Request,
     Response,
     abort,
+    g,
     redirect,
     render_template,
     request,
@@ -38,6 +40,7 @@ from ..intake.files import link
 from ..mapping import without_footer
 from ..outbox.store import describe_erasure
 from ..outbox.tables import STATES
+from ..proxies import peer_in
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -56,6 +59,10 @@ class ConsoleSessions(SecureCookieSessionInterface):
 
 
 COOKIE_PATH = "/admin"
+#: Failed sign-ins allowed per peer and per user name before a wait (429, Retry-After).
+LOGIN_LIMITS = ("5 per 15 minutes",)
+SESSION_LIFETIME = 8 * 3600
+CONSOLE_USER = "admin"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -66,7 +73,7 @@ def init_app(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.admin.secure_cookies,
         SESSION_COOKIE_PATH=COOKIE_PATH,
-        PERMANENT_SESSION_LIFETIME=8 * 3600,
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
     )
     app.jinja_env.filters["when"] = lambda ts: time.strftime(
         "%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)
@@ -81,12 +88,24 @@ def _admin() -> Any:
 
 def current_user() -> str | None:
     admin = _admin()
-    if admin.trusted_header:
+    if admin.trusted_header and from_trusted_proxy():
         user = request.headers.get(admin.trusted_header, "").strip()
         if user:
             return user
-    user = session.get("user")
-    return str(user) if user else None
+    session_id = session.get("sid")
+    if not session_id:
+        return None
+    if "user" not in g:  # one read of the store per request
+        g.user = bridge().store.access.session_user(str(session_id), SESSION_LIFETIME)
+    return cast(str | None, g.user)
+
+
+def from_trusted_proxy() -> bool:
+    """Whether the request came straight from a proxy ``server.trusted_proxies`` names."""
+    server = bridge().settings.server
+    peer = request.environ.get("bridge.peer", request.remote_addr or "")
+    networks = tuple(ipaddress.ip_network(n) for n in server.proxy_networks)
+    return bool(networks) and peer_in(str(peer), networks)
 
 
 def login_required(view: F) -> F:
@@ -144,18 +163,43 @@ def login() -> Response:
         abort(404)
     error = None
     target = request.args.get("next") or url_for("admin.home")
-    if not target.startswith("/admin"):
+    if any(c in target for c in "\r\n"):
+        abort(400, description="The address to go back to is not valid.")
+    if not target.startswith("/admin") or target.startswith("/admin//"):
         target = url_for("admin.home")
     if request.method == "POST":
         check_csrf()
+        user = (request.form.get("username") or CONSOLE_USER).strip()[:128]
+        peer = request.remote_addr or "unknown"
+        limits = bridge().rate_limits
+        keys = [f"peer:{peer}", f"user:{user.lower()}"]
+        wait = limits.failures_wait("admin-login", keys, LOGIN_LIMITS)
+        if wait:
+            log.warning("console sign-in for %r from %s refused: too many failures", user, peer)
+            response = page(
+                "admin/login.html",
+                error=f"Too many failed sign-ins; try again in {wait} seconds.",
+                next=target,
+                user=user,
+            )
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
+            return response
         password = request.form.get("password", "")
-        if admin.password_hash and check_password_hash(admin.password_hash, password):
+        if (
+            user == CONSOLE_USER
+            and admin.password_hash
+            and check_password_hash(admin.password_hash, password)
+        ):
             session.clear()
-            session["user"] = "admin"
+            session["sid"] = bridge().store.access.open_session(user)
             session.permanent = True
+            log.info("console sign-in for %r from %s", user, peer)
             return cast(Response, redirect(target, code=303))
-        error = "That password is not right."
-    response = page("admin/login.html", error=error, next=target)
+        limits.failed("admin-login", keys, LOGIN_LIMITS)
+        log.warning("console sign-in failed for %r from %s", user, peer)
+        error = "That user name or password is not right."
+    response = page("admin/login.html", error=error, next=target, user=CONSOLE_USER)
     if error:
         response.status_code = 401
     return response
@@ -165,6 +209,9 @@ def login() -> Response:
 @login_required
 def logout() -> Response:
     check_csrf()
+    session_id = session.get("sid")
+    if session_id:
+        bridge().store.access.close_session(str(session_id))  # a copied cookie dies too
     session.clear()
     return cast(Response, redirect(url_for("admin.login"), code=303))
 

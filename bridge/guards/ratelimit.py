@@ -104,6 +104,38 @@ class RateLimits:
                 self._degrade(exc)
         self._count(self.fallback, scopes)
 
+    def failures_wait(self, scope: str, keys: Sequence[str], limits: Sequence[str]) -> int:
+        """Seconds until any of ``keys`` may try again in ``scope`` (0: now), counting
+        nothing: failures are counted apart, with :meth:`failed`."""
+        wait = 0
+        for strategy in self._tries():
+            try:
+                for key in keys:
+                    for item in self._items(limits):
+                        if not strategy.test(item, scope, key):
+                            reset = strategy.get_window_stats(item, scope, key).reset_time
+                            wait = max(wait, math.ceil(reset - time.time()), 1)
+                return wait
+            except Exception as exc:  # the shared storage failed: ask the fallback
+                self._degrade(exc)
+        return wait
+
+    def failed(self, scope: str, keys: Sequence[str], limits: Sequence[str]) -> None:
+        """Count one failure for each of ``keys`` in ``scope``."""
+        for strategy in self._tries():
+            try:
+                for key in keys:
+                    for item in self._items(limits):
+                        strategy.hit(item, scope, key)
+                return
+            except Exception as exc:
+                self._degrade(exc)
+
+    def _tries(self) -> list[RateLimiter]:
+        """The storage to count in, then the fallback should it fail."""
+        strategy = self._strategy()
+        return [strategy] if strategy is self.fallback else [strategy, self.fallback]
+
     @staticmethod
     def _count(
         strategy: RateLimiter, scopes: list[tuple[list[RateLimitItem], tuple[str, ...]]]

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from .. import randomness
 from ..attachments import WRITE_GRACE, Attachment, FileStore
 from ..proprofs.models import TicketDraft
+from .access import AccessStore
 from .tables import (
     STATES,
     attempts,
@@ -738,6 +739,11 @@ class SubmissionStore:
         process is writing too, else nothing."""
         crowded = self._turns is not None and self._turns.crowded()
         return self._gather if crowded else 0.0
+
+    @functools.cached_property
+    def access(self) -> AccessStore:
+        """Console sessions and generated keys."""
+        return AccessStore(self)
 
     def __repr__(self) -> str:
         return f"SubmissionStore({sa.make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -205,3 +205,22 @@ captures = sa.Table(
     sa.Column("truncated", sa.Boolean, nullable=False),
 )
 sa.Index("ix_captures_route", captures.c.route, captures.c.id)
+
+#: Console sign-ins: a session cookie names one of these; logout deletes it, so a copied
+#: cookie stops working.
+console_sessions = sa.Table(
+    "console_sessions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+#: Keys the bridge made for itself (the signing key when ``server.secret_key`` is unset).
+keys = sa.Table(
+    "keys",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

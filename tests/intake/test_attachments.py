@@ -369,7 +369,9 @@ def test_quarantined_files_go_when_discarded_and_follow_a_release(tmp_path: Path
 
 def test_the_console_lists_a_submissions_files_and_extends_their_links(tmp_path: Path) -> None:
     config = CONFIG.replace(
-        "routes:\n", "admin: {{trusted_header: X-Forwarded-User, secure_cookies: false}}\nroutes:\n"
+        "routes:\n",
+        "admin: {{trusted_header: X-Forwarded-User, secure_cookies: false}}\n"
+        "server: {{trusted_proxies: [127.0.0.1]}}\nroutes:\n",
     )
     client, store = make(tmp_path, config)
     staff = {"X-Forwarded-User": "sam"}

@@ -172,6 +172,7 @@ def test_the_console_lists_incidents_with_their_pages(
 proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
 store: "{store_url}"
 admin: {{trusted_header: X-Forwarded-User, secure_cookies: false}}
+server: {{trusted_proxies: [127.0.0.1]}}
 routes:
   alerts: {{kind: hook, source: alertmanager, ticket: {{email: alerts@example.com}}}}
 """,

@@ -22,6 +22,7 @@ def write(tmp_path: Path, emulator: EmulatorServer, store_url: str) -> Path:
 proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
 store: "{store_url}"
 admin: {{trusted_header: X-Forwarded-User, secure_cookies: false}}
+server: {{trusted_proxies: [127.0.0.1]}}
 routes:
   quiet: {{kind: hook, ticket: {{email: a@example.com, subject: "quiet {{{{ data.n }}}}"}}}}
   loud:  {{kind: hook, ticket: {{email: a@example.com, subject: "loud {{{{ data.n }}}}"}}}}
