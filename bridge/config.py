@@ -191,6 +191,19 @@ def _about(text: str, **more: Any) -> dict[str, Any]:
 CUSTOM_FIELD_ID = validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
 
 
+class Duration(fields.Field):
+    """A duration in seconds, written as a number or with a unit (``5m``, ``2h``)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
+        try:
+            seconds = parse_duration(value)
+        except ValueError:
+            raise ValidationError("must be a duration like 30, 30s, 5m, 2h or 1d") from None
+        if seconds < 0:
+            raise ValidationError("must not be negative")
+        return seconds
+
+
 class ProProfsSchema(_Strict):
     base_url = fields.URL(
         load_default=DEFAULT_BASE_URL,
@@ -400,7 +413,14 @@ class SnsAuthSchema(_Strict):
             )
         ),
         load_default=list,
-        metadata=_about("Topic ARNs whose subscription confirmations the bridge honours."),
+        metadata=_about(
+            "Topic ARNs the route takes messages from (every type; required while "
+            "signatures are verified)."
+        ),
+    )
+    max_age = Duration(
+        load_default=3600.0,
+        metadata=_about("A message whose Timestamp is older than this is refused as a replay."),
     )
     verify = fields.Boolean(
         load_default=True,
@@ -449,19 +469,6 @@ def parse_duration(value: Any) -> float:
     if not match:
         raise ValueError("not a duration")
     return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
-
-
-class Duration(fields.Field):
-    """A duration in seconds, written as a number or with a unit (``5m``, ``2h``)."""
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
-        try:
-            seconds = parse_duration(value)
-        except ValueError:
-            raise ValidationError("must be a duration like 30, 30s, 5m, 2h or 1d") from None
-        if seconds < 0:
-            raise ValidationError("must not be negative")
-        return seconds
 
 
 SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
@@ -1764,7 +1771,19 @@ def _build_route(
     if source is not None and source.name == "aws_sns":
         # SNS messages are verified whether or not the route says so; only an explicit
         # ``verify: false`` turns that off, and it is worth a warning.
-        auth = {**auth, "sns": {"topics": [], "verify": True, **(auth.get("sns") or {})}}
+        auth = {
+            **auth,
+            "sns": {"topics": [], "verify": True, "max_age": 3600.0, **(auth.get("sns") or {})},
+        }
+        if auth["sns"]["verify"] and not auth["sns"]["topics"]:
+            report(
+                (*path, "auth", "sns", "topics"),
+                [
+                    "list the topic ARNs this route takes messages from, e.g. "
+                    "topics: [arn:aws:sns:eu-west-1:123456789012:alerts]: a signature "
+                    "only proves AWS sent a message, not that it is from your topic"
+                ],
+            )
         if not auth["sns"]["verify"] and warn is not None:
             warn(
                 (*path, "auth", "sns", "verify"),

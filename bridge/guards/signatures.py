@@ -13,6 +13,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -159,7 +160,9 @@ HMAC_SCHEMES: dict[str, Callable[..., None]] = {
 
 # --- AWS SNS ---------------------------------------------------------------------------------
 
-SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$")
+#: ``sns.<region>.amazonaws.com`` (``.com.cn`` in China): a region is ``us-east-1``,
+#: ``us-gov-west-1``, ``cn-north-1``…; ``sns.s3.amazonaws.com`` is not one.
+SNS_HOST = re.compile(r"^sns\.[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}\.amazonaws\.com(\.cn)?$")
 SNS_FIELDS = {
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
@@ -209,6 +212,25 @@ def sns_string_to_sign(message: Mapping[str, Any]) -> bytes:
             raise refuse(f"The SNS message has no {key}.")
         lines.append(f"{key}\n{value}\n")
     return "".join(lines).encode()
+
+
+def sns_fresh(message: Mapping[str, Any], max_age: float, now: float | None = None) -> None:
+    """Refuse a message whose ``Timestamp`` is older than ``max_age`` seconds (a replay),
+    more than five minutes ahead, or missing."""
+    now = time.time() if now is None else now
+    raw = str(message.get("Timestamp") or "")
+    try:
+        stamp = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise refuse("The SNS message has no readable Timestamp.") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    age = now - stamp.timestamp()
+    if age > max_age or age < -TOLERANCE:
+        raise refuse(
+            f"The SNS message's Timestamp {raw} is outside the {max_age:g}-second window; "
+            "replays are refused."
+        )
 
 
 def sns(message: Any, fetch_certificate: Callable[[str], bytes]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -95,21 +96,27 @@ def sns_message(route: Route, payload: Any) -> Response | None:
     settings = route.auth.get("sns")
     if settings is None:
         return None
+    if not isinstance(payload, dict):
+        raise Rejected(400, "malformed_json", "An SNS message is a JSON object.")
     state = bridge()
     if settings.get("verify", True):
         try:
             signatures.sns(payload, state.certificate_fetcher or fetch_certificate)
+            # Signed, so its Timestamp is AWS's: an old one is a replay.
+            signatures.sns_fresh(payload, float(settings.get("max_age", 3600.0)))
         except GuardRefusal as refusal:
             raise Rejected(401, refusal.code, refusal.message) from None
-    kind = payload.get("Type") if isinstance(payload, dict) else None
+    kind = payload.get("Type")
+    topic = payload.get("TopicArn")
+    topics = settings.get("topics") or []
+    if (topics or kind == "SubscriptionConfirmation") and topic not in topics:
+        raise Rejected(
+            403,
+            "topic_not_allowed",
+            "This route does not take messages from that SNS topic; add its ARN to "
+            "auth.sns.topics.",
+        )
     if kind == "SubscriptionConfirmation":
-        topic = payload.get("TopicArn")
-        if topic not in settings.get("topics", []):
-            raise Rejected(
-                403,
-                "topic_not_allowed",
-                "This route does not subscribe to that SNS topic; add its ARN to auth.sns.topics.",
-            )
         url = payload.get("SubscribeURL")
         if not signatures.sns_url_allowed(url):
             raise Rejected(400, "bad_subscribe_url", "The SubscribeURL is not an AWS SNS URL.")
@@ -138,16 +145,16 @@ def sns_message(route: Route, payload: Any) -> Response | None:
 
 
 _session = requests.Session()
-_certificates: dict[str, bytes] = {}
 
 
+@functools.lru_cache(maxsize=16)  # AWS signs with a few certificates at a time
 def fetch_certificate(url: str) -> bytes:
     """The SNS signing certificate (checked URL), cached per process."""
-    if url not in _certificates:
-        response = _session.get(url, timeout=5)
-        response.raise_for_status()
-        _certificates[url] = response.content
-    return _certificates[url]
+    response = _session.get(url, timeout=5)
+    response.raise_for_status()
+    if len(response.content) > 64 * 1024:
+        raise ValueError("an SNS signing certificate is a few kilobytes")
+    return response.content
 
 
 def open_url(url: str) -> int:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 
 from bridge.app import create_app
-from bridge.config import settings_from_text
+from bridge.config import ConfigError, settings_from_text
 from bridge.guards import GuardRefusal, signatures
 from bridge.outbox.store import SubmissionStore
 
@@ -75,6 +75,7 @@ routes:
   sns-default:
     kind: hook
     source: aws_sns
+    auth: {{sns: {{topics: ["{TOPIC}"]}}}}
     ticket: {{email: a@example.com}}
   sns-unverified:
     kind: hook
@@ -307,7 +308,7 @@ def sns_message(
         "Type": kind,
         "MessageId": "m-1",
         "TopicArn": topic,
-        "Timestamp": "2026-11-22T07:00:00Z",
+        "Timestamp": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "Message": json.dumps(
             {
                 "AlarmName": "HighCPU",
@@ -401,10 +402,10 @@ def test_an_sns_route_verifies_signatures_without_being_told(web: Any, signing_k
     assert sum(store.counts().values()) == 0
     assert post(client, "sns-default", json.dumps(signed).encode(), {}, "", "text/plain")[0] == 202
     for kind in ("SubscriptionConfirmation", "UnsubscribeConfirmation"):
-        message = json.dumps(sns_message(signing_key[0], kind=kind)).encode()
-        status, _ = post(client, "sns-default", message, {}, content_type="text/plain")
-        assert status in (200, 403)  # no topic listed: the subscription is refused
-    assert opened == [] and sum(store.counts().values()) == 1
+        message = sns_message(signing_key[0], kind=kind)
+        status, _ = post(client, "sns-default", json.dumps(message).encode(), {}, "", "text/plain")
+        assert status == 200
+    assert opened == [message["SubscribeURL"]] and sum(store.counts().values()) == 1
 
 
 def test_sns_verification_switched_off_still_makes_no_ticket_of_a_subscription(
@@ -534,3 +535,48 @@ def test_sns_subscription_with_aws_unreachable_is_a_clear_502(
     assert sum(store.counts().values()) == 0
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     store.dispose()
+
+
+def test_every_sns_message_must_come_from_a_listed_topic(web: Any, signing_key: Any) -> None:
+    client, store, _ = web
+    other = "arn:aws:sns:eu-west-1:111111111111:someone-elses"
+    for kind in ("Notification", "UnsubscribeConfirmation"):
+        message = sns_message(signing_key[0], kind=kind, topic=other)
+        status, body = post(client, "sns", json.dumps(message).encode(), {}, "", "text/plain")
+        assert (status, body["code"]) == (403, "topic_not_allowed"), body
+    assert sum(store.counts().values()) == 0
+
+
+def test_an_old_sns_message_is_refused_as_a_replay(web: Any, signing_key: Any) -> None:
+    client, store, _ = web
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    message = sns_message(signing_key[0], Timestamp=old)
+    status, body = post(client, "sns", json.dumps(message).encode(), {}, "", "text/plain")
+    assert status == 401 and "replays are refused" in body["message"]
+    assert sum(store.counts().values()) == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("sns.us-east-1.amazonaws.com", True),
+        ("sns.us-gov-west-1.amazonaws.com", True),
+        ("sns.cn-north-1.amazonaws.com.cn", True),
+        ("sns.s3.amazonaws.com", False),
+        ("sns.evil.amazonaws.com", False),
+        ("sns.amazonaws.com", False),
+        ("sns.us-east-1.amazonaws.com.evil.example", False),
+    ],
+)
+def test_sns_hosts_are_regional_endpoints_only(host: str, allowed: bool) -> None:
+    assert signatures.sns_url_allowed(f"https://{host}/SimpleNotificationService-x.pem") is allowed
+
+
+def test_a_verified_sns_route_must_list_its_topics() -> None:
+    text = CONFIG.replace("STORE", "sqlite:///x.db").replace(
+        f'    auth: {{sns: {{topics: ["{TOPIC}"]}}}}\n    ticket: {{email: a@example.com}}\n  sns-unverified',
+        "    ticket: {email: a@example.com}\n  sns-unverified",
+    )
+    with pytest.raises(ConfigError) as refused:
+        settings_from_text(text, env={})
+    assert "routes.sns-default.auth.sns.topics" in str(refused.value)

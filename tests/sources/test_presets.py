@@ -17,8 +17,10 @@ from bridge.sources import source_names
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
 PRESETS = [n for n in source_names() if n != "generic"]
+SNS_TOPICS = "    auth: {sns: {topics: ['arn:aws:sns:eu-west-1:111111111111:mySampleTopic']}}\n"
 CONFIG = "proprofs: {account_email: o@example.com, token: t}\nroutes:\n" + "".join(
     f"  {name}:\n    kind: hook\n    source: {name}\n    ticket: {{email: alerts@example.com}}\n"
+    + (SNS_TOPICS if name == "aws_sns" else "")
     for name in PRESETS
 )
 ROUTES = settings_from_text(CONFIG, env={}).routes
