@@ -252,6 +252,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         "synchronous=FULL",
         "busy_timeout=30000",
         "foreign_keys=ON",
+        # Deleted and rewritten content is zeroed, not left in free space: erasure means gone.
+        "secure_delete=ON",
         # No checkpoint inside a writer's commit: Checkpointer does it beside the writers.
         "wal_autocheckpoint=0",
         # A restarted log is written over in place, which syncs faster than a log that
@@ -1275,7 +1277,13 @@ class SubmissionStore:
         wanted = email.strip().lower()
         literal = json.dumps(wanted).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         needle = f'%"email": {literal}%'
-        report = {"scrubbed": 0, "cancelled": 0, "quarantine_deleted": 0, "files": 0}
+        report = {
+            "scrubbed": 0,
+            "cancelled": 0,
+            "quarantine_deleted": 0,
+            "captures_deleted": 0,
+            "files": 0,
+        }
         digests: set[str] = set()
         with self._write() as conn:
             rows = conn.execute(
@@ -1300,9 +1308,7 @@ class SubmissionStore:
                         )
                     )
                     report["cancelled"] += 1
-                gone = self._scrub(conn, sid, draft, now)
-                report["files"] += len(gone)
-                digests |= gone
+                digests |= self._scrub(conn, sid, draft, now)
                 conn.execute(
                     s.update()
                     .where(s.c.id == sid, s.c.state == "dead")
@@ -1321,12 +1327,30 @@ class SubmissionStore:
             ]
             if doomed:
                 conn.execute(quarantine.delete().where(quarantine.c.id.in_(doomed)))
-                gone = _drop_attachments(conn, doomed)
-                report["files"] += len(gone)
-                digests |= gone
+                digests |= _drop_attachments(conn, doomed)
             report["quarantine_deleted"] = len(doomed)
-        self._forget(digests)
+            # Raw payloads kept for the console's test bench that name the person.
+            escaped = wanted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            mentioned = sa.func.lower(captures.c.body).like(f"%{escaped}%", escape="\\")
+            report["captures_deleted"] = conn.execute(captures.delete().where(mentioned)).rowcount
+        report["files"] = self._forget(digests, at_once=True)
+        self._clear_traces()
         return report
+
+    def _clear_traces(self) -> None:
+        """After an erasure: no copy of what was removed stays in SQLite's write-ahead log
+        (the database file zeroes freed space itself, ``secure_delete``). Readers holding
+        an old snapshot hold the log up; it is tried again for a few seconds."""
+        if self._checkpoints is None:
+            return
+        path = self._checkpoints.path
+        with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
+            for _ in range(50):
+                busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    return
+                time.sleep(0.1)
+        log.warning("erasure: the write-ahead log could not be emptied; readers held it")
 
     # --- quarantine ---------------------------------------------------------------------------
 
@@ -1801,10 +1825,11 @@ class SubmissionStore:
         candidates = self.files.stale(now - WRITE_GRACE)
         return self._forget(candidates, now=now)
 
-    def _forget(self, digests: set[str], *, now: float | None = None) -> int:
-        """Delete the files of ``digests`` that no row refers to any more. A file written
-        in the last few minutes stays (the same bytes may belong to a submission that is
-        committing now); the sweep takes it later if it is still unreferenced."""
+    def _forget(self, digests: set[str], *, now: float | None = None, at_once: bool = False) -> int:
+        """Delete the files of ``digests`` that no row refers to any more; how many. A file
+        written in the last few minutes stays (the same bytes may belong to a submission
+        that is committing now) and the sweep takes it later, unless ``at_once`` (an
+        erasure: the person's files go now)."""
         if not digests or self.files is None:
             return 0
         now = time.time() if now is None else now
@@ -1822,7 +1847,9 @@ class SubmissionStore:
         for digest in wanted:
             if digest not in referenced:
                 try:
-                    removed += self.files.delete(digest, written_before=now - WRITE_GRACE)
+                    removed += self.files.delete(
+                        digest, written_before=None if at_once else now - WRITE_GRACE
+                    )
                 except Exception as exc:  # a file store that fails is retried by the sweep
                     log.warning("could not remove a kept file: %s", type(exc).__name__)
         return removed

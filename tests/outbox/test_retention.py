@@ -154,7 +154,13 @@ def test_erase_removes_one_persons_data_everywhere_and_nobody_elses(
     near = enqueue(store, replace(jane(6, email="axb@example.com"), name="Axel B"))
 
     report = store.erase("jane.doe@EXAMPLE.com")
-    assert report == {"scrubbed": 2, "cancelled": 1, "quarantine_deleted": 1, "files": 0}
+    assert report == {
+        "scrubbed": 2,
+        "cancelled": 1,
+        "quarantine_deleted": 1,
+        "captures_deleted": 0,
+        "files": 0,
+    }
     text = everything(store)
     assert "jane.doe@example.com" not in text.lower() and "Jane Doe" not in text
     assert store.quarantined(held) is None
@@ -178,6 +184,7 @@ def test_erase_removes_one_persons_data_everywhere_and_nobody_elses(
         "scrubbed": 0,
         "cancelled": 0,
         "quarantine_deleted": 0,
+        "captures_deleted": 0,
         "files": 0,
     }
 
@@ -211,3 +218,64 @@ routes:
     bad = runner.invoke(main, ["erase", "--config", str(config), "--email", "jane"])
     assert bad.exit_code == 2 and "an email address" in bad.output
     store.dispose()
+
+
+def test_erasure_leaves_no_byte_behind(tmp_path: object) -> None:
+    """A unique marker in a submission's words, its file's name and its file's content;
+    erased (the submission a second old, not five minutes), then every file under the
+    data directory — database, write-ahead log, attachments — is searched for it."""
+    import io
+    import os
+    import uuid
+    from pathlib import Path
+
+    from bridge.app import create_app
+    from bridge.config import load_settings
+
+    data = Path(str(tmp_path)) / "data"
+    data.mkdir()
+    marker = f"marker-{uuid.uuid4().hex}"
+    config = Path(str(tmp_path)) / "bridge.yaml"
+    config.write_text(
+        f"""
+proprofs: {{account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
+store: "sqlite:///{data / "bridge.db"}"
+files: {{directory: {data / "files"}}}
+routes:
+  contact:
+    kind: form
+    fields:
+      email: {{type: email, required: true}}
+      message: {{type: text, required: true}}
+      files: {{type: file}}
+"""
+    )
+    settings = load_settings(config)
+    store = SubmissionStore(settings.store)
+    client = create_app(settings, store=store).test_client()
+    pdf = b"%PDF-1.7\n" + marker.encode() + b"\n" * 50
+    for n in range(3):  # the marker's pages are rewritten a few times (state changes, etc.)
+        answer = client.post(
+            "/forms/contact",
+            data={
+                "email": "erase.me@example.com",
+                "message": f"{marker} #{n}",
+                "files": (io.BytesIO(pdf + bytes([n])), f"{marker}-{n}.pdf"),
+            },
+            headers={"Accept": "application/json"},
+        )
+        assert answer.status_code == 202, answer.get_json()
+    store.dispose()
+    done = CliRunner().invoke(
+        main, ["erase", "--config", str(config), "--email", "Erase.Me@example.com"]
+    )
+    assert done.exit_code == 0, done.output
+    assert "3 submission(s) scrubbed" in done.output
+    assert "3 attached file(s) removed" in done.output, done.output
+    found = []
+    for folder, _, names in os.walk(data):
+        for name in names:
+            path = Path(folder) / name
+            if marker.encode() in path.read_bytes() or marker in name:
+                found.append(str(path.relative_to(data)))
+    assert found == [], found
