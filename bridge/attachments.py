@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import filetype
 from itsdangerous import BadSignature, URLSafeSerializer
 
 #: Types the bridge recognises by their first bytes, with the extension it serves them as.
@@ -34,10 +35,24 @@ KNOWN_TYPES = {
     "text/html": ".html",
     "image/svg+xml": ".svg",
 }
+#: Tags that make a text file a page a browser would render or run, wherever they stand.
 _MARKUP = re.compile(
-    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(!doctype\s+html|html|svg|head|body|script)\b",
-    re.IGNORECASE | re.DOTALL,
+    rb"<(svg|!doctype\s+html|html|head|body|script|iframe|object|embed|meta|link|style|form|img"
+    rb"|a|base|frameset|frame|math|template|xml-stylesheet|\?xml-stylesheet)[\s/>]",
+    re.IGNORECASE,
 )
+#: The extensions a file of each type may keep; any other is replaced with the first.
+EXTENSIONS = {
+    "image/png": (".png",),
+    "image/jpeg": (".jpg", ".jpeg"),
+    "image/gif": (".gif",),
+    "image/webp": (".webp",),
+    "application/pdf": (".pdf",),
+    "application/zip": (".zip",),
+    "text/plain": (".txt", ".csv", ".log", ".md", ".json"),
+    "text/html": (".html", ".htm"),
+    "image/svg+xml": (".svg",),
+}
 DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 #: What a route accepts when it names no types: pictures, PDFs and plain text.
 DEFAULT_TYPES = (
@@ -69,32 +84,24 @@ LINK_SALT = "bridge.files"
 
 
 def sniff(data: bytes) -> str | None:
-    """The type ``data`` is, read from its content; ``None`` when it is none of
-    :data:`KNOWN_TYPES`. Markup (HTML, SVG) is recognised so that it can be refused or
-    served only as a download, whatever it is called."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data.startswith(b"%PDF-"):
-        return "application/pdf"
-    if data.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return "application/zip"
-    head = data[:4096]
-    markup = _MARKUP.match(head)
-    if markup:
-        return "image/svg+xml" if markup.group(1).lower() == b"svg" else "text/html"
+    """The type ``data`` is, read from its content: binary formats by their signature
+    (the ``filetype`` package), text as text unless it holds markup anywhere near its
+    start (HTML, SVG, a script), which a browser would run whatever its first line says.
+    ``None`` when it is neither a known signature nor text."""
+    guessed = filetype.guess_mime(data)
+    if guessed is not None:
+        return "image/jpeg" if guessed == "image/jpg" else str(guessed)
+    head = data[:8192]
     if b"\x00" in head:
         return None
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 3:  # not just a character cut at the 4 KiB mark
+        if exc.start < len(head) - 3:  # not just a character cut at the 8 KiB mark
             return None
+    markup = _MARKUP.search(head)
+    if markup:
+        return "image/svg+xml" if markup.group(1).lower() == b"svg" else "text/html"
     return "text/plain"
 
 
@@ -111,12 +118,18 @@ def human_size(size: int) -> str:
 
 def safe_name(name: str | None, kind: str) -> str:
     """A file name fit to show and to offer as a download: no path, no control or
-    separator characters, at most 120 characters; ``file`` plus the type's extension when
-    nothing is left."""
+    separator characters, at most 120 characters, and an extension that says what the
+    content is (``evil.html`` holding a PNG is ``evil.png``); ``file`` when nothing is left."""
     base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
     base = "".join(c for c in base if unicodedata.category(c)[0] not in ("C", "Z") or c == " ")
-    base = base.strip(" .")[:120].strip(" .")
-    return base or "file" + KNOWN_TYPES.get(kind, "")
+    base = base.strip(" .")[:110].strip(" .") or "file"
+    allowed = EXTENSIONS.get(kind, ())
+    stem, dot, extension = base.rpartition(".")
+    if dot and stem and f".{extension.lower()}" in allowed:
+        return base
+    if not allowed:
+        return base  # a type no route takes: refused by name as it was sent
+    return (stem.strip(" .") if dot and stem else base) + allowed[0]
 
 
 @dataclass(frozen=True)
@@ -174,8 +187,9 @@ class Limits:
 
 def check(limits: Limits, uploads: Sequence[Upload]) -> tuple[int, dict[str, list[str]]] | None:
     """What is wrong with ``uploads`` under ``limits``, per field: ``(413, errors)`` when a
-    size limit is passed, ``(422, errors)`` for a type or a count; ``None`` when all fit.
-    Every message names the file and the limit."""
+    size limit is passed, ``(415, errors)`` when a file's content is not an allowed type,
+    ``(422, errors)`` for a count; ``None`` when all fit. Every message names the file and
+    the limit."""
     errors: dict[str, list[str]] = {}
     status = 422
     for upload in uploads:
@@ -186,6 +200,7 @@ def check(limits: Limits, uploads: Sequence[Upload]) -> tuple[int, dict[str, lis
                 f"{human_size(limits.max_size)}."
             )
         elif upload.type not in limits.types:
+            status = 413 if status == 413 else 415
             what = LABELS.get(upload.type, upload.type) if upload.type else "not a known type"
             errors.setdefault(upload.field, []).append(
                 f"{upload.name} is {what}; this form takes {limits.allowed_names()}."

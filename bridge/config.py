@@ -1140,7 +1140,7 @@ class ServerSchema(_Strict):
         validate=validate.Regexp(r"^https?://[^\s]+$", error="must be an http(s) URL"),
         metadata=_about(
             "The bridge's address as agents reach it, for the links in tickets (files, "
-            "incident pages; default: the address the submission came to)."
+            "incident pages); without it they carry paths only."
         ),
     )
     pin_cpus = fields.Boolean(
@@ -1576,6 +1576,13 @@ def _build(doc: _Document) -> Settings:
     assert admin is not None and files is not None and metrics is not None
     if not server.get("public_url"):
         for route in routes.values():
+            if route.file_fields:
+                warn(
+                    ("routes", route.name, "fields", route.file_fields[0]),
+                    "its files are linked from tickets by server.public_url, which is not set: "
+                    "the tickets will carry paths, not links (a request's Host header is "
+                    "never used: anyone can set it)",
+                )
             if route.alerts.heartbeat or route.alerts.storm:
                 warn(
                     ("routes", route.name, "heartbeat" if route.alerts.heartbeat else "storm"),

@@ -434,7 +434,7 @@
             state.textContent = label + (info.ticket_status ? " · " + info.ticket_status : "");
             (info.files || []).forEach(function (file) {
               box.appendChild(el("div", { "class": "file" }, [
-                el("a", { href: file.url, text: file.name, download: file.name, rel: "noopener" }),
+                el("a", { href: new URL(file.url, base).href, text: file.name, download: file.name, rel: "noopener" }),
                 el("span", { text: " (" + size(file.size) + ")" })
               ]));
             });

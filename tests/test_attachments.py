@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.attachments import DirectoryStore, sniff
+from bridge.attachments import DirectoryStore, safe_name, sniff
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 SAMPLES = {
@@ -71,3 +71,35 @@ def test_a_file_is_whole_or_absent_when_the_process_dies_while_writing(tmp_path:
     store = DirectoryStore(tmp_path / "files")
     assert store.digests() == set()  # only a temporary file, never linked by its digest
     assert len(list((tmp_path / "files").rglob(".*.tmp"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"Dear team,\n<html><body><script>alert(1)</script></body></html>", "text/html"),
+        (b"hello there\n\n<script src=//evil.example/x.js></script>", "text/html"),
+        (b"notes\n<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>", "image/svg+xml"),
+        (b"line one\r\n<iframe src=https://evil.example>", "text/html"),
+        (b"a < b and c > d, plain words", "text/plain"),
+    ],
+    ids=["html after a line", "script", "svg", "iframe", "comparison"],
+)
+def test_markup_is_found_wherever_it_starts(data: bytes, kind: str) -> None:
+    assert sniff(data) == kind
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "offered"),
+    [
+        ("evil.html", "image/png", "evil.png"),
+        ("photo.JPEG", "image/jpeg", "photo.JPEG"),
+        ("report", "application/pdf", "report.pdf"),
+        ("notes.csv", "text/plain", "notes.csv"),
+        ("page.svg", "text/plain", "page.txt"),
+        ("x.png.html", "text/html", "x.png.html"),
+        ("../../etc/passwd", "text/plain", "passwd.txt"),
+        ("", "image/gif", "file.gif"),
+    ],
+)
+def test_the_offered_name_says_what_the_content_is(name: str, kind: str, offered: str) -> None:
+    assert safe_name(name, kind) == offered

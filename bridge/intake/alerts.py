@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import request, url_for
+from flask import url_for
 
 from ..config import Route
 from ..mapping import MappingError, footer, without_footer
@@ -33,7 +33,7 @@ from ..outbox.store import Incident
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Ticket
 from ..watches import heartbeat_key
-from .common import Prepared, bridge, request_meta, stored
+from .common import Prepared, bridge, public_link, request_meta, stored
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +157,7 @@ def incident_link(route: Route, key: str) -> str:
     """The incident page of an alert group: a signed link, no login needed."""
     state = bridge()
     token = state.incident_links.dumps([route.name, key])
-    base = state.settings.server.public_url or request.url_root.rstrip("/")
-    return base + url_for("incidents.page", token=token)
+    return public_link(url_for("incidents.page", token=token))
 
 
 def heartbeat(route: Route) -> None:

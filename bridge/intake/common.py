@@ -74,6 +74,13 @@ class Bridge:
         return self._client
 
 
+def public_link(path: str) -> str:
+    """``path`` on the bridge's configured address (``server.public_url``); the path alone
+    without one: never the address a request named in its Host header, which anyone sets."""
+    base = bridge().settings.server.public_url
+    return base + path if base else path
+
+
 def bridge() -> Bridge:
     state: Bridge = current_app.extensions["bridge"]
     return state
@@ -352,7 +359,6 @@ def keep_files(
     if kept is None:
         raise Rejected(503, "files_unavailable", "Files cannot be kept here.")
     lifetime = state.settings.files.link_lifetime
-    base = state.settings.server.public_url or request.url_root.rstrip("/")
     rows: list[Attachment] = []
     listed: list[tuple[Upload, str]] = []
     for position, upload in enumerate(uploads):
@@ -381,7 +387,7 @@ def keep_files(
             )
         )
         token = state.links.token(route.name, ready.submission_id, position)
-        listed.append((upload, base + url_for("files.download", token=token)))
+        listed.append((upload, public_link(url_for("files.download", token=token))))
     state.crash.at("files-kept")
     body = without_footer(ready.draft.description or "").rstrip()
     block = attachments.description_block(listed)

@@ -16,7 +16,7 @@ from flask import Blueprint, Response, request, url_for
 from werkzeug.http import quote_header_value
 
 from ..attachments import ACTIVE_TYPES, Attachment
-from .common import bridge, json_response
+from .common import bridge, json_response, public_link
 
 blueprint = Blueprint("files", __name__)
 GONE = "This file link is not valid, or it has expired. Ask the person to send the file again."
@@ -80,8 +80,7 @@ def link(attachment: Attachment) -> str:
     """The absolute link to one attachment (for the console and the widget's status)."""
     state = bridge()
     token = state.links.token(attachment.route, attachment.submission_id, attachment.position)
-    base = state.settings.server.public_url or request.url_root.rstrip("/")
-    return base + url_for("files.download", token=token)
+    return public_link(url_for("files.download", token=token))
 
 
 def own_files(submission_id: str) -> list[dict[str, Any]]:

@@ -382,9 +382,8 @@ def read_uploads(route: Route) -> list[Upload]:
     if problem is not None:
         status, errors = problem
         first = next(iter(errors.values()))[0]
-        raise Rejected(
-            status, "file_too_large" if status == 413 else "file_refused", first, errors=errors
-        )
+        code = {413: "file_too_large", 415: "file_type_refused"}.get(status, "file_refused")
+        raise Rejected(status, code, first, errors=errors)
     return uploads
 
 

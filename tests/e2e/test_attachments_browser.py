@@ -60,6 +60,7 @@ def served(emulator: EmulatorServer, tmp_path: Path) -> Iterator[tuple[str, str]
             f"sqlite:///{tmp_path / 'b.db'}",
             emulator,
             routes=ROUTES.format(site=site),
+            top=f'server: {{public_url: "http://127.0.0.1:{port}"}}',  # the tickets' links
         )
         with bridge_server(config, port=port):
             yield bridge, site

@@ -77,7 +77,7 @@ def post(
 
 
 def links(description: str) -> list[str]:
-    return re.findall(r"http://localhost(/files/\S+)", description)
+    return re.findall(r"(/files/\S+)", description)
 
 
 def kept(tmp_path: Path) -> list[Path]:
@@ -116,13 +116,15 @@ def test_types_are_read_from_the_content_not_the_name_or_the_claim(
         content_type="multipart/form-data",
         headers=JSON,
     )
-    assert answer.status_code == 422
+    assert answer.status_code == 415 and answer.json["code"] == "file_type_refused"
     assert answer.json["errors"]["files"] == [
-        "cat.png is not a known type; this form takes PNG, PDF, HTML, SVG."
+        "cat.png is application/x-msdownload; this form takes PNG, PDF, HTML, SVG."
     ]
-    # A real PNG called invoice.exe is a PNG.
+    # A real PNG called invoice.exe is a PNG, kept and offered as invoice.png.
     assert post(client, [(PNG, "invoice.exe")], **JSON).status_code == 202
     assert sum(store.counts().values()) == 1
+    (kept_file,) = store.attachments_for(store.list()[0].id)
+    assert (kept_file.name, kept_file.type) == ("invoice.png", "image/png")
 
 
 def test_count_and_total_limits_and_a_required_file(
@@ -324,7 +326,7 @@ def test_the_widget_posts_files_as_multipart_and_its_status_lists_them(
     assert [(f["name"], f["size"], f["type"]) for f in status["files"]] == [
         ("pasted.png", len(PNG), "image/png")
     ]
-    assert client.get(status["files"][0]["url"].replace("http://localhost", "")).data == PNG
+    assert client.get(status["files"][0]["url"]).data == PNG
     # The same JSON without files still works; files without the payload part do not.
     plain = client.post("/widget/help", json={"fields": {"email": "w@example.com", "message": "x"}})
     assert plain.status_code == 202
@@ -380,7 +382,7 @@ def test_the_console_lists_a_submissions_files_and_extends_their_links(tmp_path:
     page = client.get(f"/admin/submissions/{sid}", headers=staff).get_data(as_text=True)
     assert ">screen.png</a>" in page and ">invoice.pdf</a>" in page
     assert page.count("(expired)") == 2
-    link = re.search(r'href="http://localhost(/files/[^"]+)">screen.png', page)
+    link = re.search(r'href="(/files/[^"]+)">screen.png', page)
     assert link is not None and client.get(link.group(1)).status_code == 404
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert csrf is not None
@@ -395,3 +397,28 @@ def test_the_console_lists_a_submissions_files_and_extends_their_links(tmp_path:
     page = client.get(f"/admin/submissions/{sid}", headers=staff).get_data(as_text=True)
     assert "(expired)" not in page
     store.dispose()
+
+
+def test_links_never_come_from_the_host_header(tmp_path: Path) -> None:
+    """A post that names another host gets no link to it; with server.public_url the
+    links use it, and check-config says when it is missing."""
+    client, store = make(tmp_path)
+    answer = post(client, [(PNG, "a.png")], **JSON, **{"Host": "evil.example"})
+    assert answer.status_code == 202
+    description = store.get(answer.json["id"]).draft.description or ""
+    assert "evil.example" not in description and "\n  /files/" in description
+    store.dispose()
+    configured = CONFIG.replace(
+        "routes:\n", "server: {{public_url: https://bridge.example.com}}\nroutes:\n"
+    )
+    client, store = make(tmp_path / "b", configured)
+    answer = post(client, [(PNG, "a.png")], **JSON, **{"Host": "evil.example"})
+    description = store.get(answer.json["id"]).draft.description or ""
+    assert "\n  https://bridge.example.com/files/" in description
+    assert "evil.example" not in description
+    store.dispose()
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    warned = settings_from_text(CONFIG.format(store=url, files=tmp_path / "kept"), env={})
+    assert any(
+        "server.public_url" in w and "routes.contact.fields.files" in w for w in warned.warnings
+    )

@@ -236,6 +236,7 @@ def test_s3_store_round_trip_and_missing_keys(s3_endpoint: str) -> None:
 
 def test_a_bridge_on_an_s3_bucket_keeps_and_serves_files(s3_endpoint: str, tmp_path: Path) -> None:
     import io
+    import re
 
     from bridge.app import create_app
     from bridge.config import settings_from_text
@@ -274,6 +275,6 @@ routes:
     store: Any = app.extensions["bridge"].store
     assert isinstance(store.files, S3Store)
     description = store.get(answer.json["id"]).draft.description
-    link = description.split("http://localhost", 1)[1].split()[0]
+    link = re.search(r"(/files/\S+)", description).group(1)  # type: ignore[union-attr]
     assert client.get(link).data == PDF
     store.dispose()
