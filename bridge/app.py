@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import hmac
 import logging
 import os
@@ -36,7 +35,7 @@ from .observability import (
     settings_secrets,
 )
 from .openapi import build as build_openapi
-from .outbox.store import SubmissionStore
+from .outbox.store import StoreUnavailable, SubmissionStore
 from .proprofs.client import ProProfsClient
 from .proprofs.errors import AuthenticationError, ProProfsError
 from .proprofs.models import TicketFilters
@@ -46,13 +45,10 @@ from .resources import templates_dir
 log = logging.getLogger(__name__)
 
 
-def signing_key(settings: Settings) -> str:
-    """``server.secret_key``, or a key derived from the ProProfs token (same on every worker)."""
-    if settings.server.secret_key:
-        return settings.server.secret_key
-    return hmac.new(
-        settings.proprofs.token.encode(), b"proprofs-bridge signing key", hashlib.sha256
-    ).hexdigest()
+def signing_key(settings: Settings, store: SubmissionStore) -> str:
+    """``server.secret_key``, or a random key the store made once and keeps (the same for
+    every worker and instance on that store; nothing anyone else knows derives it)."""
+    return settings.server.secret_key or store.access.key("signing")
 
 
 def proprofs_client(
@@ -98,11 +94,12 @@ def create_app(
         settings.server.rate_limit_storage, observer=metrics.rate_limit_storage
     )
     limits.init_app(app)
+    store = store or SubmissionStore(settings.store)
     app.extensions["bridge"] = Bridge(
         settings=settings,
-        store=store or SubmissionStore(settings.store),
+        store=store,
         rate_limits=limits,
-        signing_key=signing_key(settings),
+        signing_key_source=lambda: signing_key(settings, store),
         client_factory=lambda: proprofs_client(settings, observer=metrics.api_call),
         metrics=metrics,
         certificate_fetcher=certificate_fetcher,
@@ -113,7 +110,6 @@ def create_app(
     app.register_blueprint(widget.blueprint)
     app.register_blueprint(files.blueprint)
     app.register_blueprint(incidents.blueprint)
-    app.secret_key = signing_key(settings)
     admin.init_app(app, settings)
     app.extensions["bridge_widget_script"] = widget.Script(templates_dir() / "widget.js")
     app.extensions["bridge_status_cache"] = widget.StatusCache()
@@ -183,6 +179,16 @@ def create_app(
     def http_error(exc: HTTPException) -> Response:
         code = (exc.name or "error").lower().replace(" ", "_")
         return error(exc.code or 500, code, exc.description or exc.name or "error")
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable) -> Response:
+        log.error("store unavailable: %s", exc)
+        return error(
+            503,
+            "store_unavailable",
+            "The store cannot be reached; nothing was stored. Please try again shortly.",
+            headers={"Retry-After": "30"},
+        )
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

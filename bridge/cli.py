@@ -412,7 +412,7 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool, n
             metrics=metrics,
             retention=retention,
             on_dead=notify,
-            watches=AlertWatches(settings, signing_key(settings)),
+            watches=AlertWatches(settings, lambda: signing_key(settings, store)),
             captures={name: route.alerts.capture for name, route in settings.routes.items()},
         )
         runner.install_signal_handlers()

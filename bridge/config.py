@@ -1143,6 +1143,13 @@ class ServerSchema(_Strict):
             "incident pages); without it they carry paths only."
         ),
     )
+    link_lifetime = Duration(
+        load_default=30 * 86400.0,
+        metadata=_about(
+            "Incident pages and the widget's status view stop opening this long after "
+            "their last change."
+        ),
+    )
     pin_cpus = fields.Boolean(
         load_default=False,
         metadata=_about(
@@ -1461,6 +1468,7 @@ class ServerSettings:
     body_timeout: float = 30.0
     public_url: str | None = None
     pin_cpus: bool = False
+    link_lifetime: float = 30 * 86400.0
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ delivery processes (or instances) still make one ticket each time."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from itsdangerous import URLSafeSerializer
 
@@ -32,9 +33,9 @@ def _when(ts: float) -> str:
 
 
 class AlertWatches:
-    def __init__(self, settings: Settings, signing_key: str) -> None:
+    def __init__(self, settings: Settings, signing_key: str | Callable[[], str]) -> None:
         self.settings = settings
-        self.links = URLSafeSerializer(signing_key, salt="bridge.incidents")
+        self._key = signing_key
         self.routes = [
             r
             for r in settings.routes.values()
@@ -44,6 +45,12 @@ class AlertWatches:
 
     def __bool__(self) -> bool:
         return bool(self.routes)
+
+    @functools.cached_property
+    def links(self) -> URLSafeSerializer:
+        """Incident page links (the key is read when the first is made)."""
+        key = self._key if isinstance(self._key, str) else self._key()
+        return URLSafeSerializer(key, salt="bridge.incidents")
 
     def page(self, route: str, key: str) -> str | None:
         """The incident page's address, where the bridge knows its own (server.public_url)."""

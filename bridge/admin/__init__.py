@@ -30,6 +30,7 @@ from flask import (
     url_for,
 )
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.security import check_password_hash
 
 from ..attachments import human_size
@@ -56,6 +57,18 @@ class ConsoleSessions(SecureCookieSessionInterface):
         if not request.path.startswith(COOKIE_PATH):
             return self.null_session_class()
         return super().open_session(app, request)
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """Signed with the bridge's signing key (the configured one, or the store's)."""
+        return URLSafeTimedSerializer(
+            bridge().signing_key,
+            salt=self.salt,
+            serializer=self.serializer,
+            signer_kwargs={
+                "key_derivation": self.key_derivation,
+                "digest_method": self.digest_method,
+            },
+        )
 
 
 COOKIE_PATH = "/admin"

@@ -41,7 +41,7 @@ class Bridge:
     settings: Settings
     store: SubmissionStore
     rate_limits: RateLimits
-    signing_key: str
+    signing_key_source: Callable[[], str]
     client_factory: Callable[[], ProProfsClient] | None = None
     certificate_fetcher: Callable[[str], bytes] | None = None
     url_opener: Callable[[str], int] | None = None
@@ -50,6 +50,11 @@ class Bridge:
     crash: CrashPoint = field(default_factory=CrashPoint)
     clock: Callable[[], float] = time.time  # alert steering's clock (tests move it)
     _client: ProProfsClient | None = None
+
+    @functools.cached_property
+    def signing_key(self) -> str:
+        """Signs every link and token the bridge hands out (read once per process)."""
+        return self.signing_key_source()
 
     @property
     def incident_links(self) -> URLSafeSerializer:

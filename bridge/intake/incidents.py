@@ -54,6 +54,12 @@ def page(token: str) -> Response:
     events = state.store.incident_events(route_name, key, limit=SHOWN + 1)
     if route is None or (incident is None and not events):
         return _missing()
+    changes = [e.received_at for e in events]
+    if incident is not None:
+        changes += [incident.created_at, incident.resolved_at or 0.0]
+    changed = max(changes)
+    if state.clock() - changed > state.settings.server.link_lifetime:
+        return _missing(expired=True)
     hidden = max(0, len(events) - SHOWN)
     events = events[-SHOWN:]
     counts = {"total": len(events) + hidden, "ticket": 0, "repeat": 0, "resolved": 0}
@@ -118,10 +124,13 @@ def page(token: str) -> Response:
     return Response(html, mimetype="text/html", headers=HEADERS)
 
 
-def _missing() -> Response:
+def _missing(expired: bool = False) -> Response:
     html = render_template(
         "message.html",
         title="No such incident",
-        message="This incident link is not valid (or its key was rotated).",
+        message="This incident link has expired: nothing happened in the incident for "
+        f"{bridge().settings.server.link_lifetime / 86400:g} days."
+        if expired
+        else "This incident link is not valid (or its key was rotated).",
     )
     return Response(html, status=404, mimetype="text/html", headers=HEADERS)

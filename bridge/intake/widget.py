@@ -24,6 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..config import Route
 from ..guards import GuardRefusal, captcha
 from ..mapping import without_footer
+from ..outbox.store import Submission
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Message, Ticket
 from .common import (
@@ -370,6 +371,24 @@ class StatusCache:
 
 
 NOT_FOUND = "There is no such request."
+EXPIRED = "This request's status link has expired; write to us again if you need more."
+
+
+def expired(route: Route, submission: Submission) -> bool:
+    """Whether the status link is past ``server.link_lifetime`` since the last change: of
+    the submission, or of its ticket in the help desk (a reply counts)."""
+    lifetime = bridge().settings.server.link_lifetime
+    now = time.time()
+    if now - max(submission.created_at, submission.updated_at) <= lifetime:
+        return False
+    if not submission.ticket_id:
+        return True
+    cache: StatusCache = current_app.extensions["bridge_status_cache"]
+    try:
+        ticket = cache.get(submission.ticket_id, route.widget.status_cache)
+    except ProProfsError:
+        return False  # cannot tell now: the view says the status is unavailable
+    return ticket is None or now - ticket.modified.timestamp() > lifetime
 
 
 @blueprint.get("/widget/<name>/status/<receipt>")
@@ -400,6 +419,10 @@ def status(name: str, receipt: str) -> Response:
     if submission is None or submission.route != route.name:
         return json_response(
             {"status": "error", "code": "not_found", "message": NOT_FOUND}, 404, headers
+        )
+    if expired(route, submission):
+        return json_response(
+            {"status": "error", "code": "expired", "message": EXPIRED}, 404, headers
         )
     state = {
         "pending": "received",

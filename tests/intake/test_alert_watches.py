@@ -92,7 +92,7 @@ def test_the_heartbeat_is_never_a_ticket_and_its_silence_is_one(watched: Any) ->
     assert answer.status_code == 200 and answer.json == {"status": "heartbeat"}
     assert store.list(limit=10) == []
     # Four delivery processes look at once, 121 s later (every + grace passed): one ticket.
-    watchers = [AlertWatches(settings, signing_key(settings)) for _ in range(4)]
+    watchers = [AlertWatches(settings, signing_key(settings, store)) for _ in range(4)]
     later = clock.now + 121
     raised = all_at_once(watchers, store, now=later)
     assert len(raised) == 1
@@ -115,7 +115,7 @@ def test_the_heartbeat_is_never_a_ticket_and_its_silence_is_one(watched: Any) ->
 
 def test_a_pipeline_that_never_sends_its_heartbeat_is_silent_too(watched: Any) -> None:
     _, store, settings, clock = watched
-    watches = AlertWatches(settings, signing_key(settings))
+    watches = AlertWatches(settings, signing_key(settings, store))
     assert watches.check(store, now=clock.now) == []  # starts expecting it
     assert len(watches.check(store, now=clock.now + 121)) == 1
 
@@ -129,7 +129,7 @@ def test_a_storm_makes_the_first_tickets_and_one_summary_per_window(watched: Any
     assert client.post("/hooks/alerts", json=group("Disk7")).json["status"] == "held"
     # A group that has its ticket behaves as before: a repeat.
     assert client.post("/hooks/alerts", json=group("Disk0")).json["status"] == "duplicate"
-    watchers = [AlertWatches(settings, signing_key(settings)) for _ in range(3)]
+    watchers = [AlertWatches(settings, signing_key(settings, store)) for _ in range(3)]
     assert watchers[0].check(store, now=clock.now + 30) == []  # the window is not over
     raised = all_at_once(watchers, store, now=clock.now + 61)
     assert len(raised) == 1

@@ -200,3 +200,19 @@ def test_the_history_is_kept_ninety_days(store: SubmissionStore) -> None:
     store.record_alert("r", "r:g", 1, "firing", "repeat", now=now - 60)
     assert store.trim_incident_events(older_than=INCIDENT_HISTORY, now=now) == 1
     assert [e.received_at for e in store.incident_events("r", "r:g")] == [now - 60]
+
+
+def test_an_incident_link_expires_30_days_after_the_last_change(
+    alerts: Any, emulator: EmulatorServer
+) -> None:
+    client, store, settings, clock = alerts
+    assert post(client, FIRING)[0] == 202
+    deliver(store, settings)
+    link = page_link(ticket_of(emulator, 0).description)
+    clock.now += 29 * 86400
+    assert post(client, FIRING)[0] == 200  # a repeat is a change: the 30 days start again
+    clock.now += 29 * 86400
+    assert client.get(link).status_code == 200
+    clock.now += 2 * 86400
+    expired = client.get(link)
+    assert expired.status_code == 404 and "has expired" in expired.get_data(as_text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -367,3 +368,23 @@ def test_a_staff_address_typed_as_ones_own_opens_no_notes(
     status = client.get(f"/widget/support/status/{receipt}").get_json()
     assert [m["text"] for m in status["messages"]] == ["Show me everything"]
     assert "finance" not in json.dumps(status) and "billing" not in json.dumps(status)
+
+
+def test_a_status_link_expires_30_days_after_the_last_change(
+    widget: Any, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, store, settings = widget
+    receipt = send(
+        client, {"fields": {"email": "jo@example.com", "message": "Old question"}}
+    ).get_json()["receipt"]
+    deliver(store, settings)
+    ticket_id = client.get(f"/widget/support/status/{receipt}").get_json()["ticket_id"]
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + 31 * 86400)
+    # The ticket was answered within the 30 days: still open to the requester.
+    answered = dt.datetime.fromtimestamp(now + 20 * 86400, dt.UTC)
+    emulator.state.tickets[ticket_id].modified = answered.isoformat()
+    assert client.get(f"/widget/support/status/{receipt}").status_code == 200
+    monkeypatch.setattr(time, "time", lambda: now + 52 * 86400)
+    gone = client.get(f"/widget/support/status/{receipt}")
+    assert gone.status_code == 404 and gone.get_json()["code"] == "expired"
