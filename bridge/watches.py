@@ -15,12 +15,15 @@ from .config import Route, Settings
 from .mapping import footer
 from .outbox.store import SubmissionStore
 from .proprofs.models import TicketDraft
+from .signing import INCIDENT_SALT, STORM_SALT
 
 log = logging.getLogger(__name__)
 #: How often the delivery process looks (seconds); a heartbeat's own times are coarser.
 CHECK_INTERVAL = 5.0
-#: The most held-back groups a storm summary lists one by one.
+#: The most held-back groups a storm summary lists one by one, and the characters the
+#: list may take (a description holds 60,000); the rest are on the linked full list.
 SUMMARY_LISTED = 200
+SUMMARY_ROOM = 40_000
 
 
 def heartbeat_key(route: str) -> str:
@@ -47,10 +50,19 @@ class AlertWatches:
         return bool(self.routes)
 
     @functools.cached_property
+    def key(self) -> str:
+        """The signing key (read when the first link is made)."""
+        return self._key if isinstance(self._key, str) else self._key()
+
+    @functools.cached_property
     def links(self) -> URLSafeSerializer:
-        """Incident page links (the key is read when the first is made)."""
-        key = self._key if isinstance(self._key, str) else self._key()
-        return URLSafeSerializer(key, salt="bridge.incidents")
+        return URLSafeSerializer(self.key, salt=INCIDENT_SALT)
+
+    def storm_list(self, route: str, window: int) -> str:
+        """The page listing every group a storm window held back (a path without
+        server.public_url)."""
+        token = URLSafeSerializer(self.key, salt=STORM_SALT).dumps([route, window])
+        return f"{self.settings.server.public_url or ''}/storms/{token}"
 
     def page(self, route: str, key: str) -> str | None:
         """The incident page's address, where the bridge knows its own (server.public_url)."""
@@ -121,18 +133,27 @@ class AlertWatches:
             def draft(
                 groups: Sequence[tuple[str, str]], sid: str, start: int = window
             ) -> TicketDraft:
+                full_list = self.storm_list(route.name, start)
                 lines = [
                     f"More than {storm.max_new} new alert groups started on route {route.name} "
                     f"between {_when(start)} and {_when(start + storm.window)}. The first "
-                    f"{storm.max_new} got a ticket each; these {len(groups)} are listed here "
-                    "instead (each has its incident page):",
+                    f"{storm.max_new} got a ticket each; these {len(groups)} were held back "
+                    "instead, each with its incident page.",
+                    f"The full list: {full_list}",
                     "",
                 ]
+                room = SUMMARY_ROOM
+                listed = 0
                 for key, subject in groups[:SUMMARY_LISTED]:
                     page = self.page(route.name, key)
-                    lines.append(f"- {subject}" + (f"\n  {page}" if page else ""))
-                if len(groups) > SUMMARY_LISTED:
-                    lines.append(f"… and {len(groups) - SUMMARY_LISTED} more")
+                    line = f"- {subject}" + (f"\n  {page}" if page else "")
+                    room -= len(line) + 1
+                    if room < 0:
+                        break
+                    lines.append(line)
+                    listed += 1
+                if listed < len(groups):
+                    lines.append(f"… and {len(groups) - listed} more on the full list: {full_list}")
                 return TicketDraft(
                     email=self.settings.proprofs.account_email,
                     subject=(

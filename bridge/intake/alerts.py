@@ -189,7 +189,11 @@ def _storm_guard(route: Route, ready: Prepared, key: str) -> Outcome | None:
     count = stored(lambda: store.storm_count(route.name, window), route)
     if count <= storm.max_new:
         return None
-    stored(lambda: store.storm_hold(route.name, window, key, ready.draft.subject, now=now), route)
+    held = stored(
+        lambda: store.storm_hold(route.name, window, key, ready.draft.subject, now=now), route
+    )
+    if held == "late":
+        return None  # the window's summary was raised meanwhile: a ticket of its own
     _note(route, key, "firing", "storm", ready, generation=0)
     metrics = bridge().metrics
     if metrics is not None:
@@ -199,7 +203,7 @@ def _storm_guard(route: Route, ready: Prepared, key: str) -> Outcome | None:
 
 STORM_MESSAGE = (
     "Alert storm: more new groups than the route's storm.max_new in this window; this one "
-    "is listed in the window's summary ticket."
+    "is held back for the window's summary ticket, which links the full list."
 )
 
 

@@ -28,6 +28,7 @@ from ..outbox.store import StoreUnavailable, SubmissionStore, new_submission_id
 from ..outbox.worker import CrashPoint
 from ..proprofs.client import ProProfsClient
 from ..proprofs.models import TicketDraft
+from ..signing import INCIDENT_SALT, STORM_SALT
 from .deadline import BodyDeadlines
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,12 @@ class Bridge:
     @property
     def incident_links(self) -> URLSafeSerializer:
         """Signs incident page links; rotating the secret key revokes them all."""
-        return URLSafeSerializer(self.signing_key, salt="bridge.incidents")
+        return URLSafeSerializer(self.signing_key, salt=INCIDENT_SALT)
+
+    @property
+    def storm_links(self) -> URLSafeSerializer:
+        """Signs the links to a storm window's full list of held-back groups."""
+        return URLSafeSerializer(self.signing_key, salt=STORM_SALT)
 
     @functools.cached_property
     def redact(self) -> RedactFilter:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, render_template, url_for
 from itsdangerous import BadSignature
 
 from .common import bridge
@@ -22,7 +22,8 @@ TEXT = {
     "resolved": "resolved",
     "muted": "fired: held back (staff: bridge-wontfix)",
     "snoozed": "fired: held back (staff snoozed it)",
-    "storm": "fired during an alert storm: listed in the window's summary ticket",
+    "storm": "fired during an alert storm: held back; the window's summary ticket links "
+    "the full list of held groups",
     "silent": "the heartbeat stopped: a ticket says the alert pipeline is silent",
     "back": "the heartbeat is back",
 }
@@ -93,8 +94,15 @@ def page(token: str) -> Response:
     snoozed_until = incident.snoozed_until if incident is not None else None
     held = muted or bool(snoozed_until and snoozed_until > state.clock())
     title = (incident.submission.draft.subject if incident is not None else "") or key
+    storm_list = None
+    storm = route.alerts.storm
+    held_in = [e.received_at for e in events if e.outcome == "storm"]
+    if storm is not None and held_in:
+        window = int(held_in[0] // storm.window * storm.window)
+        storm_list = url_for("incidents.storm", token=state.storm_links.dumps([route_name, window]))
     html = render_template(
         "incident.html",
+        storm_list=storm_list,
         title=title,
         route=route_name,
         state="held by staff" if held else ("firing" if firing else "resolved"),
@@ -134,3 +142,43 @@ def _missing(expired: bool = False) -> Response:
         else "This incident link is not valid (or its key was rotated).",
     )
     return Response(html, status=404, mimetype="text/html", headers=HEADERS)
+
+
+@blueprint.get("/storms/<token>")
+def storm(token: str) -> Response:
+    """Every group a storm window held back, each with its incident page."""
+    state = bridge()
+    try:
+        route_name, window = state.storm_links.loads(token)
+        if not isinstance(route_name, str) or not isinstance(window, int):
+            raise BadSignature("not a storm window")
+    except (BadSignature, TypeError, ValueError):
+        return _missing()
+    route = state.settings.routes.get(route_name)
+    held = state.store.storm_groups(route_name, window)
+    if route is None or route.alerts.storm is None or not held:
+        return _missing()
+    length = route.alerts.storm.window
+    if state.clock() - (window + length) > state.settings.server.link_lifetime:
+        return _missing(expired=True)
+    summary_id = state.store.storm_summary_of(route_name, window)
+    summary = state.store.get(summary_id) if summary_id else None
+    groups = [
+        {
+            "subject": subject,
+            "at": _when(seen),
+            "page": url_for("incidents.page", token=state.incident_links.dumps([route_name, key])),
+        }
+        for key, subject, seen in held
+    ]
+    html = render_template(
+        "storm.html",
+        title=f"Alert storm on {route_name}: {len(groups)} groups held back",
+        route=route_name,
+        start=_when(window),
+        end=_when(window + length),
+        max_new=route.alerts.storm.max_new,
+        groups=groups,
+        summary=summary,
+    )
+    return Response(html, mimetype="text/html", headers=HEADERS)

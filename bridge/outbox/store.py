@@ -1627,19 +1627,47 @@ class SubmissionStore:
 
     def storm_hold(
         self, route: str, window: int, key: str, subject: str, *, now: float | None = None
-    ) -> bool:
-        """Hold a new group back for the window's summary; ``False`` if it already was."""
+    ) -> str:
+        """Hold a new group back for the window's summary: ``held``; ``again`` if it already
+        was; ``late`` when the window's summary was raised meanwhile (the group is then in
+        no summary, and must have a ticket of its own)."""
         now = time.time() if now is None else now
+        w = storm_windows
         try:
             with self._write() as conn:
+                summary = conn.execute(
+                    sa.select(w.c.summary_id).where(w.c.route == route, w.c.window == window)
+                ).scalar()
+                if summary is not None:
+                    return "late"
                 conn.execute(
                     storm_groups.insert().values(
                         route=route, window=window, key=key, subject=subject[:255], first_seen=now
                     )
                 )
         except IntegrityError:
-            return False
-        return True
+            return "again"
+        return "held"
+
+    def storm_groups(self, route: str, window: int) -> Sequence[tuple[str, str, float]]:
+        """Every group ``route`` held back in ``window``: key, subject, first seen."""
+        g = storm_groups.c
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(g.key, g.subject, g.first_seen)
+                .where(g.route == route, g.window == window)
+                .order_by(g.first_seen, g.key)
+            ).all()
+        return [(str(k), str(subj), float(seen)) for k, subj, seen in rows]
+
+    def storm_summary_of(self, route: str, window: int) -> str | None:
+        """The submission of the window's summary ticket, once raised."""
+        w = storm_windows
+        with self._read() as conn:
+            found = conn.execute(
+                sa.select(w.c.summary_id).where(w.c.route == route, w.c.window == window)
+            ).scalar()
+        return str(found) if found else None
 
     def storm_summaries_due(self, route: str, before: int) -> Sequence[int]:
         """Windows of ``route`` that started before ``before``, held groups back, and have

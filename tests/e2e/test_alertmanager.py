@@ -288,3 +288,81 @@ def test_a_silenced_watchdog_raises_one_ticket_with_two_workers_and_its_return_i
         finally:
             for worker in workers:
                 stop(worker)
+
+
+def test_a_storm_from_alertmanager_leaves_no_group_unaccounted_for(
+    alertmanager: tuple[str, int], emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """300 new groups from a real Alertmanager against a storm guard of 10 per window:
+    every group has a ticket of its own or is on the full list its window's summary
+    links, and the held groups' incident pages link that list."""
+    import html
+    import re
+
+    am, bridge_port = alertmanager
+    routes = ROUTES.replace(
+        "    ticket_check_ttl: 0\n",
+        "    ticket_check_ttl: 0\n    storm: {max_new: 10, window: 20s}\n",
+    )
+    config = write_config(
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 'b.db'}",
+        emulator,
+        routes=routes,
+        top=f'server: {{public_url: "http://127.0.0.1:{bridge_port}"}}',
+    )
+    now = dt.datetime.now(dt.UTC)
+    alerts = [
+        {
+            "labels": {"alertname": f"Storm{n:03d}", "severity": "warning"},
+            "annotations": {"summary": f"storm alert {n}"},
+            "startsAt": now.isoformat(),
+            "endsAt": (now + dt.timedelta(hours=1)).isoformat(),
+        }
+        for n in range(300)
+    ]
+    names = {f"Storm{n:03d}" for n in range(300)}
+
+    def summaries() -> list[object]:
+        return [
+            t
+            for t in emulator.state.tickets.values()
+            if t.subject.startswith("[bridge] Alert storm")
+        ]
+
+    def accounted() -> tuple[set[str], set[str]]:
+        """The groups with a ticket of their own, and those on a summary's full list."""
+        storm = summaries()
+        own = {
+            name
+            for t in emulator.state.tickets.values()
+            if t not in storm
+            for name in re.findall(r"Storm\d{3}", t.subject)
+        }
+        on_lists: set[str] = set()
+        for summary in storm:
+            full = re.search(r"The full list: (\S+/storms/\S+)", summary.description or "")  # type: ignore[attr-defined]
+            assert full is not None
+            page = html.unescape(requests.get(full.group(1), timeout=10).text)
+            on_lists |= set(re.findall(r"Storm\d{3}", page))
+        return own, on_lists
+
+    with bridge_server(config, port=bridge_port):
+        requests.post(am + "/api/v2/alerts", json=alerts, timeout=10).raise_for_status()
+        # Every group ends with a ticket of its own or on a full list (a group held in
+        # one window and sent again in the next may be on both lists).
+        assert wait_until(lambda: set.union(*accounted()) == names, timeout=90), [
+            len(found) for found in accounted()
+        ]
+        own, on_lists = accounted()
+        assert len(own) >= 10  # the first max_new of a window have tickets of their own
+        assert len(on_lists) > 200  # more than a summary lists one by one
+        first = summaries()[0]
+        listing = re.search(r"The full list: (\S+/storms/\S+)", first.description or "")  # type: ignore[attr-defined]
+        assert listing is not None
+        incident = re.search(
+            r'href="(/incidents/[^"]+)"', requests.get(listing.group(1), timeout=10).text
+        )
+        assert incident is not None
+        story = requests.get(f"http://127.0.0.1:{bridge_port}{incident.group(1)}", timeout=10)
+        assert "/storms/" in story.text and "full list" in story.text

@@ -93,6 +93,14 @@ def test_a_storm_of_500_new_groups_on_two_instances(
             assert link is not None
             page = requests.get(link.group(1), timeout=10)
             assert page.status_code == 200 and "storm" in page.text, page.text[:500]
+            # Every held group is on the full list its window's summary links.
+            on_lists: list[str] = []
+            for summary in summaries():
+                full = re.search(r"The full list: (http://\S+/storms/\S+)", summary.description)
+                assert full is not None, summary.description[:500]
+                listing = requests.get(full.group(1), timeout=10)
+                assert listing.status_code == 200
+                on_lists += re.findall(r">(Storm\d{3}) firing<", listing.text)
         made = list(emulator.state.tickets.values())
     storm = [t for t in made if t.subject.startswith("[bridge] Alert storm")]
     own = [t.subject for t in made if t not in storm]
@@ -102,6 +110,9 @@ def test_a_storm_of_500_new_groups_on_two_instances(
         name for t in storm for name in re.findall(r"- (Storm\d{3}) firing", t.description or "")
     ]
     assert len(set(listed)) == len(listed) and not set(listed) & {s.split()[0] for s in own}
+    # Each group has its own ticket or is on exactly one full list: none is lost.
+    assert len(on_lists) == len(set(on_lists)) == held
+    assert set(on_lists) | {s.split()[0] for s in own} == {f"Storm{n:03d}" for n in range(GROUPS)}
     assert all("/incidents/" in (t.description or "") for t in storm)
     record_figures(
         "alert storm on two bridge serve instances (PostgreSQL)",

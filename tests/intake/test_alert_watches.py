@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -141,3 +142,33 @@ def test_a_storm_makes_the_first_tickets_and_one_summary_per_window(watched: Any
     # The next window starts counting afresh.
     clock.now += 60
     assert client.post("/hooks/alerts", json=group("Disk8")).json["status"] == "accepted"
+
+
+def test_every_held_group_is_reachable_from_its_summary(watched: Any) -> None:
+    """250 groups held in one window: the summary lists the first 200 and links the full
+    list, which names every one with its incident page; a group held after the summary was
+    raised gets a ticket of its own instead of being named nowhere."""
+    client, store, settings, clock = watched
+    answers = [client.post("/hooks/alerts", json=group(f"Disk{n:03d}")) for n in range(253)]
+    assert [a.json["status"] for a in answers].count("held") == 250
+    watches = AlertWatches(settings, signing_key(settings, store))
+    assert len(watches.check(store, now=clock.now + 61)) == 1
+    (summary,) = made(store)
+    text = summary.draft.description
+    assert text.count("\n- ") == 200 and "… and 50 more on the full list: " in text
+    full = re.search(r"The full list: https://bridge\.example\.com(/storms/\S+)", text)
+    assert full is not None
+    page = client.get(full.group(1))
+    assert page.status_code == 200
+    body = html.unescape(page.get_data(as_text=True))
+    held = [f"Disk{n:03d}" for n in range(3, 253)]
+    assert all(name in body for name in held)
+    assert body.count('href="/incidents/') == 250
+    # An incident page of a held group says where it is, and links the list.
+    incident = re.search(r'href="(/incidents/[^"]+)"', body)
+    assert incident is not None
+    story = client.get(incident.group(1)).get_data(as_text=True)
+    assert "the window's full list</a>" in story and 'href="/storms/' in story
+    # Late: the window's summary exists, yet a request still counted in that window.
+    late = client.post("/hooks/alerts", json=group("Disk999"))
+    assert late.json["status"] == "accepted"
