@@ -74,6 +74,10 @@ class AlertWatches:
     def check(self, store: SubmissionStore, now: float | None = None) -> list[str]:
         """Raise what is due; the submissions made."""
         now = time.time() if now is None else now
+        if self.routes:
+            # The tickets' links are made inside the store's transaction: read (or make)
+            # the key before, never from within it.
+            self.key  # noqa: B018
         made: list[str] = []
         for route in self.routes:
             if route.alerts.heartbeat is not None:

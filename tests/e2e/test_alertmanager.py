@@ -160,7 +160,11 @@ def test_the_incident_page_follows_the_group_and_staff_labels_steer_it(
 
     am, bridge_port = alertmanager
     config = write_config(
-        tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'b.db'}", emulator, routes=ROUTES
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 'b.db'}",
+        emulator,
+        routes=ROUTES,
+        top=f'server: {{public_url: "http://127.0.0.1:{bridge_port}"}}',  # the tickets' links
     )
 
     def page(link: str) -> str:
