@@ -52,9 +52,10 @@ deploy-tools:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict bridge/proprofs bridge/outbox
+	$(BIN)/mypy --strict bridge
 
 ## The documentation site (docs/, mkdocs.yml) into site/, every warning an error.
 docs: $(STAMP)

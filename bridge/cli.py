@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 import click
@@ -300,7 +301,7 @@ def doctor(config_file: str | None) -> None:
 @config_option
 @click.argument("route")
 @click.argument("payload", type=click.File("rb"), required=False)
-def try_route(config_file: str | None, route: str, payload: click.utils.LazyFile | None) -> None:
+def try_route(config_file: str | None, route: str, payload: BinaryIO | None) -> None:
     """Show the ticket PAYLOAD (JSON file, or -) would become on ROUTE; creates nothing.
 
     The payload is read as intake reads it on that route (a preset may unwrap it). Without

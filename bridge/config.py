@@ -191,7 +191,7 @@ def _about(text: str, **more: Any) -> dict[str, Any]:
 CUSTOM_FIELD_ID = validate.Regexp(r"^CF\d+-\d+$", error="custom field ids look like CF007-07")
 
 
-class Duration(fields.Field):
+class Duration(fields.Field[Any]):
     """A duration in seconds, written as a number or with a unit (``5m``, ``2h``)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
@@ -483,7 +483,7 @@ SIZE_UNITS = {
 }
 
 
-class Size(fields.Field):
+class Size(fields.Field[Any]):
     """A size in bytes, written as a number or with a unit (``512KB``, ``10MB``, ``2MiB``)."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
@@ -496,7 +496,7 @@ class Size(fields.Field):
         return size
 
 
-class Proxies(fields.Field):
+class Proxies(fields.Field[Any]):
     """The proxies in front: how many (``1``), or their addresses (``[10.0.0.0/8]``),
     which also limits whose forwarded headers are believed to those peers."""
 
@@ -942,7 +942,8 @@ class RouteSchema(_Strict):
         validate=_module_class,
         metadata=_about("Your own marshmallow `Schema` instead of `fields:`, as `module:Class`."),
     )
-    unknown = fields.String(
+    # A key named like Schema.unknown: marshmallow takes declared fields off the class.
+    unknown = fields.String(  # type: ignore[assignment]
         load_default="reject",
         validate=validate.OneOf(UNKNOWN_POLICIES),
         metadata=_about(
@@ -1763,12 +1764,12 @@ def _build_route(
             if field_id:
                 custom.setdefault(field_id, value)
         ticket = {**ticket, **({"custom_fields": custom} if custom else {})}
-    spec = _ticket_spec(ticket, source, own_ticket=own.get("ticket") or {})
+    ticket_spec = _ticket_spec(ticket, source, own_ticket=own.get("ticket") or {})
     try:
         mapping = RouteMapping(
             name,
             schema,
-            spec,
+            ticket_spec,
             unknown=loaded["unknown"],
             dedup_key=loaded.get("dedup_key") or (source.dedup_key if source else None),
         )

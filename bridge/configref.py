@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from marshmallow import Schema, fields, missing, validate
 
@@ -105,7 +106,7 @@ def _walk(
             _walk(child, child_path, child_about, found, seen)
 
 
-def _type(field: fields.Field) -> str:
+def _type(field: fields.Field[Any]) -> str:
     if isinstance(field, fields.List):
         return f"list of {_type(field.inner)}"
     for kind, name in (
@@ -124,7 +125,7 @@ def _type(field: fields.Field) -> str:
     return "any"
 
 
-def _default(field: fields.Field) -> str:
+def _default(field: fields.Field[Any]) -> str:
     if field.required:
         return "required"
     value = field.load_default
@@ -150,7 +151,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _allowed(field: fields.Field) -> str:
+def _allowed(field: fields.Field[Any]) -> str:
     parts = list(_rules(field))
     if isinstance(field, fields.List):
         parts += [f"Each: {_lower(rule)}" for rule in _rules(field.inner)]
@@ -159,7 +160,7 @@ def _allowed(field: fields.Field) -> str:
     return " ".join(parts)
 
 
-def _rules(field: fields.Field) -> Iterator[str]:
+def _rules(field: fields.Field[Any]) -> Iterator[str]:
     for rule in field.validators:
         if isinstance(rule, validate.OneOf):
             yield "One of " + ", ".join(f"`{choice}`" for choice in rule.choices) + "."

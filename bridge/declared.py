@@ -62,7 +62,7 @@ def _not_blank(value: Any) -> None:
         raise ValidationError("Missing data for required field.")
 
 
-def build_field(spec: FieldSpec) -> fields.Field:
+def build_field(spec: FieldSpec) -> fields.Field[Any]:
     """The marshmallow field for one declared field."""
     validators: list[Any] = []
     if spec.max_length is not None or spec.min_length is not None:
@@ -84,7 +84,7 @@ def build_field(spec: FieldSpec) -> fields.Field:
     if spec.default is not None:
         kwargs["load_default"] = spec.default
     kind = spec.type
-    field_obj: fields.Field
+    field_obj: fields.Field[Any]
     if kind in ("string", "phone"):
         validators.append(_one_line)
         if kind == "phone":

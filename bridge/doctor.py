@@ -65,7 +65,8 @@ def _store(settings: Settings) -> Iterator[Line]:
     try:
         current = current_revision(engine)
     except sa.exc.SQLAlchemyError as exc:
-        yield Line(False, "store", f"{shown}: unreachable ({type(exc.orig or exc).__name__})")
+        cause = getattr(exc, "orig", None) or exc
+        yield Line(False, "store", f"{shown}: unreachable ({type(cause).__name__})")
         return
     finally:
         engine.dispose()

@@ -14,12 +14,13 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import ChainableUndefined, TemplateError, meta, nodes
 from jinja2 import Template as JinjaTemplate
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import new_context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import concat
 from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, ValidationError
 
@@ -43,6 +44,9 @@ LINE_SEPARATORS = re.compile(r"[\x0b\x0c\x85\u2028\u2029]")
 WHITESPACE_RUN = re.compile(r"\s+")
 EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 TRUNCATION_MARK = "…"
+
+#: What marshmallow does with keys a schema does not declare.
+UnknownMode = Literal["exclude", "include", "raise"]
 
 
 class MappingError(Exception):
@@ -366,7 +370,8 @@ class RouteMapping:
             Template(dedup_key, f"routes.{route}.dedup_key") if dedup_key else None
         )
         self._priority_map = {k.lower(): v for k, v in spec.priority_map.items()}
-        self._unknown_mode = {"reject": RAISE, "drop": EXCLUDE, "append": INCLUDE}[unknown]
+        modes: dict[str, UnknownMode] = {"reject": RAISE, "drop": EXCLUDE, "append": INCLUDE}
+        self._unknown_mode = modes[unknown]
         self._declared = frozenset(schema.fields)
         self.passthrough = getattr(schema, "unknown", RAISE) == INCLUDE
         # Any JSON object as it is: what marshmallow's load of this schema gives, without it.

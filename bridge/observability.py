@@ -278,7 +278,7 @@ class JsonLines(logging.Formatter):
 #: ``json.dumps(…, default=str)``, one encoder for every line.
 _encode = json.JSONEncoder(default=str).encode
 #: A string as ``json.dumps`` writes it (quoted, escaped, ASCII).
-_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_string = json.encoder.encode_basestring_ascii
 
 #: What every log record carries; anything else on a record was added to it (``extra=``).
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -373,7 +373,7 @@ def configure_logging(
     # Neither format shows where in the code a record was made, nor the thread: skip
     # walking the stack and naming the thread for every record (the logging HOWTO's
     # "Optimization" section). The process id stays: gunicorn's own lines show it.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logMultiprocessing = False
     logging.getLogger("alembic").setLevel(logging.WARNING)

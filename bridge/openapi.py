@@ -171,7 +171,7 @@ def build(settings: Settings) -> dict[str, Any]:
             registered[schema_class] = schema_name
         security = _security(spec, route)
         if route.kind == "hook":
-            operation = {
+            operation: dict[str, Any] = {
                 "summary": f"Webhook for route {name}"
                 + (f" ({route.source.name})" if route.source else ""),
                 "requestBody": {

@@ -29,7 +29,7 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.security import check_password_hash
 
@@ -53,7 +53,7 @@ class ConsoleSessions(SecureCookieSessionInterface):
     a browser sends it to. Every other request — every submission — skips building a
     signer for a cookie that cannot be there."""
 
-    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
         if not request.path.startswith(COOKIE_PATH):
             return self.null_session_class()
         return super().open_session(app, request)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
+from werkzeug.datastructures import Headers
+
 CORS_MAX_AGE = "600"
 
 
@@ -15,7 +17,7 @@ def origin_of(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def request_origin(headers: Mapping[str, str]) -> str | None:
+def request_origin(headers: Mapping[str, str] | Headers) -> str | None:
     """The origin a browser says it posts from: Origin, falling back to Referer."""
     origin = headers.get("Origin")
     if origin and origin != "null":

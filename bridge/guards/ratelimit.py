@@ -24,6 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -51,7 +52,7 @@ class RateLimits:
     ) -> None:
         self.storage_uri = storage_uri
         self.shared = shared = not storage_uri.startswith("memory://")
-        options: dict[str, object] = (
+        options: dict[str, Any] = (
             {
                 "socket_connect_timeout": STORAGE_TIMEOUT,
                 "socket_timeout": STORAGE_TIMEOUT,

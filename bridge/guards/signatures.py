@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..signing import standard_signature
 from . import GuardRefusal
 
 TOLERANCE = 300.0  # seconds a signed timestamp may be off (Standard Webhooks: 5 minutes)
@@ -110,18 +111,6 @@ def pagerduty(headers: Mapping[str, str], body: bytes, secret: str, **_: Any) ->
         matched |= _equal(candidate.lower(), expected)
     if not matched:
         raise refuse("The PagerDuty signature does not match.")
-
-
-def standard_signature(secret: str, message_id: str, stamp: int | str, body: bytes) -> str:
-    """The Standard Webhooks v1 signature (base64 HMAC-SHA256 of ``id.timestamp.body``);
-    a ``whsec_`` secret is the base64 of the key, any other secret is the key itself."""
-    key_text = secret.removeprefix("whsec_")
-    try:
-        key = base64.b64decode(key_text, validate=True)
-    except (binascii.Error, ValueError):
-        key = secret.encode()
-    signed = f"{message_id}.{stamp}.".encode() + body
-    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
 def standard_webhooks(

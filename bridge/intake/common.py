@@ -173,7 +173,7 @@ def receive_body(route: Route) -> bytes:
     timeout = state.settings.server.body_timeout
     with state.deadlines.reading(current.environ, timeout) as clock:
         try:
-            data = current.get_data(cache=True)
+            data: bytes = current.get_data(cache=True)
         except RequestEntityTooLarge:
             raise too_large(route) from None
         except (HTTPException, OSError, ValueError):

@@ -51,8 +51,9 @@ def find(token: str) -> Attachment | None:
 def download(token: str) -> Response:
     found = find(token)
     data = None
-    if found is not None and bridge().store.files is not None:
-        data = bridge().store.files.read(found.digest)
+    kept = bridge().store.files
+    if found is not None and kept is not None:
+        data = kept.read(found.digest)
     if found is None or data is None:
         return json_response(
             {"status": "error", "code": "not_found", "message": GONE}, 404, GUARD_HEADERS

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -482,7 +482,7 @@ def _answer_success(
         or route.page.success_url
         or url_for("forms.thanks", name=route.name)
     )
-    return redirect(target, code=303)
+    return cast(Response, redirect(target, code=303))
 
 
 def _answer_error(
@@ -501,7 +501,7 @@ def _answer_error(
         # The form again, with what needs attention and what was typed (a file input
         # cannot be filled again by a page: the files are chosen anew).
         if route.page.error_url:
-            return redirect(route.page.error_url, code=303)
+            return cast(Response, redirect(route.page.error_url, code=303))
         values = {k: v for k, v in fields.items() if k in route.fields}
         response = render_form(
             route,

@@ -13,6 +13,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Set
 from email.utils import getaddresses
 from pathlib import Path
 from typing import Any
@@ -409,13 +410,13 @@ def status(name: str, receipt: str) -> Response:
         held = bridge().store.quarantined(str(submission_id))
         if held is not None and held.route == route.name:
             # Quarantined: the person sees it received, as with any other.
-            body = {
+            received = {
                 "state": "received",
                 "subject": held.draft.subject,
                 "received_at": _iso(held.created_at),
                 "files": own_files(held.id),
             }
-            return json_response(body, 200, headers)
+            return json_response(received, 200, headers)
     if submission is None or submission.route != route.name:
         return json_response(
             {"status": "error", "code": "not_found", "message": NOT_FOUND}, 404, headers
@@ -471,7 +472,7 @@ def status(name: str, receipt: str) -> Response:
     return json_response(body, 200, headers)
 
 
-def for_requester(message: Message, requester: set[str], staff: set[str] = frozenset()) -> bool:
+def for_requester(message: Message, requester: set[str], staff: Set[str] = frozenset()) -> bool:
     """Whether the person may see ``message``: written by them, or a staff reply sent to
     their address.
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from ..guards.signatures import standard_signature
+from ..signing import standard_signature
 from .store import Submission
 
 log = logging.getLogger(__name__)

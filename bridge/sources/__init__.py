@@ -92,12 +92,12 @@ class Tolerant(Schema):
         return data
 
 
-def tolerant(name: str, declared: Mapping[str, fields.Field]) -> type[Schema]:
+def tolerant(name: str, declared: Mapping[str, fields.Field[Any]]) -> type[Schema]:
     """A :class:`Tolerant` schema class with ``declared`` fields."""
     return Tolerant.from_dict(dict(declared), name=name)
 
 
-def nested(name: str, declared: Mapping[str, fields.Field], **kw: Any) -> fields.Nested:
+def nested(name: str, declared: Mapping[str, fields.Field[Any]], **kw: Any) -> fields.Nested:
     return fields.Nested(tolerant(name, declared), **kw)
 
 

@@ -29,7 +29,7 @@ def split_alerts(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-ALERT = {
+ALERT: dict[str, fields.Field[Any]] = {
     "status": fields.String(),
     "labels": fields.Dict(keys=fields.String(), load_default=dict),
     "annotations": fields.Dict(keys=fields.String(), load_default=dict),
