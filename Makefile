@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs unit bench bench-tools clean browser alertmanager deploy-tools pictures
+.PHONY: demo test check lint typecheck docs unit bench bench-tools clean browser alertmanager deploy-tools pictures
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 ## Run the main job on embedded defaults.
 demo: $(STAMP)
 	$(BIN)/bridge demo
+
+## The check to run every few minutes (under a minute): lint, types, import rules, and
+## the tests that need no server, browser or external tool, on two processes.
+check: lint typecheck
+	$(BIN)/pytest -q -n 2 -m "not e2e and not slow" -k "not postgres and not redis"
 
 ## Lint, type-check and run the whole test suite.
 test: browser alertmanager deploy-tools lint typecheck docs unit

@@ -15,6 +15,9 @@ import yaml
 from bridge.config import settings_from_text
 from tests.conftest import IN_CI
 
+# Starts processes or external tools: part of make test, left out of make check.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 

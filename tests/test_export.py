@@ -13,12 +13,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import requests
 from click.testing import CliRunner
 
 from bridge.cli import main
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import ACCOUNT_EMAIL, TOKEN
+
+# Starts processes or external tools: part of make test, left out of make check.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 START = datetime(2024, 1, 3, 15, tzinfo=UTC)

@@ -16,6 +16,9 @@ import pytest
 from bridge.init import SENDERS
 from tests.conftest import FIXTURES
 
+# Starts processes or external tools: part of make test, left out of make check.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 FILLED = {
     "PROPROFS_ACCOUNT_EMAIL": "owner@example.com",

@@ -6,6 +6,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+# Starts processes or external tools: part of make test, left out of make check.
+pytestmark = pytest.mark.slow
+
 SCRIPT = textwrap.dedent(
     """
     import os, signal, sys, time
