@@ -1,0 +1,5 @@
+"""``python -m bridge.cli``."""
+
+from . import main
+
+main()

@@ -1,0 +1,79 @@
+"""The ``bridge`` group, and what every command loads: its config, store and logging."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from ..attachments import open_store
+from ..config import ConfigError, Settings, load_settings
+from ..observability import RedactFilter, configure_logging, settings_secrets
+from ..outbox.store import SubmissionStore, sqlite_problem
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_TOKEN = "demo-token"
+#: How much lower the CPU priority of the delivery worker ``bridge serve`` starts is.
+SERVE_DELIVERY_NICE = 10
+
+
+@click.group()
+@click.version_option(__version__, prog_name="bridge")
+def main() -> None:
+    """proprofs-bridge: forms, alerts and a support widget in; ProProfs tickets out."""
+
+
+config_option = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Config file (default: $BRIDGE_CONFIG, then ./bridge.yaml).",
+)
+
+
+def settings_or_exit(config_file: str | None) -> Settings:
+    try:
+        return load_settings(config_file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(problem, err=True)
+        raise SystemExit(1) from None
+
+
+def boot_problem(settings: Settings) -> str | None:
+    """Build everything ``create_app`` builds (OpenAPI document included), and check that a
+    SQLite store can be written here: what would stop the app from starting."""
+    from ..app import create_app
+
+    try:
+        create_app(settings)
+    except Exception as exc:
+        text = RedactFilter(settings_secrets(settings)).clean(f"{type(exc).__name__}: {exc}")
+        return f"{settings.source_path}: the app cannot start with this config: {text}"
+    return store_problem(settings)
+
+
+def store_problem(settings: Settings) -> str | None:
+    problem = sqlite_problem(settings.store)
+    return f"{settings.source_path}: store: {problem}" if problem else None
+
+
+def split_names(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def open_outbox(settings: Settings, *, gather: float = 0.0) -> SubmissionStore:
+    return SubmissionStore(
+        settings.store,
+        pool_size=settings.delivery.concurrency + 2,
+        files=open_store(settings.files),
+        gather=gather,
+    )
+
+
+def configure_logs(settings: Settings) -> None:
+    configure_logging(
+        level=settings.server.log_level,
+        json_lines=settings.server.log_json,
+        secrets=settings_secrets(settings),
+    )
