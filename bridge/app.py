@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import fcntl
-import hmac
 import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,27 +16,24 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from . import admin
+from . import admin, health
 from .attachments import open_store
 from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
 from .intake import files, forms, hooks, incidents, widget
-from .intake.common import Bridge, error, json_response
+from .intake.answers import error
 from .intake.deadline import BodyDeadlines
+from .intake.state import Bridge
 from .jsonbody import BoundedJSONProvider
 from .observability import (
     REQUEST_ID,
     Metrics,
-    OutboxCollector,
     configure_logging,
     new_request_id,
     settings_secrets,
 )
-from .openapi import build as build_openapi
 from .outbox.store import StoreUnavailable, SubmissionStore
 from .proprofs.client import ProProfsClient
-from .proprofs.errors import AuthenticationError, ProProfsError
-from .proprofs.models import TicketFilters
 from .proxies import ProxiesInFront
 from .resources import templates_dir
 
@@ -117,8 +112,6 @@ def create_app(
     state: Bridge = app.extensions["bridge"]
     if state.store.files is None:
         state.store.files = open_store(settings.files)
-    outbox = OutboxCollector(state.store)
-    reachability = Reachability(state)
 
     @app.before_request
     def request_id() -> None:
@@ -130,50 +123,7 @@ def create_app(
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
 
-    @app.get("/healthz")
-    def healthz() -> Response:
-        """The process is up."""
-        return json_response({"status": "ok"}, 200)
-
-    @app.get("/readyz")
-    def readyz() -> Response:
-        """Ready: the store answers and the config is loaded; ProProfs is reported, not fatal."""
-        store_ok = state.store.ping()
-        body = {
-            "status": "ready" if store_ok else "not ready",
-            "store": "ok" if store_ok else "unreachable",
-            "config": "loaded",
-            "routes": len(settings.routes),
-            "proprofs": reachability.check(),
-            # Reported, never fatal: without it limits count per process (guards/ratelimit.py).
-            "rate_limits": state.rate_limits.state(),
-        }
-        return json_response(body, 200 if store_ok else 503)
-
-    api_document = build_openapi(settings)
-
-    @app.get("/openapi.json")
-    def openapi() -> Response:
-        return json_response(api_document, 200, {"Access-Control-Allow-Origin": "*"})
-
-    @app.get("/metrics")
-    def metrics_view() -> Response:
-        if settings.metrics_token:
-            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), settings.metrics_token.encode()
-            ):
-                return error(
-                    401,
-                    "unauthorized",
-                    "Send the metrics token: Authorization: Bearer <metrics.token>.",
-                    headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-                )
-        return Response(
-            metrics.exposition([outbox]),
-            mimetype="text/plain",
-            headers={"Cache-Control": "no-store"},
-        )
+    health.init_app(app, state, metrics)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -200,30 +150,6 @@ def create_app(
         )
 
     return app
-
-
-class Reachability:
-    """Whether ProProfs answers a tiny list call, asked at most every 30 seconds."""
-
-    def __init__(self, state: Bridge, ttl: float = 30.0) -> None:
-        self.state = state
-        self.ttl = ttl
-        self.checked = 0.0
-        self.answer = "unknown"
-
-    def check(self) -> str:
-        now = time.monotonic()
-        if now - self.checked < self.ttl:
-            return self.answer
-        self.checked = now
-        try:
-            self.state.client.list_tickets(TicketFilters(start_ticket_id=1, end_ticket_id=2))
-            self.answer = "reachable"
-        except AuthenticationError:
-            self.answer = "reachable, but the credentials are refused"
-        except ProProfsError as exc:
-            self.answer = f"unreachable ({type(exc).__name__})"
-        return self.answer
 
 
 def batch_scheduling() -> bool:

@@ -36,8 +36,8 @@ from werkzeug.security import check_password_hash
 from ..attachments import human_size
 from ..config import Route, Settings, mask_secrets
 from ..intake import captures as bench
-from ..intake.common import bridge
 from ..intake.files import link
+from ..intake.state import bridge
 from ..mapping import without_footer
 from ..outbox.store import describe_erasure
 from ..outbox.tables import STATES

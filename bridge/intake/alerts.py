@@ -33,7 +33,8 @@ from ..outbox.store import Incident
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Ticket
 from ..watches import heartbeat_key
-from .common import Prepared, bridge, public_link, request_meta, stored
+from .accept import Prepared, request_meta, stored
+from .state import bridge, public_link
 
 log = logging.getLogger(__name__)
 

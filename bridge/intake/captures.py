@@ -28,7 +28,7 @@ from ..outbox.store import StoreUnavailable
 from ..proprofs.models import TicketDraft
 from ..sources import GENERIC
 from .alerts import group_labels, notifications
-from .common import bridge
+from .state import bridge
 
 log = logging.getLogger(__name__)
 

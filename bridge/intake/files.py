@@ -16,7 +16,8 @@ from flask import Blueprint, Response, request, url_for
 from werkzeug.http import quote_header_value
 
 from ..attachments import ACTIVE_TYPES, Attachment
-from .common import bridge, json_response, public_link
+from .answers import json_response
+from .state import bridge, public_link
 
 blueprint = Blueprint("files", __name__)
 GONE = "This file link is not valid, or it has expired. Ask the person to send the file again."

@@ -22,19 +22,11 @@ from ..config import Route
 from ..guards import GuardRefusal, captcha, origins
 from ..guards.spam import TIME_FIELD, TimeToken, honeypot_filled
 from ..outbox.store import new_submission_id
-from .common import (
-    Rejected,
-    accept,
-    bridge,
-    check_declared_size,
-    json_response,
-    observe,
-    observed,
-    parse_json,
-    receive_body,
-    too_large,
-)
+from .accept import accept
+from .answers import Rejected, json_response, observe, observed
+from .body import check_declared_size, parse_json, receive_body, too_large
 from .negotiation import wants_json
+from .state import bridge
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("forms", __name__)

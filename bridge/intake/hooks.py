@@ -16,19 +16,11 @@ from ..guards import GuardRefusal, signatures
 from ..outbox.store import StoreUnavailable
 from ..sources import GENERIC
 from . import captures
+from .accept import accept, prepare, stored
 from .alerts import Outcome, group_labels, heartbeat, notifications, receive_alert
-from .common import (
-    Rejected,
-    accept,
-    accepted_response,
-    bridge,
-    json_response,
-    observed,
-    prepare,
-    receive_body,
-    stored,
-    too_large,
-)
+from .answers import Rejected, accepted_response, json_response, observed
+from .body import receive_body, too_large
+from .state import bridge
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("hooks", __name__)

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, url_for
 from itsdangerous import BadSignature
 
-from .common import bridge
+from .state import bridge
 
 blueprint = Blueprint("incidents", __name__)
 SHOWN = 500  # the newest notifications shown on a page

@@ -28,17 +28,9 @@ from ..mapping import without_footer
 from ..outbox.store import Submission
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Message, Ticket
-from .common import (
-    Rejected,
-    accept,
-    bridge,
-    json_response,
-    observe,
-    observed,
-    parse_json,
-    receive_body,
-    too_large,
-)
+from .accept import accept
+from .answers import Rejected, json_response, observe, observed
+from .body import parse_json, receive_body, too_large
 from .files import own_files
 from .forms import (
     _cors_for,
@@ -52,6 +44,7 @@ from .forms import (
     texts,
     time_tokens,
 )
+from .state import bridge
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("widget", __name__)

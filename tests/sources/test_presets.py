@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bridge.config import Route, settings_from_text
+from bridge.intake.accept import Prepared
 from bridge.intake.alerts import alert_status
-from bridge.intake.common import Prepared
 from bridge.sources import source_names
 
 PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"

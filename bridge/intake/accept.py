@@ -1,226 +1,33 @@
-"""What every intake shares: the answer shapes, body limits, and the accept path."""
+"""The accept path: validate, map, keep the files, and store a submission (or quarantine it)."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import Response, current_app, g, request, url_for
-from itsdangerous import URLSafeSerializer
+from flask import g, url_for
 from marshmallow import ValidationError
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from .. import attachments, jsonbody
+from .. import attachments
 from ..attachments import Attachment, Upload
-from ..config import Route, Settings
+from ..config import Route
 from ..guards import content
-from ..guards.ratelimit import RateLimits
 from ..mapping import MappingError, footer, validation_messages, without_footer
-from ..observability import Metrics, RedactFilter, settings_secrets
-from ..outbox.store import StoreUnavailable, SubmissionStore, new_submission_id
-from ..outbox.worker import CrashPoint
-from ..proprofs.client import ProProfsClient
+from ..outbox.store import StoreUnavailable, new_submission_id
 from ..proprofs.models import TicketDraft
-from ..signing import INCIDENT_SALT, STORM_SALT
-from .deadline import BodyDeadlines
+from .answers import Accepted, Rejected
+from .state import bridge, public_link
 
 log = logging.getLogger(__name__)
+
+
 T = TypeVar("T")
-
-
-@dataclass
-class Bridge:
-    """What the app's views need, kept on ``app.extensions["bridge"]``."""
-
-    settings: Settings
-    store: SubmissionStore
-    rate_limits: RateLimits
-    signing_key_source: Callable[[], str]
-    client_factory: Callable[[], ProProfsClient] | None = None
-    certificate_fetcher: Callable[[str], bytes] | None = None
-    url_opener: Callable[[str], int] | None = None
-    metrics: Metrics | None = None
-    deadlines: BodyDeadlines = field(default_factory=BodyDeadlines)
-    crash: CrashPoint = field(default_factory=CrashPoint)
-    clock: Callable[[], float] = time.time  # alert steering's clock (tests move it)
-    _client: ProProfsClient | None = None
-
-    @functools.cached_property
-    def signing_key(self) -> str:
-        """Signs every link and token the bridge hands out (read once per process)."""
-        return self.signing_key_source()
-
-    @property
-    def incident_links(self) -> URLSafeSerializer:
-        """Signs incident page links; rotating the secret key revokes them all."""
-        return URLSafeSerializer(self.signing_key, salt=INCIDENT_SALT)
-
-    @property
-    def storm_links(self) -> URLSafeSerializer:
-        """Signs the links to a storm window's full list of held-back groups."""
-        return URLSafeSerializer(self.signing_key, salt=STORM_SALT)
-
-    @functools.cached_property
-    def redact(self) -> RedactFilter:
-        """Replaces every configured secret in a text (captured payloads)."""
-        return RedactFilter(settings_secrets(self.settings))
-
-    @property
-    def links(self) -> attachments.Links:
-        return attachments.Links(self.signing_key)
-
-    @property
-    def client(self) -> ProProfsClient:
-        """The ProProfs client for reads made at intake (made lazily, once per process)."""
-        if self._client is None:
-            assert self.client_factory is not None
-            self._client = self.client_factory()
-        return self._client
-
-
-def public_link(path: str) -> str:
-    """``path`` on the bridge's configured address (``server.public_url``); the path alone
-    without one: never the address a request named in its Host header, which anyone sets."""
-    base = bridge().settings.server.public_url
-    return base + path if base else path
-
-
-def bridge() -> Bridge:
-    state: Bridge = current_app.extensions["bridge"]
-    return state
-
-
-#: ``json.dumps(…, ensure_ascii=False)`` without making an encoder for every answer.
-_encode = json.JSONEncoder(ensure_ascii=False).encode
-
-
-def json_response(
-    body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None
-) -> Response:
-    response = Response(_encode(body), status=status, mimetype="application/json")
-    for key, value in (headers or {}).items():
-        response.headers[key] = value
-    return response
-
-
-def error(
-    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
-) -> Response:
-    """The one error shape: ``{"status": "error", "code": …, "message": …}``."""
-    return json_response(
-        {"status": "error", "code": code, "message": message, **extra}, status, headers
-    )
-
-
-class Rejected(Exception):
-    """Stop here: the documented status, a code, and a message a person can act on."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        errors: Mapping[str, list[str]] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.errors = dict(errors or {})
-        self.headers = dict(headers or {})
-
-    def response(self) -> Response:
-        """The JSON answer (machines and fetch clients)."""
-        extra: dict[str, Any] = {"errors": self.errors} if self.errors else {}
-        return error(self.status, self.code, self.message, headers=self.headers, **extra)
-
-
-def too_large(route: Route) -> Rejected:
-    limit = route.limit_for(request.mimetype)
-    return Rejected(
-        413, "too_large", f"The body is larger than this route accepts ({limit} bytes)."
-    )
-
-
-def check_declared_size(route: Route) -> int:
-    """413 for a declared length past the route's limit for this content type; the limit."""
-    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-    limit = route.limit_for(current.mimetype)
-    declared = current.content_length
-    if declared is not None and declared > limit:
-        raise too_large(route)
-    # One byte past the limit is read, so that a streamed (chunked) body over it is told
-    # from one that ends exactly there: werkzeug stops quietly at a maximum.
-    current.max_content_length = limit + 1
-    return limit
-
-
-def receive_body(route: Route) -> bytes:
-    """The raw body, read once (later reads, forms included, use it): 413 past the route's
-    limit, declared or streamed; 408 when it is still arriving at ``server.body_timeout``."""
-    limit = check_declared_size(route)
-    state = bridge()
-    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-    timeout = state.settings.server.body_timeout
-    with state.deadlines.reading(current.environ, timeout) as clock:
-        try:
-            data: bytes = current.get_data(cache=True)
-        except RequestEntityTooLarge:
-            raise too_large(route) from None
-        except (HTTPException, OSError, ValueError):
-            if clock is None or not clock.cut:
-                raise
-            data = b""
-    if clock is not None and clock.cut and len(data) != current.content_length:
-        raise Rejected(
-            408,
-            "body_timeout",
-            f"The body was still arriving after {timeout:g} seconds; please send it again.",
-            headers={"Connection": "close"},
-        )
-    if len(data) > limit:
-        raise too_large(route)
-    return data
-
-
-def parse_json(body: bytes) -> Any:
-    if not body.strip():
-        raise Rejected(400, "malformed_json", "The body is empty; send a JSON object.")
-    try:
-        return jsonbody.loads(body)
-    except UnicodeDecodeError:
-        raise Rejected(400, "malformed_json", "The body is not UTF-8 text.") from None
-    except jsonbody.Unacceptable as exc:
-        raise Rejected(400, "malformed_json", f"The body is not acceptable JSON: {exc}.") from None
-    except json.JSONDecodeError as exc:
-        raise Rejected(
-            400,
-            "malformed_json",
-            f"The body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.",
-        ) from None
-
-
-@dataclass(frozen=True)
-class Accepted:
-    id: str
-    duplicate: bool
-    state: str
-
-    @property
-    def outcome(self) -> str:
-        """What the metrics and the log call it: accepted, duplicate or quarantined."""
-        if self.state == "quarantined":
-            return "quarantined"
-        return "duplicate" if self.duplicate else "accepted"
 
 
 @dataclass(frozen=True)
@@ -269,16 +76,6 @@ def stored(action: Callable[[], T], route: Route) -> T:
 
 def request_meta(meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {"request_id": g.get("request_id", ""), **(meta or {})}
-
-
-def observe(route: Route | None, outcome: str, reason: str = "") -> None:
-    """Count one submission's outcome (accepted, duplicate, ignored, spam, rejected)."""
-    name = route.name if route else "-"
-    metrics = bridge().metrics
-    if metrics is not None:
-        metrics.submission(name, route.kind if route else "-", outcome, reason)
-    # One line per submission, with its request id and no personal data.
-    log.info("submission %s on route %s%s", outcome, name, f" ({reason})" if reason else "")
 
 
 def accept(
@@ -448,25 +245,3 @@ def _double_submit(route: Route, content: str, now: float) -> Accepted | None:
     if earlier is not None and now - earlier.created_at <= window:
         return Accepted(earlier.id, True, earlier.state)
     return None
-
-
-def accepted_response(result: Accepted) -> Response:
-    if result.duplicate:
-        return json_response({"status": "duplicate", "id": result.id}, 200)
-    return json_response({"status": "accepted", "id": result.id}, 202)
-
-
-def observed(route: Route | None, response: Response, outcome: str | None = None) -> Response:
-    """Count the answer's outcome and hand the answer back."""
-    if outcome is None:
-        if response.status_code == 202 or response.status_code == 303:
-            outcome = "accepted"
-        elif response.status_code < 300:
-            body = response.get_json(silent=True) if response.is_json else None
-            outcome = str((body or {}).get("status") or "ok")
-        else:
-            body = response.get_json(silent=True) if response.is_json else None
-            observe(route, "rejected", str((body or {}).get("code") or response.status_code))
-            return response
-    observe(route, outcome)
-    return response
