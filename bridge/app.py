@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
-import signal
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any
 
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
@@ -22,7 +16,6 @@ from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
 from .intake import files, forms, hooks, incidents, widget
 from .intake.answers import error
-from .intake.deadline import BodyDeadlines
 from .intake.state import Bridge
 from .jsonbody import BoundedJSONProvider
 from .observability import (
@@ -36,6 +29,7 @@ from .outbox.store import StoreUnavailable, SubmissionStore
 from .proprofs.client import ProProfsClient
 from .proxies import ProxiesInFront
 from .resources import templates_dir
+from .serving import CpuClaim, batch_scheduling, claim_a_cpu, cut_bodies_on_stop
 
 log = logging.getLogger(__name__)
 
@@ -152,79 +146,6 @@ def create_app(
     return app
 
 
-def batch_scheduling() -> bool:
-    """Have the kernel schedule this thread, and every thread it starts from now on, as
-    throughput work (Linux ``SCHED_BATCH``); whether it could.
-
-    A batch thread gets the same share of the CPU as any other at the same nice level;
-    what changes is that, when it wakes, it does not preempt the thread that is running.
-    In a threaded worker that is what a woken thread should do: it needs the worker's GIL
-    before it can run a line, and preempting the thread that holds it only parks the
-    holder, GIL in hand, and costs both a context switch. Gunicorn loads the app in each
-    worker before it starts the worker's threads, so they all inherit it. Where the call
-    is refused (another OS, a sandbox that forbids it), nothing changes."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    except (AttributeError, OSError):
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class CpuClaim:
-    """A worker's slot (held by a lock on its file, let go when the process ends) and the
-    CPU it stands for."""
-
-    slot: int
-    cpu: int
-    fd: int
-
-    def release(self) -> None:
-        os.close(self.fd)
-
-
-def usable_cpus() -> list[int]:
-    """The CPUs this process may run on, in order; none where the system cannot say."""
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return []
-
-
-def claim_a_cpu(slots: Path) -> CpuClaim | None:
-    """Take the first free slot under ``slots`` (``bridge serve`` makes one file per
-    gunicorn worker) and keep this thread, and the threads it starts from now on, on the
-    CPU that slot stands for: the slot's number among the CPUs this process may use,
-    round the list again if there are more slots than CPUs. ``None``, and nothing
-    changed, when no slot is free or the system refuses.
-
-    A worker's threads take turns at its GIL, so a worker runs Python on one CPU at a
-    time anyway; on a CPU of its own, a thread that takes the GIL over finds the caches
-    warm and needs no other CPU woken. A worker that exits lets its slot go with its
-    lock, and the worker gunicorn starts in its place takes it."""
-    cpus = usable_cpus()
-    try:
-        names = sorted(slots.iterdir(), key=lambda path: int(path.name.rpartition("-")[2]))
-    except (OSError, ValueError):
-        return None
-    if not cpus:
-        return None
-    for slot, name in enumerate(names):
-        try:
-            fd = os.open(name, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            cpu = cpus[slot % len(cpus)]
-            os.sched_setaffinity(0, {cpu})
-        except OSError:  # taken by another worker, or pinning refused
-            os.close(fd)
-            continue
-        return CpuClaim(slot, cpu, fd)
-    return None
-
-
 #: This worker's CPU slot, held for as long as the process runs (see :func:`claim_a_cpu`).
 _cpu_claim: CpuClaim | None = None
 
@@ -249,23 +170,3 @@ def from_environment() -> Flask:
     app = create_app(settings)
     cut_bodies_on_stop(app.extensions["bridge"].deadlines)
     return app
-
-
-def cut_bodies_on_stop(deadlines: BodyDeadlines) -> None:
-    """When gunicorn tells this worker to stop (SIGTERM, or SIGINT from Ctrl-C), bodies
-    still arriving are cut off at once, then gunicorn's own handler runs: the worker
-    finishes its requests and exits instead of waiting out a slow sender."""
-    if threading.current_thread() is not threading.main_thread():
-        return  # not a gunicorn worker (signals are the main thread's)
-    for number in (signal.SIGTERM, signal.SIGINT):
-        previous = signal.getsignal(number)
-        if not callable(previous):
-            continue
-
-        def handler(
-            signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
-        ) -> None:
-            deadlines.cut_all()
-            previous(signum, frame)
-
-        signal.signal(number, handler)

@@ -1,4 +1,4 @@
-"""A gunicorn worker's threads are scheduled as batch work (``bridge.app.batch_scheduling``);
+"""A gunicorn worker's threads are scheduled as batch work (``bridge.serving.batch_scheduling``);
 ``tests/e2e/test_serve.py`` checks it in a real ``bridge serve``."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bridge import app as app_module
-from bridge.app import CpuClaim, batch_scheduling, claim_a_cpu, from_environment
+from bridge.app import from_environment
+from bridge.serving import CpuClaim, batch_scheduling, claim_a_cpu
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="scheduling policies are Linux's"

@@ -12,8 +12,6 @@ from ..outbox.store import SubmissionStore, sqlite_problem
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
-#: How much lower the CPU priority of the delivery worker ``bridge serve`` starts is.
-SERVE_DELIVERY_NICE = 10
 
 
 @click.group()

@@ -14,6 +14,7 @@ from marshmallow import ValidationError
 from ..mapping import MappingError, validation_messages
 from ..proprofs.emulator import EmulatorServer, EmulatorState
 from ..resources import examples_dir
+from ..serving import run_serve
 from .group import (
     DEMO_EMAIL,
     DEMO_TOKEN,
@@ -23,7 +24,6 @@ from .group import (
     settings_or_exit,
     split_names,
 )
-from .serving import run_serve
 
 
 @main.command("check-config")

@@ -145,6 +145,7 @@ def test_serve_runs_delivery_at_a_lower_cpu_priority_than_intake(
     starts runs ten steps nicer than the gunicorn processes, which keep the serve's own."""
     config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'o.db'}", emulator)
     with bridge_server(config):
+        assert _delivery_started(config)
         started = _started_for(config)
         workers = [pid for pid, cmd in started.items() if "bridge.cli worker" in cmd]
         web = [pid for pid, cmd in started.items() if "gunicorn" in cmd]
@@ -202,6 +203,7 @@ def test_serve_runs_its_web_workers_as_batch_work_each_on_a_cpu_of_its_own(
                 )
             )
         assert {r.status_code for r in answers} <= {200, 202}
+        assert _delivery_started(config)
         started = _started_for(config)
         web = {pid for pid, cmd in started.items() if "gunicorn" in cmd}
         workers = {pid for pid in web if _parent(pid) in web}
@@ -252,6 +254,13 @@ def test_serve_pins_no_worker_when_there_are_more_workers_than_cpus(
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             assert not any(entry.startswith(b"BRIDGE_CPU_SLOTS=") for entry in environ)
             assert os.sched_getaffinity(pid) == usable
+
+
+def _delivery_started(config: Path) -> bool:
+    """Delivery starts once intake answers: wait for serve to start it."""
+    return wait_until(
+        lambda: any("bridge.cli worker" in cmd for cmd in _started_for(config).values()), 15
+    )
 
 
 def _parent(pid: int) -> int:
