@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from flask import g, url_for
 from marshmallow import ValidationError
 
-from .. import attachments
+from .. import attachments, faults
 from ..attachments import Attachment, Upload
 from ..config import Route
 from ..guards import content
@@ -196,7 +196,7 @@ def keep_files(
         )
         token = state.links.token(route.name, ready.submission_id, position)
         listed.append((upload, public_link(url_for("files.download", token=token))))
-    state.crash.at("files-kept")
+    faults.reached("files-kept")
     body = without_footer(ready.draft.description or "").rstrip()
     block = attachments.description_block(listed)
     # The links never get cut: the person's words make room for them if need be.

@@ -16,7 +16,6 @@ from ..config import Settings
 from ..guards.ratelimit import RateLimits
 from ..observability import Metrics, RedactFilter, settings_secrets
 from ..outbox.store import SubmissionStore
-from ..outbox.worker import CrashPoint
 from ..proprofs.client import ProProfsClient
 from ..signing import INCIDENT_SALT, STORM_SALT
 from .deadline import BodyDeadlines
@@ -37,7 +36,6 @@ class Bridge:
     url_opener: Callable[[str], int] | None = None
     metrics: Metrics | None = None
     deadlines: BodyDeadlines = field(default_factory=BodyDeadlines)
-    crash: CrashPoint = field(default_factory=CrashPoint)
     clock: Callable[[], float] = time.time  # alert steering's clock (tests move it)
     _client: ProProfsClient | None = None
 

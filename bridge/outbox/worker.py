@@ -12,7 +12,6 @@ import functools
 import logging
 import os
 import re
-import signal
 import socket
 import threading
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+from .. import faults
 from ..observability import REQUEST_ID, Metrics
 from ..proprofs.client import ProProfsClient
 from ..proprofs.errors import (
@@ -40,11 +40,6 @@ from .store import StoreUnavailable, Submission, SubmissionStore
 log = logging.getLogger(__name__)
 REF_RE = re.compile(r"\b(pb-[0-9a-f]{20})\b")
 
-#: Testing seam for crash-safety tests: ``BRIDGE_CRASH_AT=claimed|sent|stored`` makes the
-#: worker kill itself with SIGKILL at that point (after ``BRIDGE_CRASH_AFTER`` occurrences);
-#: ``files-kept`` does the same to an intake process between keeping a submission's files
-#: and committing the submission.
-CRASH_POINTS = ("claimed", "sent", "stored", "files-kept")
 #: How often the worker deletes quarantined submissions past their time.
 HOUSEKEEPING_INTERVAL = 60.0
 #: How long an alert group's notifications are kept for its incident page.
@@ -206,24 +201,6 @@ def unreachable(error: ProProfsError) -> bool:
     )
 
 
-class CrashPoint:
-    """Kills this process with SIGKILL at the point ``BRIDGE_CRASH_AT`` names (tests)."""
-
-    def __init__(self) -> None:
-        self.point = os.environ.get("BRIDGE_CRASH_AT", "")
-        self.after = int(os.environ.get("BRIDGE_CRASH_AFTER", "1") or 1)
-        self.seen = 0
-        self.lock = threading.Lock()
-
-    def at(self, point: str) -> None:
-        if point != self.point:
-            return
-        with self.lock:
-            self.seen += 1
-            if self.seen >= self.after:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-
 class Worker:
     """Delivers submissions from one store through one ProProfs client."""
 
@@ -255,7 +232,6 @@ class Worker:
         # ProProfs sees at most ``concurrency`` calls from this worker at once; recording an
         # outcome happens outside the slot (see _send).
         self.upstream_slots = threading.BoundedSemaphore(self.settings.concurrency)
-        self._crash = CrashPoint()
         # The lease must outlive the longest create, or another worker would reconcile early.
         self.call_budget = sum(client.timeout) + 1.0
         self.store.lease_seconds = max(self.settings.lease_seconds, self.call_budget + 2)
@@ -399,7 +375,7 @@ class Worker:
         if checks:
             tasks.append(lambda: self._guard_batch(self.reconcile, checks))
         for _ in claimed:
-            self._crash.at("claimed")
+            faults.reached("claimed")
         return tasks
 
     def _guard(self, fn: Callable[[Submission], None], claim: Submission) -> None:
@@ -459,7 +435,7 @@ class Worker:
             self._retry_or_dead(claim, failure, str(failure), started, failure.status)
             return
         self._upstream(None)
-        self._crash.at("sent")
+        faults.reached("sent")
         recorded = self._record(
             claim,
             lambda: self.store.mark_delivered(claim, ticket_id, kind="create", started_at=started),
@@ -474,7 +450,7 @@ class Worker:
                 claim.id,
                 ticket_id,
             )
-        self._crash.at("stored")
+        faults.reached("stored")
 
     def _send(self, claim: Submission) -> tuple[float, str, ProProfsError | None] | None:
         """Send the claim's create in one of the ``concurrency`` upstream slots: when it was

@@ -83,6 +83,17 @@ def enqueue_many(store: SubmissionStore, count: int) -> list[str]:
     return ids
 
 
+#: A folder whose sitecustomize.py installs the crash a process's environment asks for.
+FAULTS = Path(__file__).resolve().parent / "faults"
+
+
+def crash_env(point: str, after: int = 1) -> dict[str, str]:
+    """The environment of a process that kills itself at ``point`` (bridge.faults), after
+    ``after`` occurrences."""
+    path = os.pathsep.join(filter(None, [str(FAULTS), os.environ.get("PYTHONPATH")]))
+    return {"BRIDGE_CRASH_AT": point, "BRIDGE_CRASH_AFTER": str(after), "PYTHONPATH": path}
+
+
 def start_worker(
     config: Path,
     *,
@@ -93,8 +104,7 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BRIDGE_CRASH")}
     if crash_at:
-        env["BRIDGE_CRASH_AT"] = crash_at
-        env["BRIDGE_CRASH_AFTER"] = str(crash_after)
+        env.update(crash_env(crash_at, crash_after))
     cmd = [sys.executable, "-m", "bridge.cli", "worker", "--config", str(config)]
     if until_idle:
         cmd.append("--until-idle")

@@ -17,7 +17,7 @@ from bridge.attachments import WRITE_GRACE, DirectoryStore
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import record_figures
-from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
+from tests.e2e.harness import bridge_server, crash_env, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -44,7 +44,7 @@ def test_a_crash_after_the_files_are_kept_loses_nothing_answered_and_links_no_or
         top=f"files: {{directory: {kept}}}\n"
         f'server: {{public_url: "http://127.0.0.1:{port}"}}',  # the tickets' links
     )
-    env = {"BRIDGE_CRASH_AT": "files-kept", "BRIDGE_CRASH_AFTER": "3"}
+    env = crash_env("files-kept", after=3)
     blobs = {n: b"%PDF-1.7\n" + f"invoice {n} ".encode() * 40 for n in range(12)}
     answered: dict[int, str] = {}
     cut: list[int] = []
