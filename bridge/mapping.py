@@ -439,9 +439,11 @@ class RouteMapping:
             raise MappingError(
                 f"routes.{self.route}.ticket.email: produced no valid requester email"
             )
-        subject = self._line("subject", values.get("subject", ""))
-        if not subject:
-            raise MappingError(f"routes.{self.route}.ticket.subject: produced an empty subject")
+        # A sender's words may be nothing but control characters or blanks: the ticket is
+        # still made, under the route's name, rather than the submission refused.
+        subject = self._line("subject", values.get("subject", "")) or (
+            f"Submission on route {self.route}"
+        )
         description = self._block(values.get("description", ""), extra)
         custom = {
             cf_id: self._cut(self._clean(tpl.render(context)).strip(), "custom_field")

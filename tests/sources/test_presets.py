@@ -368,8 +368,13 @@ def test_schemas_are_strict_about_what_they_use() -> None:
     assert ready.draft.priority == "high"  # tolerant of fields added over versions
 
 
-@pytest.mark.parametrize("title", ["", "   "])
-def test_every_preset_subject_has_words_even_when_the_sender_sends_none(title: str) -> None:
+@pytest.mark.parametrize(
+    ("title", "subject"),
+    [("", "Datadog alert"), ("   ", "Datadog alert"), ("\x01\x02", "Submission on route datadog")],
+)
+def test_every_preset_subject_has_words_even_when_the_sender_sends_none(
+    title: str, subject: str
+) -> None:
     """A Datadog event with a blank title (the fuzzing of test_hostile found one) still
     becomes a ticket with a subject, not a 422 and an ERROR line."""
     import json
@@ -377,4 +382,4 @@ def test_every_preset_subject_has_words_even_when_the_sender_sends_none(title: s
     name = sorted((PAYLOADS / "datadog").iterdir())[0]
     payload = {**json.loads(name.read_text()), "title": title}
     ready, _ = run(ROUTES["datadog"], json.dumps(payload).encode())
-    assert ready.draft.subject == "Datadog alert"
+    assert ready.draft.subject == subject
