@@ -12,17 +12,9 @@ import pytest
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from tests.e2e.harness import bridge_server, write_config
+from tests.e2e.test_attachments_crash import ROUTES  # a form route that takes files
 
 pytestmark = pytest.mark.e2e
-
-ROUTES = """
-  contact:
-    kind: form
-    fields:
-      email: {type: email, required: true}
-      message: {type: text, required: true}
-      files: {type: file}
-"""
 
 
 def test_hostile_bodies_cost_little_and_get_their_status(
