@@ -38,7 +38,8 @@ from bench._harness import (
     write_config,
 )
 from bridge.mapping import footer
-from bridge.outbox.store import Submission, SubmissionStore, new_submission_id
+from bridge.outbox.records import Submission, new_submission_id
+from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import ProProfsClient, TicketDraft
 
 LATENCY_S = 0.1

@@ -31,7 +31,8 @@ from bench.delivery import (
     reachable,
     throughput,
 )
-from bridge.outbox.store import SubmissionStore, new_submission_id
+from bridge.outbox.records import new_submission_id
+from bridge.outbox.store import SubmissionStore
 
 TOKEN = "bench-bearer-token-0001"
 ROUTES = {

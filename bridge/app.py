@@ -25,7 +25,8 @@ from .observability import (
     new_request_id,
     settings_secrets,
 )
-from .outbox.store import StoreUnavailable, SubmissionStore
+from .outbox.records import StoreUnavailable
+from .outbox.store import SubmissionStore
 from .proprofs.client import ProProfsClient
 from .proxies import ProxiesInFront
 from .resources import templates_dir

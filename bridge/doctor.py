@@ -54,7 +54,7 @@ def run(settings: Settings) -> list[Line]:
 
 def _store(settings: Settings) -> Iterator[Line]:
     from .outbox.migrate import current_revision, head_revision
-    from .outbox.store import sqlite_problem
+    from .outbox.sqlite import sqlite_problem
 
     shown = sa.make_url(settings.store).render_as_string(hide_password=True)
     problem = sqlite_problem(settings.store)

@@ -199,7 +199,7 @@ class OutboxCollector:
         try:
             counts = self.store.counts()
             age = self.store.oldest_waiting_age()
-            paused_routes = self.store.paused_routes()
+            paused_routes = self.store.pauses.paused()
         except Exception:  # a scrape must not fail because the store is down
             return
         for state, count in counts.items():

@@ -24,7 +24,8 @@ import click
 
 from .config import Settings
 from .intake.deadline import BodyDeadlines
-from .outbox.store import StoreUnavailable, SubmissionStore
+from .outbox.records import StoreUnavailable
+from .outbox.store import SubmissionStore
 from .shutdown import StopSignals
 
 #: How much lower the CPU priority of the delivery worker ``bridge serve`` starts is.

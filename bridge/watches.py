@@ -90,7 +90,7 @@ class AlertWatches:
         beat = route.alerts.heartbeat
         assert beat is not None
         if route.name not in self._expecting:
-            store.heartbeat_expect(route.name, now=now)
+            store.heartbeats.expect(route.name, now=now)
             self._expecting.add(route.name)
         matcher = ", ".join(f"{k}={v}" for k, v in beat.match.items())
 
@@ -113,7 +113,7 @@ class AlertWatches:
                 inbox=beat.inbox,
             )
 
-        raised = store.heartbeat_silence(
+        raised = store.heartbeats.silence(
             route.name, cutoff=now - beat.every - beat.grace, draft=draft, now=now
         )
         if raised is None:
@@ -122,7 +122,7 @@ class AlertWatches:
         log.warning(
             "route %s: no heartbeat since %s; ticket %s raised", route.name, _when(last_seen), sid
         )
-        store.record_alert(
+        store.incidents.record(
             route.name, heartbeat_key(route.name), 1, "silent", "silent", submission_id=sid, now=now
         )
         return [sid]
@@ -132,7 +132,7 @@ class AlertWatches:
         assert storm is not None
         current = int(now // storm.window * storm.window)
         made = []
-        for window in store.storm_summaries_due(route.name, current):
+        for window in store.storms.summaries_due(route.name, current):
 
             def draft(
                 groups: Sequence[tuple[str, str]], sid: str, start: int = window
@@ -167,7 +167,7 @@ class AlertWatches:
                     priority="high",
                 )
 
-            sid = store.storm_summary(route.name, window, draft=draft, now=now)
+            sid = store.storms.summary(route.name, window, draft=draft, now=now)
             if sid is not None:
                 log.warning("route %s: storm summary %s for window %s", route.name, sid, window)
                 made.append(sid)

@@ -14,6 +14,7 @@ from werkzeug.security import generate_password_hash
 
 from bridge.app import create_app
 from bridge.config import ConfigError, settings_from_text
+from bridge.outbox.records import Outcome
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import TicketDraft
 
@@ -83,7 +84,7 @@ def test_forms_without_the_csrf_token_are_refused(console: Any) -> None:
     log_in(client)
     sid = store.enqueue("alerts", "hook", TicketDraft(email="a@b.co", subject="x")).id
     (claim,) = store.claim("w", 1)
-    store.mark_dead(claim, "refused", kind="create", started_at=time.time())
+    store.finish(claim, Outcome.dead("refused"), kind="create", started_at=time.time())
     assert client.post(f"/admin/submissions/{sid}/replay").status_code == 400
     assert (
         client.post(f"/admin/submissions/{sid}/replay", data={"csrf_token": "forged"}).status_code
@@ -100,7 +101,7 @@ def test_replay_one_and_all(console: Any) -> None:
         for n in range(3)
     ]
     for claim in store.claim("w", 3):
-        store.mark_dead(claim, "refused", kind="create", started_at=time.time())
+        store.finish(claim, Outcome.dead("refused"), kind="create", started_at=time.time())
     page = client.get(f"/admin/submissions/{ids[0]}").get_data(as_text=True)
     assert "Replay this submission" in page and "refused" in page
     response = client.post(f"/admin/submissions/{ids[0]}/replay", data={"csrf_token": token(page)})
@@ -117,7 +118,7 @@ def test_search_detail_and_ticket_link(console: Any) -> None:
         "alerts", "hook", TicketDraft(email="find-me@example.com", subject="Disk full")
     ).id
     (claim,) = store.claim("w", 1)
-    store.mark_delivered(claim, "00777", kind="create", started_at=time.time())
+    store.finish(claim, Outcome.delivered("00777"), kind="create", started_at=time.time())
     listing = client.get("/admin/submissions?q=find-me").get_data(as_text=True)
     assert sid in listing and "Disk full" in listing
     assert sid not in client.get("/admin/submissions?q=nobody").get_data(as_text=True)

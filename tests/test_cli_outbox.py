@@ -9,6 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from bridge.cli import main
+from bridge.outbox.records import Outcome
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import TicketDraft
 
@@ -37,13 +38,11 @@ def test_list_show_replay_purge(tmp_path: Path) -> None:
     bad = store.enqueue("events", "hook", TicketDraft(email="a@b.co", subject="Bad"), now=now)
     for claim in store.claim("w", 5, now=now):
         if claim.id == ok.id:
-            store.mark_delivered(
-                claim, "00700", kind="create", started_at=now, now=now - 40 * 86400
-            )
+            outcome = Outcome.delivered("00700")
+            store.finish(claim, outcome, kind="create", started_at=now, now=now - 40 * 86400)
         else:
-            store.mark_dead(
-                claim, "staff 'x' is not a staff id", kind="create", started_at=now, http_status=200
-            )
+            outcome = Outcome.dead("staff 'x' is not a staff id", 200)
+            store.finish(claim, outcome, kind="create", started_at=now)
     code, out, _ = run("outbox", "list", "--config", str(config))
     assert code == 0 and ok.id in out and bad.id in out
     assert "totals: delivered 1, dead 1" in out
@@ -60,7 +59,7 @@ def test_list_show_replay_purge(tmp_path: Path) -> None:
     code, _, err = run("outbox", "replay", "--config", str(config), ok.id)
     assert code == 1 and "not a dead submission" in err
     for claim in store.claim("w", 5):
-        store.mark_dead(claim, "again", kind="create", started_at=now)
+        store.finish(claim, Outcome.dead("again"), kind="create", started_at=now)
     code, out, _ = run("outbox", "replay", "--config", str(config), "--all-dead")
     assert code == 0 and "replaying 1 dead" in out
     code, out, _ = run("outbox", "purge", "--config", str(config), "--older-than", "30d")

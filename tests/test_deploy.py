@@ -166,7 +166,7 @@ routes: {{e: {{kind: hook, ticket: {{email: a@example.com}}}}}}
     app = create_app(settings, store=store)
     state = app.extensions["bridge"]
     state.metrics.api_call("create", "ok", 0.1)  # a counter shows once it has counted
-    store.pause_route("e")
+    store.pauses.pause("e")
     served = app.test_client().get("/metrics").get_data(as_text=True)
     store.dispose()
     rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]

@@ -7,7 +7,7 @@ import os
 import threading
 
 from bridge import randomness
-from bridge.outbox.store import new_submission_id
+from bridge.outbox.records import new_submission_id
 
 
 def test_tokens_are_hex_of_the_asked_size_and_never_repeat() -> None:

@@ -39,7 +39,7 @@ from ..intake import captures as bench
 from ..intake.files import link
 from ..intake.state import bridge
 from ..mapping import without_footer
-from ..outbox.store import describe_erasure
+from ..outbox.records import describe_erasure
 from ..outbox.tables import STATES
 from ..proxies import peer_in
 
@@ -239,7 +239,7 @@ def home() -> Response:
         "admin/home.html",
         counts=counts,
         oldest=state.store.oldest_waiting_age(),
-        spam=state.store.quarantine_count(),
+        spam=state.store.quarantine.count(),
         routes=state.settings.routes,
         recent=state.store.list(limit=10),
         dead=state.store.list(state="dead", limit=10),
@@ -293,7 +293,7 @@ def submission(submission_id: str) -> Response:
             "expires": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(f.expires_at)),
             "expired": f.expires_at <= now,
         }
-        for f in state.store.attachments_for(sub.id)
+        for f in state.store.attachments.of(sub.id)
     ]
     return page(
         "admin/submission.html",
@@ -311,7 +311,7 @@ def extend(submission_id: str) -> Response:
     """The links to a submission's files work for the configured lifetime from now."""
     check_csrf()
     state = bridge()
-    count = state.store.extend_links(
+    count = state.store.attachments.extend_links(
         submission_id, time.time() + state.settings.files.link_lifetime
     )
     log.info("console: %d file link(s) of %s extended", count, submission_id)
@@ -347,7 +347,7 @@ def incidents() -> Response:
     state = bridge()
     now = state.clock()
     rows = []
-    for incident in state.store.list_incidents(limit=100):
+    for incident in state.store.incidents.list(limit=100):
         held = incident.muted or bool(incident.snoozed_until and incident.snoozed_until > now)
         token = state.incident_links.dumps([incident.route, incident.key])
         rows.append(
@@ -383,7 +383,7 @@ def captures() -> Response:
                 "truncated": c["truncated"],
                 "start": c["body"][:120],
             }
-            for c in state.store.captured(name, limit=route.alerts.capture)
+            for c in state.store.captures.list(name, limit=route.alerts.capture)
         ]
         for name, route in routes.items()
     }
@@ -427,7 +427,7 @@ def send_capture(capture_id: int) -> Response:
 def _capture(capture_id: int) -> tuple[dict[str, Any], Route]:
     """A captured payload and the route it came in on (404 if either is gone)."""
     state = bridge()
-    found = state.store.capture_by_id(capture_id)
+    found = state.store.captures.get(capture_id)
     route = state.settings.routes.get(found["route"]) if found else None
     if found is None or route is None:
         abort(404)
@@ -441,8 +441,8 @@ def spam() -> Response:
     route = request.args.get("route") or None
     return page(
         "admin/spam.html",
-        rows=state.store.list_quarantine(route=route, limit=100),
-        total=state.store.quarantine_count(),
+        rows=state.store.quarantine.list(route=route, limit=100),
+        total=state.store.quarantine.count(),
         route=route,
         routes=state.settings.routes,
         done=request.args.get("done", ""),
@@ -454,8 +454,8 @@ def spam() -> Response:
 def release(submission_id: str) -> Response:
     check_csrf()
     state = bridge()
-    held = state.store.quarantined(submission_id)
-    result = state.store.release_quarantined(submission_id)
+    held = state.store.quarantine.get(submission_id)
+    result = state.store.quarantine.release(submission_id)
     if held is not None and result is not None and state.metrics is not None:
         state.metrics.quarantine(held.route, "released")
     if result is None:
@@ -472,8 +472,8 @@ def release(submission_id: str) -> Response:
 def discard(submission_id: str) -> Response:
     check_csrf()
     state = bridge()
-    held = state.store.quarantined(submission_id)
-    if state.store.discard_quarantined(submission_id) and held is not None:
+    held = state.store.quarantine.get(submission_id)
+    if state.store.quarantine.discard(submission_id) and held is not None:
         if state.metrics is not None:
             state.metrics.quarantine(held.route, "discarded")
         done = f"Discarded {submission_id}."
@@ -494,7 +494,7 @@ def erase() -> Response:
         if "@" not in email:
             done = "Enter the person's email address."
         else:
-            report = bridge().store.erase(email)
+            report = bridge().store.privacy.erase(email)
             log.info("console erased the data of one person (%s)", describe_erasure("…", report))
             done = describe_erasure(email, report)
     return page("admin/erase.html", done=done, email=email)
@@ -518,7 +518,7 @@ def routes() -> Response:
             "timezone": state.settings.proprofs.timezone,
         },
         store=_masked_url(state.settings.store),
-        paused=state.store.paused_routes(),
+        paused=state.store.pauses.paused(),
     )
 
 
@@ -531,9 +531,9 @@ def pause_or_resume(name: str, action: str) -> Response:
     if name not in state.settings.routes or action not in ("pause", "resume"):
         abort(404)
     if action == "pause":
-        state.store.pause_route(name, by=f"console:{current_user() or ''}")
+        state.store.pauses.pause(name, by=f"console:{current_user() or ''}")
     else:
-        state.store.resume_route(name)
+        state.store.pauses.resume(name)
     log.info("console: route %s %sd", name, action)
     return cast(Response, redirect(url_for("admin.routes"), code=303))
 

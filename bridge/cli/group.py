@@ -8,7 +8,8 @@ from .. import __version__
 from ..attachments import open_store
 from ..config import ConfigError, Settings, load_settings
 from ..observability import RedactFilter, configure_logging, settings_secrets
-from ..outbox.store import SubmissionStore, sqlite_problem
+from ..outbox.sqlite import sqlite_problem
+from ..outbox.store import SubmissionStore
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"

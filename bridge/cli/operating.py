@@ -15,7 +15,8 @@ import click
 from ..app import proprofs_client
 from ..config import Settings, parse_duration
 from ..export import export
-from ..outbox.store import StoreUnavailable, SubmissionStore, describe_erasure
+from ..outbox.records import StoreUnavailable, describe_erasure
+from ..outbox.store import SubmissionStore
 from ..outbox.tables import STATES
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import STATUSES as STATUSES_FOR_EXPORT
@@ -160,7 +161,9 @@ def outbox_purge(config_file: str | None, older_than: str, state: str) -> None:
             "use a duration like 30d or 12h", param_hint="--older-than"
         ) from None
     store = open_outbox(settings_or_exit(config_file))
-    click.echo(f"purged {store.purge(older_than=seconds, state=state)} {state} submission(s)")
+    click.echo(
+        f"purged {store.privacy.purge(older_than=seconds, state=state)} {state} submission(s)"
+    )
 
 
 @main.command()
@@ -173,7 +176,7 @@ def erase(config_file: str | None, email: str) -> None:
         raise click.BadParameter("an email address, like person@example.com", param_hint="--email")
     try:
         with open_outbox(settings_or_exit(config_file)) as store:
-            report = store.erase(email)
+            report = store.privacy.erase(email)
     except StoreUnavailable as exc:
         click.echo(f"cannot reach the store: {exc}", err=True)
         raise SystemExit(1) from None
@@ -200,7 +203,7 @@ def routes_list(config_file: str | None) -> None:
     """Each route, its kind, and whether its delivery is paused."""
     settings = settings_or_exit(config_file)
     with open_outbox(settings) as store:
-        paused = store.paused_routes()
+        paused = store.pauses.paused()
     for name, route in sorted(settings.routes.items()):
         state = f"paused since {_when(paused[name])}" if name in paused else "delivering"
         click.echo(f"{name:<24} {route.kind:<7} {state}")
@@ -214,7 +217,7 @@ def routes_pause(config_file: str | None, route: str) -> None:
     settings = settings_or_exit(config_file)
     _known_route(settings, route)
     with open_outbox(settings) as store:
-        done = store.pause_route(route, by="cli")
+        done = store.pauses.pause(route, by="cli")
     click.echo(f"route {route}: " + ("paused" if done else "was already paused"))
 
 
@@ -226,7 +229,7 @@ def routes_resume(config_file: str | None, route: str) -> None:
     settings = settings_or_exit(config_file)
     _known_route(settings, route)
     with open_outbox(settings) as store:
-        done = store.resume_route(route)
+        done = store.pauses.resume(route)
     click.echo(f"route {route}: " + ("resumed" if done else "was not paused"))
 
 

@@ -12,7 +12,7 @@ from ..app import proprofs_client, signing_key
 from ..config import config_path
 from ..observability import Metrics
 from ..outbox.notify import DeadLetterNotifier
-from ..outbox.store import StoreUnavailable
+from ..outbox.records import StoreUnavailable
 from ..outbox.worker import DELIVERY_GATHER, Worker
 from ..proprofs.emulator import EmulatorServer, EmulatorState, Faults
 from ..serving import SERVE_DELIVERY_NICE, run_serve

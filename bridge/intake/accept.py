@@ -19,7 +19,7 @@ from ..attachments import Attachment, Upload
 from ..config import Route
 from ..guards import content
 from ..mapping import MappingError, footer, validation_messages, without_footer
-from ..outbox.store import StoreUnavailable, new_submission_id
+from ..outbox.records import StoreUnavailable, new_submission_id
 from ..proprofs.models import TicketDraft
 from .answers import Accepted, Rejected
 from .state import bridge, public_link
@@ -109,7 +109,7 @@ def accept(
         score, matched = reasons
         log.info("submission on route %s quarantined (score %g)", route.name, score)
         stored(
-            lambda: store.quarantine(
+            lambda: store.quarantine.hold(
                 route.name,
                 route.kind,
                 ready.draft,

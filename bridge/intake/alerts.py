@@ -29,7 +29,7 @@ from flask import url_for
 
 from ..config import Route
 from ..mapping import MappingError, footer, without_footer
-from ..outbox.store import Incident
+from ..outbox.records import Incident
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Ticket
 from ..watches import heartbeat_key
@@ -138,9 +138,9 @@ def _note(
     store = bridge().store
     try:
         if generation is None:
-            current = store.incident(route.name, key)
+            current = store.incidents.get(route.name, key)
             generation = current.generation if current is not None else 0
-        store.record_alert(
+        store.incidents.record(
             route.name,
             key,
             generation,
@@ -166,11 +166,13 @@ def heartbeat(route: Route) -> None:
     heartbeat's incident page says when it came back."""
     store = bridge().store
     now = bridge().clock()
-    back = stored(lambda: store.heartbeat_seen(route.name, now=now), route)
+    back = stored(lambda: store.heartbeats.seen(route.name, now=now), route)
     if back is not None:
         log.info("route %s: the heartbeat is back (silent since %s)", route.name, back)
         try:
-            store.record_alert(route.name, heartbeat_key(route.name), 1, "firing", "back", now=now)
+            store.incidents.record(
+                route.name, heartbeat_key(route.name), 1, "firing", "back", now=now
+            )
         except Exception as exc:
             log.warning("cannot note the heartbeat's return: %s", type(exc).__name__)
 
@@ -184,14 +186,14 @@ def _storm_guard(route: Route, ready: Prepared, key: str) -> Outcome | None:
     store = bridge().store
     now = bridge().clock()
     window = int(now // storm.window * storm.window)
-    if stored(lambda: store.storm_held(route.name, window, key), route):
+    if stored(lambda: store.storms.held(route.name, window, key), route):
         _note(route, key, "firing", "storm", ready, generation=0)
         return Outcome("held", None, STORM_MESSAGE)
-    count = stored(lambda: store.storm_count(route.name, window), route)
+    count = stored(lambda: store.storms.count(route.name, window), route)
     if count <= storm.max_new:
         return None
     held = stored(
-        lambda: store.storm_hold(route.name, window, key, ready.draft.subject, now=now), route
+        lambda: store.storms.hold(route.name, window, key, ready.draft.subject, now=now), route
     )
     if held == "late":
         return None  # the window's summary was raised meanwhile: a ticket of its own
@@ -210,7 +212,7 @@ STORM_MESSAGE = (
 
 def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
     store = bridge().store
-    current = stored(lambda: store.incident(route.name, key), route)
+    current = stored(lambda: store.incidents.get(route.name, key), route)
     generation = 1
     lines = [f"Incident page: {incident_link(route, key)}"]
     if current is None:
@@ -242,7 +244,7 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
             lines.insert(0, f"Previous ticket: #{previous} (closed; this alert group fired again)")
     ready = _with_lines(ready, lines)
     result = stored(
-        lambda: store.open_incident(
+        lambda: store.incidents.open(
             route.name,
             route.kind,
             key,
@@ -298,7 +300,7 @@ def _steering(route: Route, key: str, current: Incident) -> Steering:
         )
     muted, snooze = _labels(ticket, current, now)
     try:
-        bridge().store.record_ticket_check(
+        bridge().store.incidents.record_check(
             route.name, key, current.generation, is_open, muted=muted, snooze=snooze, now=now
         )
     except Exception:  # the cache is an optimisation; the answer stands without it

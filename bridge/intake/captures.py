@@ -24,7 +24,7 @@ from marshmallow import ValidationError
 
 from ..config import Route
 from ..mapping import MappingError, validation_messages
-from ..outbox.store import StoreUnavailable
+from ..outbox.records import StoreUnavailable
 from ..proprofs.models import TicketDraft
 from ..sources import GENERIC
 from .alerts import group_labels, notifications
@@ -63,7 +63,7 @@ def keep(route: Route, body: bytes, form: dict[str, str]) -> None:
     content_type = FORM if form else request.content_type or ""
     text = clean(raw[:LIMIT].decode("utf-8", "replace"))
     try:
-        state.store.capture(
+        state.store.captures.keep(
             route.name,
             content_type,
             headers,

@@ -42,7 +42,7 @@ def find(token: str) -> Attachment | None:
     route = state.settings.routes.get(route_name)
     if route is None or not route.file_fields:
         return None
-    found = state.store.attachment(submission_id, position)
+    found = state.store.attachments.get(submission_id, position)
     if found is None or found.route != route_name or found.expires_at <= time.time():
         return None
     return found
@@ -89,5 +89,5 @@ def own_files(submission_id: str) -> list[dict[str, Any]]:
     """A submission's files as the person who sent them sees them in the widget."""
     return [
         {"name": a.name, "size": a.size, "type": a.type, "url": link(a)}
-        for a in bridge().store.attachments_for(submission_id)
+        for a in bridge().store.attachments.of(submission_id)
     ]

@@ -21,7 +21,7 @@ from ..attachments import Upload
 from ..config import Route
 from ..guards import GuardRefusal, captcha, origins
 from ..guards.spam import TIME_FIELD, TimeToken, honeypot_filled
-from ..outbox.store import new_submission_id
+from ..outbox.records import new_submission_id
 from .accept import accept
 from .answers import Rejected, json_response, observe, observed
 from .body import check_declared_size, parse_json, receive_body, too_large

@@ -13,7 +13,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..config import Route
 from ..guards import GuardRefusal, signatures
-from ..outbox.store import StoreUnavailable
+from ..outbox.records import StoreUnavailable
 from ..sources import GENERIC
 from . import captures
 from .accept import accept, prepare, stored
@@ -198,7 +198,7 @@ def once(route: Route, message_id: str, work: Callable[[], Response]) -> Respons
     the sender's retry is processed rather than told "duplicate" for nothing stored.
     """
     store = bridge().store
-    sighting = stored(lambda: store.begin_message(route.name, message_id), route)
+    sighting = stored(lambda: store.messages.begin(route.name, message_id), route)
     if sighting.state == "answered":
         earlier = sighting.answer or {}
         return json_response(
@@ -219,7 +219,7 @@ def once(route: Route, message_id: str, work: Callable[[], Response]) -> Respons
         return response
     finally:
         try:
-            store.finish_message(route.name, message_id, answer)
+            store.messages.finish(route.name, message_id, answer)
         except StoreUnavailable:
             log.warning("cannot record the answer to webhook-id on route %s", route.name)
 

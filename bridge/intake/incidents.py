@@ -51,8 +51,8 @@ def page(token: str) -> Response:
     except (BadSignature, TypeError, ValueError):
         return _missing()
     route = state.settings.routes.get(route_name)
-    incident = state.store.incident(route_name, key)
-    events = state.store.incident_events(route_name, key, limit=SHOWN + 1)
+    incident = state.store.incidents.get(route_name, key)
+    events = state.store.incidents.events(route_name, key, limit=SHOWN + 1)
     if route is None or (incident is None and not events):
         return _missing()
     changes = [e.received_at for e in events]
@@ -155,13 +155,13 @@ def storm(token: str) -> Response:
     except (BadSignature, TypeError, ValueError):
         return _missing()
     route = state.settings.routes.get(route_name)
-    held = state.store.storm_groups(route_name, window)
+    held = state.store.storms.groups(route_name, window)
     if route is None or route.alerts.storm is None or not held:
         return _missing()
     length = route.alerts.storm.window
     if state.clock() - (window + length) > state.settings.server.link_lifetime:
         return _missing(expired=True)
-    summary_id = state.store.storm_summary_of(route_name, window)
+    summary_id = state.store.storms.summary_of(route_name, window)
     summary = state.store.get(summary_id) if summary_id else None
     groups = [
         {

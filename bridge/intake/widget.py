@@ -25,7 +25,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..config import Route
 from ..guards import GuardRefusal, captcha
 from ..mapping import without_footer
-from ..outbox.store import Submission
+from ..outbox.records import Submission
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Message, Ticket
 from .accept import accept
@@ -400,7 +400,7 @@ def status(name: str, receipt: str) -> Response:
         )
     submission = bridge().store.get(str(submission_id))
     if submission is None:
-        held = bridge().store.quarantined(str(submission_id))
+        held = bridge().store.quarantine.get(str(submission_id))
         if held is not None and held.route == route.name:
             # Quarantined: the person sees it received, as with any other.
             received = {

@@ -12,20 +12,20 @@ from sqlalchemy.exc import IntegrityError
 from .tables import console_sessions, keys
 
 if TYPE_CHECKING:
-    from .store import SubmissionStore
+    from .database import Database
 
 
 class AccessStore:
     """Console sessions and generated keys, kept in the outbox's database."""
 
-    def __init__(self, store: SubmissionStore) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     def open_session(self, user: str, *, now: float | None = None) -> str:
         """A new console session for ``user``; its id goes in the signed cookie."""
         now = time.time() if now is None else now
         session_id = secrets.token_urlsafe(32)
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             conn.execute(
                 console_sessions.delete().where(console_sessions.c.created_at < now - 86400)
             )
@@ -41,29 +41,29 @@ class AccessStore:
         ``max_age`` seconds."""
         now = time.time() if now is None else now
         c = console_sessions.c
-        with self.store._read() as conn:
+        with self.db.read() as conn:
             row = conn.execute(
                 sa.select(c.user).where((c.id == session_id) & (c.created_at >= now - max_age))
             ).first()
         return str(row.user) if row else None
 
     def close_session(self, session_id: str) -> None:
-        with self.store._write() as conn:
+        with self.db.write() as conn:
             conn.execute(console_sessions.delete().where(console_sessions.c.id == session_id))
 
     def key(self, name: str) -> str:
         """The key called ``name``, made at random the first time any process asks."""
-        with self.store._read() as conn:
+        with self.db.read() as conn:
             value = conn.execute(sa.select(keys.c.value).where(keys.c.name == name)).scalar()
         if value is not None:
             return str(value)
         try:
-            with self.store._write() as conn:
+            with self.db.write() as conn:
                 made = secrets.token_hex(32)
                 conn.execute(keys.insert().values(name=name, value=made, created_at=time.time()))
                 return made
         except IntegrityError:  # another process made it first: use theirs
-            with self.store._read() as conn:
+            with self.db.read() as conn:
                 return str(
                     conn.execute(sa.select(keys.c.value).where(keys.c.name == name)).scalar()
                 )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import requests
 
 from ..signing import standard_signature
-from .store import Submission
+from .records import Submission
 
 log = logging.getLogger(__name__)
 #: Waits before each try (the first at once); then the notification is dropped.

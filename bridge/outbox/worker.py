@@ -34,8 +34,9 @@ from ..proprofs.errors import (
 )
 from ..proprofs.models import Ticket, TicketFilters
 from ..shutdown import StopSignals
+from .records import Outcome, StoreUnavailable, Submission
 from .retry import RetryPolicy
-from .store import StoreUnavailable, Submission, SubmissionStore
+from .store import SubmissionStore
 
 log = logging.getLogger(__name__)
 REF_RE = re.compile(r"\b(pb-[0-9a-f]{20})\b")
@@ -332,25 +333,25 @@ class Worker:
                     if after is None:
                         continue
                     for _ in range(20):
-                        done = self.store.scrub_due(route, state, after, now=self.clock())
+                        done = self.store.privacy.scrub_due(route, state, after, now=self.clock())
                         if done:
                             log.info("scrubbed %d %s submissions on route %s", done, state, route)
                         if done < 200:
                             break
             for _ in range(20):
-                expired = self.store.expire_quarantine(now=self.clock(), limit=200)
+                expired = self.store.quarantine.expire(now=self.clock(), limit=200)
                 for route, count in expired.items():
                     self.metrics.quarantine(route, "expired", count)
                     log.info("%d quarantined submissions on route %s expired", count, route)
                 if sum(expired.values()) < 200:
                     break
-            self.store.trim_incident_events(older_than=INCIDENT_HISTORY, now=self.clock())
+            self.store.incidents.trim_events(older_than=INCIDENT_HISTORY, now=self.clock())
             if self.captures is not None:
                 # A route that now keeps fewer (or none, or is gone) loses the rest.
-                for route, count in self.store.captured_routes().items():
+                for route, count in self.store.captures.routes().items():
                     if count > self.captures.get(route, 0):
-                        self.store.trim_captures(route, self.captures.get(route, 0))
-            swept = self.store.sweep_files(now=self.clock())
+                        self.store.captures.trim(route, self.captures.get(route, 0))
+            swept = self.store.attachments.sweep(now=self.clock())
             if swept:
                 log.info("removed %d kept files no submission refers to", swept)
         except StoreUnavailable as exc:
@@ -416,9 +417,8 @@ class Worker:
         started, ticket_id, failure = sent
         if isinstance(failure, AuthenticationError | InvalidRequestError):
             self._upstream(None)
-            if self.store.mark_dead(
-                claim, str(failure), kind="create", started_at=started, http_status=failure.status
-            ):
+            outcome = Outcome.dead(str(failure), failure.status)
+            if self.store.finish(claim, outcome, kind="create", started_at=started):
                 self._dead(claim, str(failure))
             self.metrics.delivery(claim.route, "dead")
             log.warning("submission %s is dead: %s", claim.id, failure)
@@ -426,7 +426,8 @@ class Worker:
         if isinstance(failure, AmbiguousError):
             self._upstream(None)  # a server took the connection, whatever became of it
             recheck = self.clock() + self.settings.reconcile_first_check
-            self.store.mark_unknown(claim, recheck, str(failure), kind="create", started_at=started)
+            outcome = Outcome.unknown(recheck, str(failure))
+            self.store.finish(claim, outcome, kind="create", started_at=started)
             self.metrics.delivery(claim.route, "unknown")
             log.info("submission %s: outcome unknown, will reconcile (%s)", claim.id, failure)
             return
@@ -438,7 +439,9 @@ class Worker:
         faults.reached("sent")
         recorded = self._record(
             claim,
-            lambda: self.store.mark_delivered(claim, ticket_id, kind="create", started_at=started),
+            lambda: self.store.finish(
+                claim, Outcome.delivered(ticket_id), kind="create", started_at=started
+            ),
         )
         if recorded:
             self.delivered += 1
@@ -520,16 +523,15 @@ class Worker:
         delay = self.settings.retry.next_delay(claim.attempts, error)
         if delay is None:
             reason = f"gave up after {claim.attempts} attempts: {text}"
-            if self.store.mark_dead(
-                claim, reason, kind=kind, started_at=started, http_status=status
+            if self.store.finish(
+                claim, Outcome.dead(reason, status), kind=kind, started_at=started
             ):
                 self._dead(claim, reason)
             self.metrics.delivery(claim.route, "dead")
             log.warning("submission %s is dead after %d attempts", claim.id, claim.attempts)
         else:
-            self.store.mark_retry(
-                claim, delay, text, kind=kind, started_at=started, http_status=status
-            )
+            outcome = Outcome.retry(self.clock() + delay, text, status)
+            self.store.finish(claim, outcome, kind=kind, started_at=started)
             self.metrics.delivery(claim.route, "retry")
 
     # --- reconcile ----------------------------------------------------------------------------
@@ -551,10 +553,12 @@ class Worker:
         except ProProfsError as exc:
             self._upstream(exc)
             for claim in claims:
-                self.store.mark_unknown(
+                self.store.finish(
                     claim,
-                    self.clock() + max(5.0, self.settings.poll_interval),
-                    f"reconcile failed: {exc}",
+                    Outcome.unknown(
+                        self.clock() + max(5.0, self.settings.poll_interval),
+                        f"reconcile failed: {exc}",
+                    ),
                     kind="reconcile",
                     started_at=started,
                 )
@@ -565,8 +569,8 @@ class Worker:
         for claim in claims:
             ticket_id = found.get(claim.id)
             if ticket_id is not None:
-                if self.store.mark_delivered(
-                    claim, ticket_id, kind="reconcile", started_at=started
+                if self.store.finish(
+                    claim, Outcome.delivered(ticket_id), kind="reconcile", started_at=started
                 ):
                     self.delivered += 1
                     self.metrics.delivery(claim.route, "delivered", self.clock() - claim.created_at)
@@ -576,10 +580,9 @@ class Worker:
             settled_at = (claim.sent_at or claim.created_at) + self.settings.reconcile_lag
             if now < settled_at:
                 # Not listed yet may mean "not yet": look again once the list has caught up.
-                self.store.mark_unknown(
+                self.store.finish(
                     claim,
-                    settled_at,
-                    "not found yet; re-checking",
+                    Outcome.unknown(settled_at, "not found yet; re-checking"),
                     kind="reconcile",
                     started_at=started,
                 )

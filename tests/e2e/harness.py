@@ -16,7 +16,8 @@ from pathlib import Path
 import requests
 
 from bridge.mapping import footer
-from bridge.outbox.store import SubmissionStore, new_submission_id
+from bridge.outbox.records import new_submission_id
+from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import TicketDraft
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import ACCOUNT_EMAIL, TOKEN

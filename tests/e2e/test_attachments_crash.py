@@ -68,7 +68,7 @@ def test_a_crash_after_the_files_are_kept_loses_nothing_answered_and_links_no_or
             assert wait_until(lambda: store.counts()["delivered"] == len(answered), 60)
             # Every answered submission has its file, and the ticket's link gives its bytes.
             for n, sid in answered.items():
-                rows = store.attachments_for(sid)
+                rows = store.attachments.of(sid)
                 assert [(r.name, r.size) for r in rows] == [(f"invoice-{n}.pdf", len(blobs[n]))]
                 ticket = next(
                     t for t in emulator.state.tickets.values() if sid in (t.description or "")
@@ -94,7 +94,7 @@ def test_a_crash_after_the_files_are_kept_loses_nothing_answered_and_links_no_or
             for path in kept.rglob("*"):
                 if path.is_file() and path.name in orphans:
                     os.utime(path, (time.time() - 2 * WRITE_GRACE,) * 2)
-            swept = store.sweep_files()
+            swept = store.attachments.sweep()
             assert swept == len(orphans)
             assert files.digests() == {hashlib.sha256(blobs[n]).hexdigest() for n in answered}
     record_figures(

@@ -144,7 +144,7 @@ def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_
     try:
         assert store.counts().get("delivered") == len(accepted)
         # The capturing routes kept what they were sent, without their credentials.
-        kept = {name: store.captured(name) for name in ("alerts-prod", "grafana-signed")}
+        kept = {name: store.captures.list(name) for name in ("alerts-prod", "grafana-signed")}
         assert all(kept.values()), {name: len(c) for name, c in kept.items()}
         text = json.dumps([dict(c) for c in kept["alerts-prod"] + kept["grafana-signed"]])
         assert env["ALERTMANAGER_TOKEN"] not in text and env["GRAFANA_SECRET"] not in text

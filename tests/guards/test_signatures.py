@@ -288,11 +288,11 @@ def test_a_standard_webhook_that_failed_is_processed_when_sent_again(web: Any) -
     assert post(client, "standard", bad, standard_headers(bad, msg_id="retry-1"))[0] == 422
     assert store.counts()["pending"] == 0
     # A message whose attempt is still in progress elsewhere is told to come back, not 2xx.
-    assert store.begin_message("standard", "busy-1").state == "new"
+    assert store.messages.begin("standard", "busy-1").state == "new"
     status, body = post(client, "standard", GENERIC, standard_headers(GENERIC, msg_id="busy-1"))
     assert status == 409 and body["code"] == "in_progress"
     # An attempt that died without an answer is taken over once it is stale.
-    assert store.begin_message("standard", "dead-1", now=time.time() - 120).state == "new"
+    assert store.messages.begin("standard", "dead-1", now=time.time() - 120).state == "new"
     status, _ = post(client, "standard", GENERIC, standard_headers(GENERIC, msg_id="dead-1"))
     assert status == 202 and store.counts()["pending"] == 1
 

@@ -112,7 +112,7 @@ def test_a_group_that_fires_again_after_its_ticket_closed_gets_a_new_ticket(
     assert post(client, FIRING)[0] == 200  # the new one is now the open incident
     deliver(store, settings)
     assert len(emulator.state.tickets) == 2
-    incident = store.incident("alerts", "alerts:{}/{}:{}")
+    incident = store.incidents.get("alerts", "alerts:{}/{}:{}")
     assert (
         incident is not None and incident.generation == 2 and incident.submission.id == body["id"]
     )

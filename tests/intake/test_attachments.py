@@ -123,7 +123,7 @@ def test_types_are_read_from_the_content_not_the_name_or_the_claim(
     # A real PNG called invoice.exe is a PNG, kept and offered as invoice.png.
     assert post(client, [(PNG, "invoice.exe")], **JSON).status_code == 202
     assert sum(store.counts().values()) == 1
-    (kept_file,) = store.attachments_for(store.list()[0].id)
+    (kept_file,) = store.attachments.of(store.list()[0].id)
     assert (kept_file.name, kept_file.type) == ("invoice.png", "image/png")
 
 
@@ -200,7 +200,7 @@ def test_the_ticket_links_each_file_and_each_link_gives_the_exact_bytes(
     assert pdf.data == PDF
     assert "filename*=UTF-8''Rechnung%20%E2%84%967.pdf" in pdf.headers["Content-Disposition"]
     assert len(kept(tmp_path)) == 2
-    rows = store.attachments_for(submission.id)
+    rows = store.attachments.of(submission.id)
     assert [(r.name, r.size, r.type) for r in rows] == [
         ("screen shot.png", len(PNG), "image/png"),
         ("Rechnung №7.pdf", len(PDF), "application/pdf"),
@@ -249,11 +249,11 @@ def test_tampered_expired_and_foreign_tokens_get_404_and_the_console_can_extend(
     assert client.get(f"/files/{Links(app_key).token('proof', sid, 0)}").status_code == 404
     assert client.get(f"/files/{Links(app_key).token('contact', sid, 5)}").status_code == 404
     # Expired: the link stops; extended, it works again (the same link, as in the ticket).
-    store.extend_links(sid, time.time() - 1)
+    store.attachments.extend_links(sid, time.time() - 1)
     gone = client.get(good)
     assert gone.status_code == 404 and "expired" in gone.json["message"]
     assert gone.headers["X-Content-Type-Options"] == "nosniff"
-    store.extend_links(sid, time.time() + 3600)
+    store.attachments.extend_links(sid, time.time() + 3600)
     assert client.get(good).data == PNG
 
 
@@ -275,9 +275,9 @@ def test_the_same_bytes_twice_are_kept_once_and_survive_one_purge(
         )
     for path in kept(tmp_path):
         os.utime(path, (time.time() - 3600, time.time() - 3600))
-    assert store.purge(older_than=60, state="delivered") == 1
+    assert store.privacy.purge(older_than=60, state="delivered") == 1
     assert len(kept(tmp_path)) == 1  # the other submission still refers to it
-    assert store.attachments_for(first) == []
+    assert store.attachments.of(first) == []
 
 
 def test_files_of_a_double_submit_are_part_of_what_is_compared(
@@ -358,14 +358,14 @@ def test_quarantined_files_go_when_discarded_and_follow_a_release(tmp_path: Path
         content_type="multipart/form-data",
         headers=JSON,
     ).json["id"]
-    assert store.quarantine_count() == 2 and len(kept(tmp_path)) == 2
+    assert store.quarantine.count() == 2 and len(kept(tmp_path)) == 2
     for path in kept(tmp_path):
         os.utime(path, (time.time() - 3600, time.time() - 3600))
-    assert store.discard_quarantined(spam)
-    assert store.attachments_for(spam) == [] and len(kept(tmp_path)) == 1
-    released = store.release_quarantined(held)
+    assert store.quarantine.discard(spam)
+    assert store.attachments.of(spam) == [] and len(kept(tmp_path)) == 1
+    released = store.quarantine.release(held)
     assert released is not None and released.id == held
-    assert [a.name for a in store.attachments_for(held)] == ["b.pdf"]
+    assert [a.name for a in store.attachments.of(held)] == ["b.pdf"]
     store.dispose()
 
 
@@ -378,7 +378,7 @@ def test_the_console_lists_a_submissions_files_and_extends_their_links(tmp_path:
     client, store = make(tmp_path, config)
     staff = {"X-Forwarded-User": "sam"}
     sid = post(client, [(PNG, "screen.png"), (PDF, "invoice.pdf")], **JSON).json["id"]
-    store.extend_links(sid, time.time() - 60)  # both links have expired
+    store.attachments.extend_links(sid, time.time() - 60)  # both links have expired
     page = client.get(f"/admin/submissions/{sid}", headers=staff).get_data(as_text=True)
     assert ">screen.png</a>" in page and ">invoice.pdf</a>" in page
     assert page.count("(expired)") == 2
@@ -392,7 +392,7 @@ def test_the_console_lists_a_submissions_files_and_extends_their_links(tmp_path:
         f"/admin/submissions/{sid}/extend", data={"csrf_token": csrf.group(1)}, headers=staff
     )
     assert extended.status_code == 303
-    assert all(a.expires_at > time.time() + 29 * 86400 for a in store.attachments_for(sid))
+    assert all(a.expires_at > time.time() + 29 * 86400 for a in store.attachments.of(sid))
     assert client.get(link.group(1)).data == PNG  # the link already in the ticket works again
     page = client.get(f"/admin/submissions/{sid}", headers=staff).get_data(as_text=True)
     assert "(expired)" not in page

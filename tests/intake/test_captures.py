@@ -80,8 +80,8 @@ def test_the_last_n_authenticated_payloads_are_kept_without_credentials(captured
     assert client.post("/hooks/alerts", json=group("X")).status_code == 401
     assert client.post("/hooks/quiet", json=group("Q"), headers=AUTH).status_code == 202
 
-    kept = store.captured("alerts")
-    assert len(kept) == 3 and store.captured("quiet") == []
+    kept = store.captures.list("alerts")
+    assert len(kept) == 3 and store.captures.list("quiet") == []
     newest = kept[0]
     assert json.loads(newest["body"])["note"] == "[redacted]"
     assert [json.loads(c["body"])["groupLabels"]["alertname"] for c in kept[1:]] == ["A4", "A3"]
@@ -96,7 +96,7 @@ def test_a_body_past_64_kib_is_cut_and_cannot_be_sent_again(captured: Any) -> No
     big = group("Big")
     big["commonAnnotations"] = {"description": "x" * 70_000}
     client.post("/hooks/alerts", json=big, headers=AUTH)
-    (kept,) = store.captured("alerts")
+    (kept,) = store.captures.list("alerts")
     assert kept["truncated"] and len(kept["body"]) == 64 * 1024
     log_in(client)
     page = client.get(f"/admin/captures/{kept['id']}").get_data(as_text=True)
@@ -108,7 +108,7 @@ def test_the_console_renders_a_capture_through_the_current_templates_and_creates
 ) -> None:
     client, store = captured
     client.post("/hooks/alerts", json=group("DiskFull"), headers=AUTH)
-    (kept,) = store.captured("alerts")
+    (kept,) = store.captures.list("alerts")
     before = store.counts()
     log_in(client)
     listing = client.get("/admin/captures").get_data(as_text=True)
@@ -136,7 +136,7 @@ def test_send_again_makes_a_test_ticket_outside_the_incident(
 ) -> None:
     client, store = captured
     client.post("/hooks/alerts", json=group("DiskFull"), headers=AUTH)
-    (kept,) = store.captured("alerts")
+    (kept,) = store.captures.list("alerts")
     log_in(client)
     page = client.get(f"/admin/captures/{kept['id']}").get_data(as_text=True)
     refused = client.post(f"/admin/captures/{kept['id']}/send")
@@ -160,13 +160,15 @@ def test_housekeeping_trims_captures_of_routes_that_now_keep_fewer(
     web, store = captured
     for n in range(3):
         web.post("/hooks/alerts", json=group(f"A{n}"), headers=AUTH)
-    store.capture("gone", "application/json", {}, "{}", truncated=False, keep=5)
+    store.captures.keep("gone", "application/json", {}, "{}", truncated=False, keep=5)
     Worker(store, client, captures={"alerts": 1}).housekeeping()
-    names = [json.loads(c["body"])["groupLabels"]["alertname"] for c in store.captured("alerts")]
-    assert names == ["A2"] and store.captured("gone") == []
-    store.capture("gone", "application/json", {}, "{}", truncated=False, keep=5)
+    names = [
+        json.loads(c["body"])["groupLabels"]["alertname"] for c in store.captures.list("alerts")
+    ]
+    assert names == ["A2"] and store.captures.list("gone") == []
+    store.captures.keep("gone", "application/json", {}, "{}", truncated=False, keep=5)
     Worker(store, client).housekeeping()  # not told what routes keep: leaves them be
-    assert len(store.captured("gone")) == 1
+    assert len(store.captures.list("gone")) == 1
 
 
 def test_a_sender_that_posts_a_form_is_kept_as_its_fields_and_renders(
@@ -196,7 +198,7 @@ routes:
             content_type="multipart/form-data",
         )
         assert multipart.status_code == 202
-        kept = store.captured("robot")
+        kept = store.captures.list("robot")
         assert [c["content_type"] for c in kept] == ["application/x-www-form-urlencoded"] * 2
         log_in(client)
         for capture, name in zip(kept, ("Mail Server", "Web Server"), strict=True):

@@ -157,7 +157,7 @@ def test_a_tampered_or_foreign_token_is_a_plain_404(alerts: Any, emulator: Emula
     unknown = state.incident_links.dumps(["alerts", "alerts:no-such-group"])
     assert client.get(f"/incidents/{unknown}").status_code == 404
     # A person's label value is shown as text, never as markup.
-    store.record_alert("alerts", KEY, 1, "firing", "repeat", labels={"x": "<script>1</script>"})
+    store.incidents.record("alerts", KEY, 1, "firing", "repeat", labels={"x": "<script>1</script>"})
     assert "<script>1</script>" not in client.get(link).get_data(as_text=True)
 
 
@@ -196,10 +196,10 @@ def test_the_history_is_kept_ninety_days(store: SubmissionStore) -> None:
     from bridge.outbox.worker import INCIDENT_HISTORY
 
     now = time.time()
-    store.record_alert("r", "r:g", 1, "firing", "repeat", now=now - INCIDENT_HISTORY - 60)
-    store.record_alert("r", "r:g", 1, "firing", "repeat", now=now - 60)
-    assert store.trim_incident_events(older_than=INCIDENT_HISTORY, now=now) == 1
-    assert [e.received_at for e in store.incident_events("r", "r:g")] == [now - 60]
+    store.incidents.record("r", "r:g", 1, "firing", "repeat", now=now - INCIDENT_HISTORY - 60)
+    store.incidents.record("r", "r:g", 1, "firing", "repeat", now=now - 60)
+    assert store.incidents.trim_events(older_than=INCIDENT_HISTORY, now=now) == 1
+    assert [e.received_at for e in store.incidents.events("r", "r:g")] == [now - 60]
 
 
 def test_an_incident_link_expires_30_days_after_the_last_change(

@@ -163,7 +163,7 @@ def test_a_quarantined_submission_is_answered_as_usual_and_makes_no_ticket(
     redirect = client.post("/forms/contact", data={**SPAM, "name": "Other"})
     assert redirect.status_code == 303 and "/thanks" in redirect.headers["Location"]
     assert sum(store.counts().values()) == 0  # nothing in the outbox
-    (_newer, held) = store.list_quarantine()
+    (_newer, held) = store.quarantine.list()
     assert held.id == held_id and held.route == "contact"
     assert held.score == 3 + 10 and held.reasons == [
         "keyword: casino",
@@ -202,7 +202,7 @@ def test_release_makes_exactly_one_ticket_and_discard_none(
     assert (
         client.post(f"/admin/spam/{dropped}/discard", data={"csrf_token": csrf}).status_code == 303
     )
-    assert store.list_quarantine() == []
+    assert store.quarantine.list() == []
     deliver(store, emulator)
     (ticket,) = emulator.state.tickets.values()
     assert kept in (ticket.description or "")  # the same reference: reconcilable, once
@@ -219,17 +219,17 @@ def test_quarantined_submissions_expire_in_the_delivery_process(
 ) -> None:
     client, store, _ = console
     client.post("/forms/contact", data=SPAM, headers=AJAX)
-    (held,) = store.list_quarantine()
+    (held,) = store.quarantine.list()
     assert held.expires_at == pytest.approx(held.created_at + 3600)
     later = [held.expires_at + 1]
     with ProProfsClient(emulator.base_url, ACCOUNT_EMAIL, TOKEN) as proprofs:
         worker = Worker(store, proprofs, clock=lambda: later[0], metrics=Metrics())
         later[0] = held.expires_at - 1
         worker.housekeeping()
-        assert len(store.list_quarantine()) == 1  # not yet
+        assert len(store.quarantine.list()) == 1  # not yet
         later[0] = held.expires_at + 1
         worker.housekeeping()
-    assert store.list_quarantine() == []
+    assert store.quarantine.list() == []
     assert 'bridge_quarantine_total{action="expired",route="contact"} 1.0' in (
         worker.metrics.exposition().decode()
     )
@@ -242,7 +242,7 @@ def test_the_widget_quarantines_and_its_status_view_says_received(console: Any) 
     )
     assert answer.status_code == 202
     receipt = answer.get_json()["receipt"]
-    assert store.counts()["pending"] == 0 and len(store.list_quarantine()) == 1
+    assert store.counts()["pending"] == 0 and len(store.quarantine.list()) == 1
     status = client.get(f"/widget/widget/status/{receipt}")
     assert status.status_code == 200 and status.get_json()["state"] == "received"
 
@@ -255,14 +255,14 @@ def test_with_keep_a_honeypot_catch_is_quarantined_not_dropped(
     person = {"email": "jane@example.com", "message": "My autofill filled a hidden box", "_hp": "x"}
     answer = client.post("/forms/contact", data=person, headers=AJAX)
     assert answer.status_code == 202
-    (held,) = store.list_quarantine()
+    (held,) = store.quarantine.list()
     assert held.reasons == ["honeypot: filled"]
-    assert store.release_quarantined(held.id) is not None
+    assert store.quarantine.release(held.id) is not None
     deliver(store, emulator)
     assert len(emulator.state.tickets) == 1
     # A bot's post that is not even a valid form is still dropped, not kept.
     junk = client.post("/forms/contact", data={"_hp": "x", "email": "nope"}, headers=AJAX)
-    assert junk.status_code == 202 and store.list_quarantine() == []
+    assert junk.status_code == 202 and store.quarantine.list() == []
 
 
 def test_a_released_submission_whose_key_was_taken_meanwhile_is_that_one(
@@ -271,7 +271,7 @@ def test_a_released_submission_whose_key_was_taken_meanwhile_is_that_one(
     from bridge.proprofs import TicketDraft
 
     draft = TicketDraft(email="a@x.org", subject="S", description="d")
-    held = store.quarantine(
+    held = store.quarantine.hold(
         "r",
         "form",
         draft,
@@ -281,6 +281,6 @@ def test_a_released_submission_whose_key_was_taken_meanwhile_is_that_one(
         dedup_key="r:same:1",
     )
     first = store.enqueue("r", "form", draft, dedup_key="r:same:1")
-    result = store.release_quarantined(held)
+    result = store.quarantine.release(held)
     assert result is not None and result.duplicate and result.id == first.id
-    assert store.counts()["pending"] == 1 and store.list_quarantine() == []
+    assert store.counts()["pending"] == 1 and store.quarantine.list() == []

@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from bridge.attachments import WRITE_GRACE, Attachment, DirectoryStore, FileStore, S3Store
-from bridge.outbox.store import SubmissionStore, new_submission_id
+from bridge.outbox.records import new_submission_id
+from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import TicketDraft
 from tests.e2e.harness import free_port, wait_until
 
@@ -100,7 +101,7 @@ def submit(store: SubmissionStore, email: str, blobs: list[bytes], *, held: bool
             )
         )
     if held:
-        store.quarantine(
+        store.quarantine.hold(
             "r",
             "form",
             draft(email),
@@ -137,8 +138,8 @@ def test_rows_commit_with_the_submission_and_a_duplicate_adds_none(
     both: SubmissionStore,
 ) -> None:
     sid = submit(both, "jane@example.com", [PNG, PDF])
-    assert [a.position for a in both.attachments_for(sid)] == [0, 1]
-    assert both.attachment(sid, 1) is not None and both.attachment(sid, 2) is None
+    assert [a.position for a in both.attachments.of(sid)] == [0, 1]
+    assert both.attachments.get(sid, 1) is not None and both.attachments.get(sid, 2) is None
     assert present(both.files, PNG, PDF) == [True, True]  # type: ignore[arg-type]
     # A repeated dedup key stores nothing: no second set of rows.
     assert both.files is not None
@@ -155,7 +156,7 @@ def test_rows_commit_with_the_submission_and_a_duplicate_adds_none(
         attachments=[row],
     )
     assert again.duplicate and again.id == first.id
-    assert both.attachments_for("pb-dup") == [] and attachment_rows(both) == 2
+    assert both.attachments.of("pb-dup") == [] and attachment_rows(both) == 2
 
 
 def test_purge_and_retention_remove_the_files_nobody_else_refers_to(
@@ -169,12 +170,12 @@ def test_purge_and_retention_remove_the_files_nobody_else_refers_to(
         )
     # Files written moments ago stay (a submission with the same bytes may be committing);
     # their rows go at once, and the sweep takes the files once they are old.
-    assert both.scrub_due("r", "delivered", 60, now=time.time()) == 2
+    assert both.privacy.scrub_due("r", "delivered", 60, now=time.time()) == 2
     assert attachment_rows(both) == 0
     assert present(both.files, PNG, PDF, OTHER) == [True, True, True]  # type: ignore[arg-type]
-    assert both.sweep_files(now=time.time() + LATER) == 3
+    assert both.attachments.sweep(now=time.time() + LATER) == 3
     assert present(both.files, PNG, PDF, OTHER) == [False, False, False]  # type: ignore[arg-type]
-    assert both.attachments_for(jane) == [] and both.attachments_for(other) == []
+    assert both.attachments.of(jane) == [] and both.attachments.of(other) == []
 
 
 def test_purge_keeps_a_file_another_submission_still_has(both: SubmissionStore) -> None:
@@ -185,8 +186,8 @@ def test_purge_keeps_a_file_another_submission_still_has(both: SubmissionStore) 
             sa.text("update submissions set state='delivered', updated_at=1 where id=:i"),
             {"i": first},
         )
-    assert both.purge(older_than=0, state="delivered") == 1
-    assert both.sweep_files(now=time.time() + LATER) == 0
+    assert both.privacy.purge(older_than=0, state="delivered") == 1
+    assert both.attachments.sweep(now=time.time() + LATER) == 0
     assert present(both.files, PDF, OTHER) == [True, True]  # type: ignore[arg-type]
 
 
@@ -196,10 +197,10 @@ def test_erase_takes_the_persons_files_and_quarantined_ones_and_no_one_elses(
     submit(both, "jane@example.com", [PNG])
     submit(both, "Jane@Example.com", [PDF], held=True)
     olga = submit(both, "olga@example.com", [OTHER])
-    report = both.erase("jane@example.com")
+    report = both.privacy.erase("jane@example.com")
     assert report["files"] == 2 and report["scrubbed"] == 1 and report["quarantine_deleted"] == 1
-    assert [a.name for a in both.attachments_for(olga)] == ["f0"]
-    both.sweep_files(now=time.time() + LATER)
+    assert [a.name for a in both.attachments.of(olga)] == ["f0"]
+    both.attachments.sweep(now=time.time() + LATER)
     assert present(both.files, PNG, PDF, OTHER) == [False, False, True]  # type: ignore[arg-type]
 
 
@@ -207,17 +208,17 @@ def test_the_sweep_takes_old_orphans_and_leaves_new_ones(both: SubmissionStore) 
     assert both.files is not None
     orphan = both.files.put(b"%PDF-1.7\nwritten by a process that died before its commit")
     submit(both, "jane@example.com", [PNG])
-    assert both.sweep_files(now=time.time()) == 0  # too new to tell from a commit under way
-    assert both.sweep_files(now=time.time() + LATER) == 1
+    assert both.attachments.sweep(now=time.time()) == 0  # too new to tell from a commit under way
+    assert both.attachments.sweep(now=time.time() + LATER) == 1
     assert both.files.read(orphan.digest) is None
     assert present(both.files, PNG) == [True]
 
 
 def test_expired_quarantine_takes_its_files(both: SubmissionStore) -> None:
     submit(both, "jane@example.com", [PNG], held=True)
-    assert both.expire_quarantine(now=time.time() + 120) == {"r": 1}
+    assert both.quarantine.expire(now=time.time() + 120) == {"r": 1}
     assert attachment_rows(both) == 0
-    both.sweep_files(now=time.time() + LATER)
+    both.attachments.sweep(now=time.time() + LATER)
     assert present(both.files, PNG) == [False]
 
 

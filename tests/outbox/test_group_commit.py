@@ -19,8 +19,10 @@ import pytest
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from bridge.outbox import store as store_module
-from bridge.outbox.store import GroupCommit, StoreUnavailable, SubmissionStore, WriterTurns
+from bridge.outbox.group import GroupCommit, _Write
+from bridge.outbox.records import Outcome, StoreUnavailable
+from bridge.outbox.sqlite import WriterTurns, sqlite_file
+from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import TicketDraft
 
 DRAFT = TicketDraft(email="jane@example.com", subject="Disk almost full", description="x" * 400)
@@ -198,7 +200,7 @@ def test_a_batch_of_rows_is_one_statement_that_tells_each_row_apart(
         _row("pb-" + "d" * 20, "alerts:old"),  # already stored
         _row("pb-" + "e" * 20, None),
     ]
-    writes = [store_module._Write(lambda _: None, row=row) for row in rows]
+    writes = [_Write(lambda _: None, row=row) for row in rows]
     store._group._commit(writes)  # as a leader commits a batch
     assert [w.error for w in writes] == [None] * 5
     assert [w.result for w in writes] == [1, 1, 0, 0, 1]
@@ -220,7 +222,7 @@ def test_writes_that_arrive_while_the_leader_waits_for_the_turn_share_its_commit
     with SubmissionStore(f"sqlite:///{tmp_path / 'turn.db'}") as store:
         store.enqueue("alerts", "hook", DRAFT)  # the schema is made
         statements = _count_statements(store)
-        turns = store._turns
+        turns = store.db.turns
         assert turns is not None
         writers = [
             threading.Thread(target=store.enqueue, args=("alerts", "hook", DRAFT)) for _ in range(3)
@@ -339,8 +341,8 @@ def test_the_write_ahead_log_stays_bounded_under_steady_writes(
     """SQLite's own checkpoint is off on the writers' connections; the checkpointer keeps
     the log to about an interval's worth of writes instead of letting it grow."""
     store = SubmissionStore(f"sqlite:///{tmp_path / 'wal.db'}")
-    assert store._checkpoints is not None
-    store._checkpoints.interval = 0.2
+    assert store.db.checkpoints is not None
+    store.db.checkpoints.interval = 0.2
     wal = tmp_path / "wal.db-wal"
     stop = time.monotonic() + 4
     sizes: list[int] = []
@@ -375,7 +377,7 @@ def test_a_connection_the_store_opens_does_not_checkpoint_inside_commits(tmp_pat
         assert raw.exec_driver_sql("pragma wal_autocheckpoint").scalar() == 0
         assert raw.exec_driver_sql("pragma synchronous").scalar() == 2  # FULL: durable
     store.dispose()
-    assert store_module.sqlite_file(store.url) == (tmp_path / "p.db").resolve()
+    assert sqlite_file(store.url) == (tmp_path / "p.db").resolve()
 
 
 def test_the_group_keeps_one_connection_and_replaces_it_after_the_store_failed_it(
@@ -385,20 +387,20 @@ def test_the_group_keeps_one_connection_and_replaces_it_after_the_store_failed_i
     connection breaks, the write fails as an outage and the next one opens a fresh one."""
     store = SubmissionStore(f"sqlite:///{tmp_path / 'leader.db'}")
     first = store.enqueue("alerts", "hook", DRAFT)
-    leader = store._leader
+    leader = store.db._leader
     assert leader is not None
     store.enqueue("alerts", "hook", DRAFT)
-    assert store._leader is leader  # the same connection served the second transaction
+    assert store.db._leader is leader  # the same connection served the second transaction
     leader.connection.driver_connection.close()  # broken behind the store's back
     with pytest.raises(StoreUnavailable):
         store.enqueue("alerts", "hook", DRAFT)
     third = store.enqueue("alerts", "hook", DRAFT)
-    assert store._leader is not None and store._leader is not leader
+    assert store.db._leader is not None and store.db._leader is not leader
     assert store.get(third.id) is not None
     assert store.get(first.id) is not None
     assert store.counts()["pending"] == 3
     store.dispose()
-    assert store._leader is None
+    assert store.db._leader is None
 
 
 def test_the_checkpoint_restarts_the_log_in_place_instead_of_truncating_it(
@@ -407,14 +409,14 @@ def test_the_checkpoint_restarts_the_log_in_place_instead_of_truncating_it(
     """A restarted log is written over in place (a plain data sync per commit); a truncated
     one grows again with every commit, which costs a metadata sync too."""
     store = SubmissionStore(f"sqlite:///{tmp_path / 'restart.db'}")
-    assert store._checkpoints is not None and store._turns is not None
+    assert store.db.checkpoints is not None and store.db.turns is not None
     for _ in range(50):
         store.enqueue("alerts", "hook", DRAFT)
     wal = tmp_path / "restart.db-wal"
     size = wal.stat().st_size
     assert size > 0
     with contextlib.closing(sqlite3.connect(tmp_path / "restart.db")) as conn:
-        store._checkpoints.checkpoint(conn)
+        store.db.checkpoints.checkpoint(conn)
     assert wal.stat().st_size == size  # kept, not cut to nothing
     store.enqueue("alerts", "hook", DRAFT)
     assert wal.stat().st_size == size  # the next commit wrote from the log's start
@@ -430,16 +432,16 @@ def test_a_checkpoint_a_reader_holds_up_gives_up_at_once_and_frees_the_turn(
     does not wait (SQLite's busy handler would sleep up to 100 ms at a time, every writer
     waiting behind it): it copies what it can, lets the turn go, and tries again later."""
     store = SubmissionStore(f"sqlite:///{tmp_path / 'held.db'}")
-    assert store._checkpoints is not None and store._turns is not None
+    assert store.db.checkpoints is not None and store.db.turns is not None
     for _ in range(50):
         store.enqueue("alerts", "hook", DRAFT)
     with contextlib.closing(sqlite3.connect(tmp_path / "held.db", isolation_level=None)) as reader:
         reader.execute("BEGIN")
         assert reader.execute("select count(*) from submissions").fetchone()[0] == 50
         store.enqueue("alerts", "hook", DRAFT)  # a frame past the reader's snapshot
-        with contextlib.closing(store._checkpoints.connect()) as conn:
+        with contextlib.closing(store.db.checkpoints.connect()) as conn:
             started = time.monotonic()
-            store._checkpoints.checkpoint(conn)
+            store.db.checkpoints.checkpoint(conn)
             held = time.monotonic() - started
         # A writer gets its turn at once, while the reader still reads.
         store.enqueue("alerts", "hook", DRAFT)
@@ -468,8 +470,8 @@ def _record_apart(store: SubmissionStore, claims: list[Any]) -> int:
     sa.event.listen(store.engine, "commit", listener)
     threads = [
         threading.Thread(
-            target=store.mark_delivered,
-            args=(claim, "00700"),
+            target=store.finish,
+            args=(claim, Outcome.delivered("00700")),
             kwargs={"kind": "create", "started_at": time.time()},
         )
         for claim in claims
@@ -498,22 +500,22 @@ def test_delivery_writes_wait_to_share_a_commit_only_while_another_process_write
         # slower than 50 ms), where waiting would have put all three in one commit.
         assert store._wait() == 0.0
         assert _record_apart(store, _three_claims(store)) >= 2
-        assert store._turns is not None and not store._turns.crowded()
+        assert store.db.turns is not None and not store.db.turns.crowded()
 
         # Another process's writer holds the turn for a moment (a lock of its own on the
         # turn file): this process's next write has to wait for it.
         claims = _three_claims(store)
-        other = os.open(store._turns.path, os.O_RDWR)
+        other = os.open(store.db.turns.path, os.O_RDWR)
         try:
             fcntl.flock(other, fcntl.LOCK_EX)
-            waiting = threading.Thread(target=store.pause_route, args=("elsewhere",))
+            waiting = threading.Thread(target=store.pauses.pause, args=("elsewhere",))
             waiting.start()
             time.sleep(0.05)
             fcntl.flock(other, fcntl.LOCK_UN)
             waiting.join(timeout=30)
         finally:
             os.close(other)
-        assert store._turns.crowded() and store._wait() == 0.3
+        assert store.db.turns.crowded() and store._wait() == 0.3
         assert _record_apart(store, claims) == 1  # crowded: one commit for all three
 
     with SubmissionStore(f"sqlite:///{tmp_path / 'intake.db'}") as intake:

@@ -69,7 +69,7 @@ def test_nothing_is_delivered_while_paused_and_everything_after(
     done = client.post(
         "/admin/routes/quiet/resume", data={"csrf_token": token.group(1)}, headers=staff
     )
-    assert done.status_code == 303 and store.paused_routes() == {}
+    assert done.status_code == 303 and store.pauses.paused() == {}
     with proprofs_client(settings) as proprofs:
         Worker(store, proprofs, DeliverySettings(poll_interval=0.05)).run(
             until_idle=True, max_seconds=10
@@ -87,7 +87,7 @@ def test_paused_routes_show_in_the_metrics(
     settings = load_settings(write(tmp_path, emulator, store_url))
     store = SubmissionStore(settings.store)
     client = create_app(settings, store=store).test_client()
-    store.pause_route("quiet")
+    store.pauses.pause("quiet")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'bridge_route_paused{route="quiet"} 1.0' in text
     assert 'route="loud"' not in text.split("bridge_route_paused", 1)[1]

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from bridge.cli import main
 from bridge.config import Retention
 from bridge.mapping import footer
-from bridge.outbox.store import SubmissionStore, new_submission_id
+from bridge.outbox.records import Outcome, new_submission_id
+from bridge.outbox.store import SubmissionStore
 from bridge.outbox.tables import metadata
 from bridge.outbox.worker import DeliverySettings, Worker
 from bridge.proprofs import ProProfsClient, TicketDraft
@@ -127,7 +128,7 @@ def test_dead_submissions_have_their_own_period(
 ) -> None:
     sid = enqueue(store, jane())
     (claim,) = store.claim("w", 1)
-    store.mark_dead(claim, "refused", kind="create", started_at=time.time(), http_status=200)
+    store.finish(claim, Outcome.dead("refused", 200), kind="create", started_at=time.time())
     clock = [time.time() + 100]
     run = worker(store, proprofs, clock, scrub_after=10, dead_after=1000)
     run.housekeeping()
@@ -145,7 +146,7 @@ def test_erase_removes_one_persons_data_everywhere_and_nobody_elses(
     delivered = enqueue(store, jane(0))
     Worker(store, proprofs, FAST).run(until_idle=True, max_seconds=30)
     pending = enqueue(store, jane(1, email="JANE.DOE@example.com"))
-    held = store.quarantine(
+    held = store.quarantine.hold(
         "r", "form", jane(2), score=9, reasons=["keyword: charged"], expires_at=time.time() + 60
     )
     bob = enqueue(store, replace(jane(3, email="bob@example.com"), name="Bob Roe"))
@@ -153,7 +154,7 @@ def test_erase_removes_one_persons_data_everywhere_and_nobody_elses(
     underscore = enqueue(store, replace(jane(5, email="a_b@example.com"), name="Ann B"))
     near = enqueue(store, replace(jane(6, email="axb@example.com"), name="Axel B"))
 
-    report = store.erase("jane.doe@EXAMPLE.com")
+    report = store.privacy.erase("jane.doe@EXAMPLE.com")
     assert report == {
         "scrubbed": 2,
         "cancelled": 1,
@@ -163,14 +164,14 @@ def test_erase_removes_one_persons_data_everywhere_and_nobody_elses(
     }
     text = everything(store)
     assert "jane.doe@example.com" not in text.lower() and "Jane Doe" not in text
-    assert store.quarantined(held) is None
+    assert store.quarantine.get(held) is None
     assert store.get(delivered).state == "delivered"  # type: ignore[union-attr]
     cancelled = store.get(pending)
     assert cancelled is not None and cancelled.state == "dead"
     assert cancelled.last_error == "erased on request"
     # Nobody else's data was touched, and "_" in an address is not a wildcard.
     assert "Bob Roe" in text and "Other Jane" in text and "Axel B" in text
-    assert store.erase("a_b@example.com")["scrubbed"] == 1
+    assert store.privacy.erase("a_b@example.com")["scrubbed"] == 1
     assert store.get(near).draft.email == "axb@example.com"  # type: ignore[union-attr]
     assert store.get(underscore).draft.email == "removed@invalid"  # type: ignore[union-attr]
     assert store.get(bob).draft.email == "bob@example.com"  # type: ignore[union-attr]
@@ -180,7 +181,7 @@ def test_erase_removes_one_persons_data_everywhere_and_nobody_elses(
     Worker(store, proprofs, FAST).run(until_idle=True, max_seconds=30)
     assert len(emulator.state.tickets) == tickets_before + 3  # bob, lookalike, near
     assert all("Jane Doe" not in (t.name or "") for t in list(emulator.state.tickets.values())[1:])
-    assert store.erase("nobody@example.com") == {
+    assert store.privacy.erase("nobody@example.com") == {
         "scrubbed": 0,
         "cancelled": 0,
         "quarantine_deleted": 0,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.outbox.store import StoreUnavailable, SubmissionStore
+from bridge.outbox.records import Outcome, StoreUnavailable
+from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import TicketDraft
 from tests.conftest import need_postgres, pg_schema_url
 
@@ -75,10 +76,12 @@ def test_a_claim_takes_the_earliest_due_across_pending_unknown_and_lost_leases(
     checks = [store.enqueue("r", "hook", DRAFT, now=now - 150 + n).id for n in range(2)]
     for n, claim in enumerate(store.claim("w0", 2, now=now - 140)):
         recheck = now - 70 + n * 10
-        assert store.mark_unknown(claim, recheck, "timed out", kind="create", started_at=now)
+        assert store.finish(
+            claim, Outcome.unknown(recheck, "timed out"), kind="create", started_at=now
+        )
     pending = [store.enqueue("r", "hook", DRAFT, now=now - 50 + n).id for n in range(5)]
     store.enqueue("paused", "hook", DRAFT, now=now - 300)
-    assert store.pause_route("paused")
+    assert store.pauses.pause("paused")
     store.enqueue("r", "hook", DRAFT, now=now + 3600)  # not due yet
 
     claims = store.claim("w1", 4, now=now)
@@ -100,13 +103,13 @@ def test_a_claim_on_sqlite_walks_indexes_instead_of_sorting_every_due_row(
     import sqlalchemy as sa
     from sqlalchemy.dialects import sqlite
 
-    from bridge.outbox.store import _due_first
+    from bridge.outbox.statements import due_first
     from bridge.outbox.tables import route_pauses, submissions
 
     store = SubmissionStore(f"sqlite:///{tmp_path / 'plan.db'}")
     running = submissions.c.route.not_in(sa.select(route_pauses.c.route))
     sql = str(
-        _due_first(12, time.time(), running).compile(
+        due_first(12, time.time(), running).compile(
             dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
         )
     )
@@ -123,7 +126,7 @@ def test_a_claim_on_postgres_walks_indexes_instead_of_sorting_every_due_row() ->
     are read, and the walk stops at the limit — not every due row collected and sorted."""
     import json
 
-    from bridge.outbox.store import _claim_statement
+    from bridge.outbox.statements import claim_statement
     from bridge.outbox.tables import submissions
 
     need_postgres()
@@ -149,7 +152,7 @@ def test_a_claim_on_postgres_walks_indexes_instead_of_sorting_every_due_row() ->
         with store.engine.begin() as conn:
             conn.execute(submissions.insert(), rows)
             conn.exec_driver_sql("ANALYZE submissions")
-        statement = _claim_statement(False, 12)
+        statement = claim_statement(False, 12)
         with store.engine.begin() as conn:
             compiled = statement.compile(dialect=conn.dialect)
             plan = "\n".join(
@@ -182,7 +185,7 @@ def test_claims_and_outcomes_reuse_statements_built_once(store: SubmissionStore)
     assert len(first) == len(second) == 2 and statements[0] is statements[1]
     statements.clear()
     for claim in (*first, *second):
-        assert store.mark_delivered(claim, "00700", kind="create", started_at=now)
+        assert store.finish(claim, Outcome.delivered("00700"), kind="create", started_at=now)
     updates = [stmt for stmt in statements if isinstance(stmt, sa.Update)]
     inserts = [stmt for stmt in statements if isinstance(stmt, sa.Insert)]
     assert len(updates) == len(inserts) == 4
@@ -197,8 +200,8 @@ def test_a_taken_over_lease_cannot_write_its_result(store: SubmissionStore) -> N
     (old,) = store.claim("w1", 1, now=now)
     (new,) = store.claim("w2", 1, now=now + store.lease_seconds + 1)  # the lease expired
     assert new.claimed_from == "in_flight" and new.lease_token == old.lease_token + 1
-    assert not store.mark_delivered(old, "00700", kind="create", started_at=now)
-    assert store.mark_delivered(new, "00701", kind="reconcile", started_at=now)
+    assert not store.finish(old, Outcome.delivered("00700"), kind="create", started_at=now)
+    assert store.finish(new, Outcome.delivered("00701"), kind="reconcile", started_at=now)
     sub = store.get(new.id)
     assert sub is not None and (sub.state, sub.ticket_id) == ("delivered", "00701")
     assert [a.outcome for a in store.attempts_for(sub.id)] == ["delivered"]
@@ -208,14 +211,14 @@ def test_retry_unknown_dead_release_and_replay(store: SubmissionStore) -> None:
     now = time.time()
     sid = store.enqueue("r", "hook", DRAFT, now=now).id
     (claim,) = store.claim("w", 1, now=now)
-    assert store.mark_retry(
-        claim, 5, "HTTP 503", kind="create", started_at=now, http_status=503, now=now
+    assert store.finish(
+        claim, Outcome.retry(now + 5, "HTTP 503", 503), kind="create", started_at=now, now=now
     )
     assert store.claim("w", 1, now=now + 4) == []
     (claim,) = store.claim("w", 1, now=now + 6)
     assert claim.attempts == 2
-    assert store.mark_unknown(
-        claim, now + 10, "timed out", kind="create", started_at=now, now=now + 6
+    assert store.finish(
+        claim, Outcome.unknown(now + 10, "timed out"), kind="create", started_at=now, now=now + 6
     )
     (check,) = store.claim("w", 1, now=now + 11)
     assert check.claimed_from == "unknown" and check.attempts == 2  # a re-check is no attempt
@@ -223,7 +226,7 @@ def test_retry_unknown_dead_release_and_replay(store: SubmissionStore) -> None:
     sub = store.get(sid)
     assert sub is not None and sub.state == "unknown"
     (check,) = store.claim("w", 1, now=now + 12)
-    assert store.mark_dead(check, "refused", kind="reconcile", started_at=now)
+    assert store.finish(check, Outcome.dead("refused"), kind="reconcile", started_at=now)
     assert store.counts()["dead"] == 1
     assert [s.id for s in store.list(state="dead")] == [sid]
     assert store.replay(sid) and not store.replay(sid)
@@ -247,15 +250,17 @@ def test_replay_all_dead_and_purge(store: SubmissionStore) -> None:
         store.enqueue("a", "hook", DRAFT, now=now)
     store.enqueue("b", "hook", DRAFT, now=now)
     for claim in store.claim("w", 10, now=now):
-        store.mark_dead(claim, "x", kind="create", started_at=now, now=now)
+        store.finish(claim, Outcome.dead("x"), kind="create", started_at=now, now=now)
     assert store.replay_all_dead(route="a") == 3
     assert store.replay_all_dead() == 1
     for claim in store.claim("w", 10, now=time.time() + 1):
-        store.mark_delivered(claim, "1", kind="create", started_at=now, now=now - 40 * 86400)
-    assert store.purge(older_than=30 * 86400, state="delivered") == 4
+        store.finish(
+            claim, Outcome.delivered("1"), kind="create", started_at=now, now=now - 40 * 86400
+        )
+    assert store.privacy.purge(older_than=30 * 86400, state="delivered") == 4
     assert sum(store.counts().values()) == 0
     with pytest.raises(ValueError):
-        store.purge(older_than=1, state="pending")
+        store.privacy.purge(older_than=1, state="pending")
 
 
 def test_a_read_only_sqlite_store_refuses_to_enqueue(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ def draft(store_ref: str, n: int = 0, **extra: object) -> TicketDraft:
 
 
 def enqueue(store: SubmissionStore, n: int = 0, **extra: object) -> str:
-    from bridge.outbox.store import new_submission_id
+    from bridge.outbox.records import new_submission_id
 
     sid = new_submission_id()
     store.enqueue("r", "hook", draft(sid, n, **extra), submission_id=sid)
@@ -101,7 +101,7 @@ def test_recording_an_outcome_holds_no_upstream_slot(
     sending = 0
     busy = 0  # creates in flight plus outcomes being recorded
     most_sending = most_busy = 0
-    create, record = client.create_ticket, store.mark_delivered
+    create, record = client.create_ticket, store.finish
 
     def counted(draft: TicketDraft) -> str:
         nonlocal sending, busy, most_sending, most_busy
@@ -130,7 +130,7 @@ def test_recording_an_outcome_holds_no_upstream_slot(
                 busy -= 1
 
     client.create_ticket = counted  # type: ignore[method-assign]
-    store.mark_delivered = slow_record  # type: ignore[method-assign]
+    store.finish = slow_record  # type: ignore[method-assign]
     w.run(until_idle=True, max_seconds=20)
     assert store.counts()["delivered"] == len(ids)
     assert most_sending == 2  # the slots were used, and never exceeded
