@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .config import Route, Settings
+from .config.settings import Route, Settings
 from .observability import RedactFilter, settings_secrets
 from .resources import examples_dir
 

@@ -11,7 +11,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields
 
 from . import __version__
-from .config import Route, Settings
+from .config.settings import Route, Settings
 
 
 class AcceptedSchema(Schema):

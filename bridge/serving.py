@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from .config import Settings
+from .config.settings import Settings
 from .intake.deadline import BodyDeadlines
 from .outbox.records import StoreUnavailable
 from .outbox.store import SubmissionStore

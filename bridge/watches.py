@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from itsdangerous import URLSafeSerializer
 
-from .config import Route, Settings
+from .config.settings import Route, Settings
 from .mapping import footer
 from .outbox.store import SubmissionStore
 from .proprofs.models import TicketDraft

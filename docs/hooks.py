@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge import cliref, configref
+from bridge import cliref
+from bridge.config import reference as configref
 
 GENERATED = {
     "reference/config.md": ("<!-- config reference -->", configref.markdown),

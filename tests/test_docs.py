@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from bridge import configref
 from bridge.config import ConfigError, settings_from_text
+from bridge.config import reference as configref
 from bridge.init import NAMES, render
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import logging
 
 import requests
 
-from ..config import Captcha
+from ..config.settings import Captcha
 from . import GuardRefusal
 
 log = logging.getLogger(__name__)

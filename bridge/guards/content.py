@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ContentRules
+from ..config.settings import ContentRules
 
 LINK_RE = re.compile(r"https?://|\bwww\.", re.IGNORECASE)
 

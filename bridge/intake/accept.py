@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 
 from .. import attachments, faults
 from ..attachments import Attachment, Upload
-from ..config import Route
+from ..config.settings import Route
 from ..guards import content
 from ..mapping import MappingError, footer, validation_messages, without_footer
 from ..outbox.records import StoreUnavailable, new_submission_id

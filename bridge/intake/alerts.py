@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import url_for
 
-from ..config import Route
+from ..config.settings import Route
 from ..mapping import MappingError, footer, without_footer
 from ..outbox.records import Incident
 from ..proprofs.errors import ProProfsError

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Response
 
-from ..config import Route
+from ..config.settings import Route
 from .state import bridge
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import jsonbody
-from ..config import Route
+from ..config.settings import Route
 from .answers import Rejected
 from .state import bridge
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import request
 from marshmallow import ValidationError
 
-from ..config import Route
+from ..config.settings import Route
 from ..mapping import MappingError, validation_messages
 from ..outbox.records import StoreUnavailable
 from ..proprofs.models import TicketDraft

@@ -18,7 +18,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import attachments
 from ..attachments import Upload
-from ..config import Route
+from ..config.settings import Route
 from ..guards import GuardRefusal, captcha, origins
 from ..guards.spam import TIME_FIELD, TimeToken, honeypot_filled
 from ..outbox.records import new_submission_id

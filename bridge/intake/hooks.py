@@ -11,7 +11,7 @@ import requests
 from flask import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..config import Route
+from ..config.settings import Route
 from ..guards import GuardRefusal, signatures
 from ..outbox.records import StoreUnavailable
 from ..sources import GENERIC

@@ -12,7 +12,7 @@ from flask import current_app
 from itsdangerous import URLSafeSerializer
 
 from .. import attachments
-from ..config import Settings
+from ..config.settings import Settings
 from ..guards.ratelimit import RateLimits
 from ..observability import Metrics, RedactFilter, settings_secrets
 from ..outbox.store import SubmissionStore

@@ -22,7 +22,7 @@ from flask import Blueprint, Response, current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..config import Route
+from ..config.settings import Route
 from ..guards import GuardRefusal, captcha
 from ..mapping import without_footer
 from ..outbox.records import Submission

@@ -13,8 +13,9 @@ from typing import Any
 
 from marshmallow import Schema, fields, missing, validate
 
-from . import config
-from .config import Duration, TopSchema
+from . import auth, browser, route_schema, schema
+from .fields import Duration
+from .schema import TopSchema
 
 UNIT_NAMES = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
 
@@ -190,12 +191,13 @@ def _cell(text: str) -> str:
 
 
 def schemas_in_config() -> set[type[Schema]]:
-    """Every schema class the config module defines (the reference must reach them all)."""
+    """Every schema class the config package defines (the reference must reach them all)."""
     return {
         value
-        for value in vars(config).values()
+        for module in (auth, browser, route_schema, schema)
+        for value in vars(module).values()
         if isinstance(value, type)
         and issubclass(value, Schema)
-        and value.__module__ == config.__name__
+        and value.__module__ == module.__name__
         and not value.__name__.startswith("_")
     }

@@ -1,0 +1,42 @@
+"""``bridge.yaml`` → validated, typed settings.
+
+Safe defaults live in code; the file and the environment override them; a bad
+config stops the program with messages naming the file, line and key path
+(``bridge.yaml:14 routes.contact.fields.email.type: must be one of: …``).
+
+``document`` reads the YAML, ``fields``, ``auth``, ``browser``, ``route_schema`` and
+``schema`` check it, ``build`` and ``routes`` turn it into the frozen ``settings``, and
+``reference`` documents every key from the schemas.
+"""
+
+from .build import config_path, load_settings, settings_from_dict, settings_from_text
+from .document import ConfigError, mask_secrets
+from .fields import parse_duration
+from .settings import (
+    DEFAULT_MAX_BODY,
+    KINDS,
+    PATH_PREFIX,
+    Captcha,
+    ContentRules,
+    Retention,
+    Route,
+    Settings,
+)
+
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "KINDS",
+    "PATH_PREFIX",
+    "Captcha",
+    "ConfigError",
+    "ContentRules",
+    "Retention",
+    "Route",
+    "Settings",
+    "config_path",
+    "load_settings",
+    "mask_secrets",
+    "parse_duration",
+    "settings_from_dict",
+    "settings_from_text",
+]
