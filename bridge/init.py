@@ -154,6 +154,21 @@ def render(
 ) -> Written:
     """The config text for these routes (route names for forms and widgets, presets for
     alerts), with every secret a ``${VAR}`` reference."""
+    _check_names(forms, alerts, widgets)
+    written = Written("", {"BRIDGE_SECRET_KEY": secrets.token_urlsafe(32)}, list(TO_FILL), [])
+    out = list(HEAD)
+    out[0] = out[0].format(version=__version__)
+    for name in forms:
+        out += _form_route(name, base_url, written)
+    for preset in alerts:
+        out += _alert_route(preset, base_url, written)
+    for name in widgets:
+        out += _widget_route(name, base_url, written)
+    written.text = "\n".join(out).rstrip() + "\n"
+    return written
+
+
+def _check_names(forms: list[str], alerts: list[str], widgets: list[str]) -> None:
     unknown = [p for p in alerts if p not in SENDERS]
     if unknown:
         raise ValueError(f"unknown sender preset(s): {', '.join(unknown)}; one of {presets()}")
@@ -166,119 +181,120 @@ def render(
     if not names:
         raise ValueError("nothing to write: name at least one form, alert sender or widget")
 
-    generated: dict[str, str] = {}
-    to_fill = ["PROPROFS_ACCOUNT_EMAIL", "PROPROFS_TOKEN"]
-    instructions: list[str] = []
-    out = [
-        f"# bridge.yaml — written by `bridge init` (proprofs-bridge {__version__}).",
-        "# Secrets are ${VAR} references, read from the environment when the bridge starts.",
-        "# Check it with: bridge check-config --config bridge.yaml",
+
+#: The variables the user fills in whatever the routes.
+TO_FILL = ("PROPROFS_ACCOUNT_EMAIL", "PROPROFS_TOKEN")
+#: Everything above the routes (the first line takes the version).
+HEAD = (
+    "# bridge.yaml — written by `bridge init` (proprofs-bridge {version}).",
+    "# Secrets are ${VAR} references, read from the environment when the bridge starts.",
+    "# Check it with: bridge check-config --config bridge.yaml",
+    "",
+    "proprofs:",
+    "  account_email: ${PROPROFS_ACCOUNT_EMAIL}   # the ProProfs account owner's email",
+    "  token: ${PROPROFS_TOKEN}                   # Settings → API token",
+    "  timezone: America/Chicago                  # the account's time zone",
+    "",
+    "# Where submissions wait until they are tickets. SQLite for one machine;",
+    "# postgresql+psycopg://user@host/db for several instances.",
+    "store: ${BRIDGE_STORE:-sqlite:///bridge.db}",
+    "",
+    "server:",
+    "  secret_key: ${BRIDGE_SECRET_KEY}   # signs form time tokens and widget receipts",
+    "  # rate_limit_storage: redis://127.0.0.1:6379/0   # share rate limits between instances",
+    "  # trusted_proxies: 1                             # behind one reverse proxy",
+    "",
+    "# Under every route; a route's own keys win:",
+    "# defaults:",
+    "#   ticket: {inbox: IB238-436}   # every ticket in one inbox",
+    "",
+    "routes:",
+)
+
+
+def _form_route(name: str, base_url: str, written: Written) -> list[str]:
+    written.instructions.append(
+        f"Form {name}: point your page's form at {base_url}/forms/{name} (method post), "
+        f"or link to the hosted page {base_url}/forms/{name}."
+    )
+    return [
+        f'  # A contact form: <form action="{base_url}/forms/{name}" method="post">,',
+        f"  # or the hosted page at {base_url}/forms/{name}.",
+        f"  {name}:",
+        "    kind: form",
+        "    fields:",
+        "      name:    {type: string, required: true, max_length: 200, label: Your name}",
+        "      email:   {type: email, required: true, label: Email}",
+        "      message: {type: text, required: true, max_length: 10000, label: Message}",
+        "    # origins: [https://www.example.com]   # pages allowed to post (CORS)",
+        "    spam: {honeypot: _gotcha, min_seconds: 2}",
+        '    limits: {per_ip: ["10/hour"]}',
+        "    ticket:",
+        '      subject: "{{ message|oneline|truncate(60) }}"',
+        '      description: "{{ message }}"',
+        '      name: "{{ name }}"',
+        '      email: "{{ email }}"',
         "",
-        "proprofs:",
-        "  account_email: ${PROPROFS_ACCOUNT_EMAIL}   # the ProProfs account owner's email",
-        "  token: ${PROPROFS_TOKEN}                   # Settings → API token",
-        "  timezone: America/Chicago                  # the account's time zone",
-        "",
-        "# Where submissions wait until they are tickets. SQLite for one machine;",
-        "# postgresql+psycopg://user@host/db for several instances.",
-        "store: ${BRIDGE_STORE:-sqlite:///bridge.db}",
-        "",
-        "server:",
-        "  secret_key: ${BRIDGE_SECRET_KEY}   # signs form time tokens and widget receipts",
-        "  # rate_limit_storage: redis://127.0.0.1:6379/0   # share rate limits between instances",
-        "  # trusted_proxies: 1                             # behind one reverse proxy",
-        "",
-        "# Under every route; a route's own keys win:",
-        "# defaults:",
-        "#   ticket: {inbox: IB238-436}   # every ticket in one inbox",
-        "",
-        "routes:",
     ]
-    generated["BRIDGE_SECRET_KEY"] = secrets.token_urlsafe(32)
 
-    for name in forms:
-        out += [
-            f'  # A contact form: <form action="{base_url}/forms/{name}" method="post">,',
-            f"  # or the hosted page at {base_url}/forms/{name}.",
-            f"  {name}:",
-            "    kind: form",
-            "    fields:",
-            "      name:    {type: string, required: true, max_length: 200, label: Your name}",
-            "      email:   {type: email, required: true, label: Email}",
-            "      message: {type: text, required: true, max_length: 10000, label: Message}",
-            "    # origins: [https://www.example.com]   # pages allowed to post (CORS)",
-            "    spam: {honeypot: _gotcha, min_seconds: 2}",
-            '    limits: {per_ip: ["10/hour"]}',
-            "    ticket:",
-            '      subject: "{{ message|oneline|truncate(60) }}"',
-            '      description: "{{ message }}"',
-            '      name: "{{ name }}"',
-            '      email: "{{ email }}"',
-            "",
-        ]
-        instructions.append(
-            f"Form {name}: point your page's form at {base_url}/forms/{name} (method post), "
-            f"or link to the hosted page {base_url}/forms/{name}."
-        )
 
-    for preset in alerts:
-        sender = SENDERS[preset]
-        route = preset.replace("_", "-")
-        var = env_name(route, "secret" if sender.auth.startswith("hmac") else "token")
-        url = f"{base_url}/hooks/{route}"
-        note = f"{NAMES[preset]}: " + PRESET_NOTES.get(preset, "one ticket per alert")
-        out += [f"  # {note}", f"  {route}:", "    kind: hook", f"    source: {preset}"]
-        if sender.auth == "bearer":
-            out.append(f'    auth: {{bearer: "${{{var}}}"}}')
-        elif sender.auth == "query":
-            out.append(f'    auth: {{query: {{token: "${{{var}}}"}}}}   # …/hooks/{route}?token=…')
-        elif sender.auth == "sns":
-            var = env_name(route, "topic_arn")
-            out.append(f'    auth: {{sns: {{topics: ["${{{var}}}"]}}}}   # signatures checked')
-        else:
-            scheme = sender.auth.split(":", 1)[1]
-            stamp = ""
-            if scheme == "grafana":
-                stamp = ", timestamp_header: X-Grafana-Alerting-Timestamp"
-            out.append(f'    auth: {{hmac: {{scheme: {scheme}, secret: "${{{var}}}"{stamp}}}}}')
-        if preset == "generic":
-            out.append("    dedup_key: \"{{ data.id or '' }}\"   # one ticket per event id")
-        out += [
-            "    ticket:",
-            "      email: alerts@example.com   # the requester its tickets show",
-            f"      name: {NAMES[preset]}",
-            "",
-        ]
-        if sender.auth in ("sns",) or preset in ("sentry", "pagerduty"):
-            to_fill.append(var)
-        else:
-            generated[var] = secrets.token_urlsafe(24)
-        instructions.append(sender.setup.format(url=url, secret=f"${var}", var=var))
+def _alert_route(preset: str, base_url: str, written: Written) -> list[str]:
+    sender = SENDERS[preset]
+    route = preset.replace("_", "-")
+    var = env_name(route, "secret" if sender.auth.startswith("hmac") else "token")
+    note = f"{NAMES[preset]}: " + PRESET_NOTES.get(preset, "one ticket per alert")
+    out = [f"  # {note}", f"  {route}:", "    kind: hook", f"    source: {preset}"]
+    if sender.auth == "bearer":
+        out.append(f'    auth: {{bearer: "${{{var}}}"}}')
+    elif sender.auth == "query":
+        out.append(f'    auth: {{query: {{token: "${{{var}}}"}}}}   # …/hooks/{route}?token=…')
+    elif sender.auth == "sns":
+        var = env_name(route, "topic_arn")
+        out.append(f'    auth: {{sns: {{topics: ["${{{var}}}"]}}}}   # signatures checked')
+    else:
+        scheme = sender.auth.split(":", 1)[1]
+        stamp = ", timestamp_header: X-Grafana-Alerting-Timestamp" if scheme == "grafana" else ""
+        out.append(f'    auth: {{hmac: {{scheme: {scheme}, secret: "${{{var}}}"{stamp}}}}}')
+    if preset == "generic":
+        out.append("    dedup_key: \"{{ data.id or '' }}\"   # one ticket per event id")
+    out += [
+        "    ticket:",
+        "      email: alerts@example.com   # the requester its tickets show",
+        f"      name: {NAMES[preset]}",
+        "",
+    ]
+    if sender.auth == "sns" or preset in ("sentry", "pagerduty"):
+        written.to_fill.append(var)  # the sender makes this one up, not the bridge
+    else:
+        written.generated[var] = secrets.token_urlsafe(24)
+    url = f"{base_url}/hooks/{route}"
+    written.instructions.append(sender.setup.format(url=url, secret=f"${var}", var=var))
+    return out
 
-    for name in widgets:
-        out += [
-            "  # The support widget:",
-            f'  # <script src="{base_url}/widget.js" data-route="{name}" async></script>',
-            f"  {name}:",
-            "    kind: widget",
-            "    fields:",
-            "      name:    {type: string, max_length: 200, label: Name}",
-            "      email:   {type: email, required: true, label: Email}",
-            "      message: {type: text, required: true, max_length: 5000, label: Message}",
-            "    # origins: [https://www.example.com]   # sites allowed to embed it",
-            "    spam: {honeypot: _hp, min_seconds: 2}",
-            '    limits: {per_ip: ["10/hour"]}',
-            '    widget: {title: "Need help?", launcher: Help}',
-            "    ticket:",
-            '      subject: "Widget: {{ message|oneline|truncate(70) }}"',
-            '      description: "{{ message }}"',
-            "",
-        ]
-        instructions.append(
-            f'Widget {name}: add <script src="{base_url}/widget.js" data-route="{name}" async>'
-            "</script> to your pages."
-        )
-    return Written("\n".join(out).rstrip() + "\n", generated, to_fill, instructions)
+
+def _widget_route(name: str, base_url: str, written: Written) -> list[str]:
+    written.instructions.append(
+        f'Widget {name}: add <script src="{base_url}/widget.js" data-route="{name}" async>'
+        "</script> to your pages."
+    )
+    return [
+        "  # The support widget:",
+        f'  # <script src="{base_url}/widget.js" data-route="{name}" async></script>',
+        f"  {name}:",
+        "    kind: widget",
+        "    fields:",
+        "      name:    {type: string, max_length: 200, label: Name}",
+        "      email:   {type: email, required: true, label: Email}",
+        "      message: {type: text, required: true, max_length: 5000, label: Message}",
+        "    # origins: [https://www.example.com]   # sites allowed to embed it",
+        "    spam: {honeypot: _hp, min_seconds: 2}",
+        '    limits: {per_ip: ["10/hour"]}',
+        '    widget: {title: "Need help?", launcher: Help}',
+        "    ticket:",
+        '      subject: "Widget: {{ message|oneline|truncate(70) }}"',
+        '      description: "{{ message }}"',
+        "",
+    ]
 
 
 def presets() -> str:

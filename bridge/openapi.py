@@ -140,7 +140,14 @@ def _widget_parts(route: Any) -> dict[str, Any]:
     return parts
 
 
+ACCEPTED = {
+    "description": "Stored: it will become a ticket.",
+    "content": {"application/json": {"schema": "Accepted"}},
+}
+
+
 def build(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document of this configuration's routes and probes."""
     spec = APISpec(
         title="proprofs-bridge",
         version=__version__,
@@ -154,206 +161,158 @@ def build(settings: Settings) -> dict[str, Any]:
     spec.components.schema("Accepted", schema=AcceptedSchema)
     spec.components.schema("Error", schema=ErrorSchema)
     spec.components.schema("Status", schema=StatusSchema)
-    accepted = {
-        "description": "Stored: it will become a ticket.",
-        "content": {"application/json": {"schema": "Accepted"}},
-    }
     registered: dict[type, str] = {}
     for name, route in sorted(settings.routes.items()):
-        schema_class = type(route.mapping.schema)
-        schema_name = registered.get(schema_class)
-        if schema_name is None:  # routes sharing a preset share its schema component
-            schema_name = _unique(
-                f"{name.replace('-', '_').title().replace('_', '')}Input",
-                spec.components.schemas,
-            )
-            spec.components.schema(schema_name, schema=schema_class)
-            registered[schema_class] = schema_name
-        security = _security(spec, route)
+        schema_name = _input_schema(spec, name, route, registered)
         if route.kind == "hook":
-            operation: dict[str, Any] = {
-                "summary": f"Webhook for route {name}"
-                + (f" ({route.source.name})" if route.source else ""),
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": schema_name}},
-                },
-                "responses": {
-                    "202": accepted,
-                    "200": {
-                        "description": "A repeat, or nothing to do.",
-                        "content": {"application/json": {"schema": "Accepted"}},
-                    },
-                    **_error_responses(
-                        "400", "401", "403", "408", "409", "413", "415", "422", "503"
-                    ),
-                },
-            }
-            if security:
-                operation["security"] = security
-            sns = (route.auth or {}).get("sns")
-            if sns is not None:
-                operation["description"] = (
-                    "AWS SNS signs each message; the bridge verifies the signature with "
-                    "AWS's signing certificate and refuses what it cannot verify (401)."
-                    if sns.get("verify", True)
-                    else "SNS signatures are not checked on this route (auth.sns.verify: false)."
-                )
-                operation["responses"].update(_error_responses("502"))
-            spec.path(path=route.path, operations={"post": operation})
+            spec.path(path=route.path, operations={"post": _hook(spec, route, schema_name)})
         elif route.kind == "form":
-            body = {"schema": schema_name}
-            multipart: dict[str, Any] = body
-            if route.file_fields:
-                multipart = {
-                    "schema": {
-                        "allOf": [
-                            {"$ref": f"#/components/schemas/{schema_name}"},
-                            _file_parts(route),
-                        ]
-                    }
-                }
-            spec.path(
-                path=route.path,
-                operations={
-                    "post": {
-                        "summary": f"Contact form {name} (browsers get 303; scripts get JSON)",
-                        "requestBody": {
-                            "required": True,
-                            "content": {
-                                "application/json": body,
-                                "application/x-www-form-urlencoded": body,
-                                **({"multipart/form-data": multipart} if route.file_fields else {}),
-                            },
-                        },
-                        "responses": {
-                            "202": accepted,
-                            "200": {
-                                "description": "A double submit, answered as before.",
-                                "content": {"application/json": {"schema": "Accepted"}},
-                            },
-                            **_error_responses(
-                                "400", "403", "408", "413", "415", "422", "429", "503"
-                            ),
-                        },
-                    }
-                },
-            )
+            spec.path(path=route.path, operations={"post": _form(route, schema_name)})
         else:
-            spec.path(
-                path=route.path,
-                operations={
-                    "post": {
-                        "summary": f"Support widget {name}",
-                        "requestBody": {
-                            "required": True,
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "properties": {
-                                            "fields": {
-                                                "$ref": f"#/components/schemas/{schema_name}"
-                                            },
-                                            "page_url": {"type": "string"},
-                                            "identity": {
-                                                "type": "object",
-                                                "properties": {
-                                                    "email": {"type": "string"},
-                                                    "name": {"type": "string"},
-                                                    "hmac": {"type": "string"},
-                                                },
-                                            },
-                                        },
-                                    }
-                                },
-                                **(
-                                    {"multipart/form-data": {"schema": _widget_parts(route)}}
-                                    if route.file_fields
-                                    else {}
-                                ),
-                            },
-                        },
-                        "responses": {
-                            "202": accepted,
-                            **_error_responses(
-                                "400", "403", "408", "413", "415", "422", "429", "503"
-                            ),
-                        },
-                    }
-                },
-            )
-            spec.path(
-                path=f"{route.path}/status/{{receipt}}",
-                operations={
-                    "get": {
-                        "summary": f"Status of a {name} submission, by its receipt",
-                        "parameters": [
-                            {
-                                "name": "receipt",
-                                "in": "path",
-                                "required": True,
-                                "schema": {"type": "string"},
-                            }
-                        ],
-                        "responses": {
-                            "200": {
-                                "description": "Where it stands",
-                                "content": {"application/json": {"schema": "Status"}},
-                            },
-                            "404": {
-                                "description": "No such receipt (reveals nothing).",
-                                "content": {"application/json": {"schema": "Error"}},
-                            },
-                        },
-                    }
-                },
-            )
+            spec.path(path=route.path, operations={"post": _widget(route, schema_name)})
+            spec.path(path=f"{route.path}/status/{{receipt}}", operations={"get": _status(name)})
     if any(route.file_fields for route in settings.routes.values()):
-        spec.path(
-            path="/files/{token}",
-            operations={
-                "get": {
-                    "summary": "A file someone attached, linked from its ticket (a download)",
-                    "parameters": [
-                        {
-                            "name": "token",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The file's bytes, as an attachment",
-                            "content": {
-                                "application/octet-stream": {
-                                    "schema": {"type": "string", "format": "binary"}
-                                }
-                            },
-                        },
-                        "404": {
-                            "description": "Not a valid link, or it has expired.",
-                            "content": {"application/json": {"schema": "Error"}},
-                        },
-                    },
-                }
-            },
-        )
-    spec.path(
-        path="/healthz",
-        operations={
-            "get": {"summary": "The process is up", "responses": {"200": {"description": "up"}}}
-        },
-    )
-    spec.path(
-        path="/readyz",
-        operations={
-            "get": {
-                "summary": "Ready to take submissions",
-                "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
-            }
-        },
-    )
+        spec.path(path="/files/{token}", operations={"get": FILE_LINK})
+    spec.path(path="/healthz", operations={"get": HEALTHZ})
+    spec.path(path="/readyz", operations={"get": READYZ})
     document: dict[str, Any] = spec.to_dict()
     return document
+
+
+def _input_schema(spec: APISpec, name: str, route: Route, registered: dict[type, str]) -> str:
+    """The component of a route's input schema; routes sharing a preset share it."""
+    schema_class = type(route.mapping.schema)
+    schema_name = registered.get(schema_class)
+    if schema_name is None:
+        schema_name = _unique(
+            f"{name.replace('-', '_').title().replace('_', '')}Input", spec.components.schemas
+        )
+        spec.components.schema(schema_name, schema=schema_class)
+        registered[schema_class] = schema_name
+    return schema_name
+
+
+def _hook(spec: APISpec, route: Route, schema_name: str) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": f"Webhook for route {route.name}"
+        + (f" ({route.source.name})" if route.source else ""),
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema_name}},
+        },
+        "responses": {
+            "202": ACCEPTED,
+            "200": {
+                "description": "A repeat, or nothing to do.",
+                "content": {"application/json": {"schema": "Accepted"}},
+            },
+            **_error_responses("400", "401", "403", "408", "409", "413", "415", "422", "503"),
+        },
+    }
+    security = _security(spec, route)
+    if security:
+        operation["security"] = security
+    sns = (route.auth or {}).get("sns")
+    if sns is not None:
+        operation["description"] = (
+            "AWS SNS signs each message; the bridge verifies the signature with "
+            "AWS's signing certificate and refuses what it cannot verify (401)."
+            if sns.get("verify", True)
+            else "SNS signatures are not checked on this route (auth.sns.verify: false)."
+        )
+        operation["responses"].update(_error_responses("502"))
+    return operation
+
+
+def _form(route: Route, schema_name: str) -> dict[str, Any]:
+    body = {"schema": schema_name}
+    content: dict[str, Any] = {
+        "application/json": body,
+        "application/x-www-form-urlencoded": body,
+    }
+    if route.file_fields:
+        files = _file_parts(route)
+        ref = {"$ref": f"#/components/schemas/{schema_name}"}
+        content["multipart/form-data"] = {"schema": {"allOf": [ref, files]}}
+    return {
+        "summary": f"Contact form {route.name} (browsers get 303; scripts get JSON)",
+        "requestBody": {"required": True, "content": content},
+        "responses": {
+            "202": ACCEPTED,
+            "200": {
+                "description": "A double submit, answered as before.",
+                "content": {"application/json": {"schema": "Accepted"}},
+            },
+            **_error_responses("400", "403", "408", "413", "415", "422", "429", "503"),
+        },
+    }
+
+
+def _widget(route: Route, schema_name: str) -> dict[str, Any]:
+    identity = {
+        "type": "object",
+        "properties": {name: {"type": "string"} for name in ("email", "name", "hmac")},
+    }
+    post = {
+        "type": "object",
+        "properties": {
+            "fields": {"$ref": f"#/components/schemas/{schema_name}"},
+            "page_url": {"type": "string"},
+            "identity": identity,
+        },
+    }
+    content: dict[str, Any] = {"application/json": {"schema": post}}
+    if route.file_fields:
+        content["multipart/form-data"] = {"schema": _widget_parts(route)}
+    return {
+        "summary": f"Support widget {route.name}",
+        "requestBody": {"required": True, "content": content},
+        "responses": {
+            "202": ACCEPTED,
+            **_error_responses("400", "403", "408", "413", "415", "422", "429", "503"),
+        },
+    }
+
+
+def _path_parameter(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _status(name: str) -> dict[str, Any]:
+    return {
+        "summary": f"Status of a {name} submission, by its receipt",
+        "parameters": [_path_parameter("receipt")],
+        "responses": {
+            "200": {
+                "description": "Where it stands",
+                "content": {"application/json": {"schema": "Status"}},
+            },
+            "404": {
+                "description": "No such receipt (reveals nothing).",
+                "content": {"application/json": {"schema": "Error"}},
+            },
+        },
+    }
+
+
+FILE_LINK = {
+    "summary": "A file someone attached, linked from its ticket (a download)",
+    "parameters": [_path_parameter("token")],
+    "responses": {
+        "200": {
+            "description": "The file's bytes, as an attachment",
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+        },
+        "404": {
+            "description": "Not a valid link, or it has expired.",
+            "content": {"application/json": {"schema": "Error"}},
+        },
+    },
+}
+HEALTHZ = {"summary": "The process is up", "responses": {"200": {"description": "up"}}}
+READYZ = {
+    "summary": "Ready to take submissions",
+    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+}
