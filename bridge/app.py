@@ -104,9 +104,16 @@ def create_app(
     app.extensions["bridge_widget_script"] = widget.Script(templates_dir() / "widget.js")
     app.extensions["bridge_status_cache"] = widget.StatusCache()
 
-    state: Bridge = app.extensions["bridge"]
-    if state.store.files is None:
-        state.store.files = open_store(settings.files)
+    if store.files is None:
+        store.files = open_store(settings.files)
+    _request_ids(app)
+    health.init_app(app, app.extensions["bridge"], metrics)
+    _error_answers(app)
+    return app
+
+
+def _request_ids(app: Flask) -> None:
+    """Every request gets an id (the caller's, if sane), echoed and logged."""
 
     @app.before_request
     def request_id() -> None:
@@ -118,7 +125,9 @@ def create_app(
         response.headers["X-Request-ID"] = g.get("request_id", "")
         return response
 
-    health.init_app(app, state, metrics)
+
+def _error_answers(app: Flask) -> None:
+    """Errors answer in JSON with a code and a message a person can act on; never a traceback."""
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
@@ -143,8 +152,6 @@ def create_app(
             "internal_error",
             "Something went wrong on our side; nothing was stored. Please try again.",
         )
-
-    return app
 
 
 #: This worker's CPU slot, held for as long as the process runs (see :func:`claim_a_cpu`).

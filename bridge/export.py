@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -198,18 +198,7 @@ def export(
             while True:
                 result = client.list_tickets(filters, page=page)
                 summary.pages += 1
-                for ticket in result.tickets:
-                    if ticket.ticket_id in seen:
-                        summary.skipped += 1
-                        continue
-                    seen.add(ticket.ticket_id)
-                    if writer is not None:
-                        writer.writerow(row(ticket))
-                    else:
-                        stream.write(json.dumps(document(ticket), ensure_ascii=False) + "\n")
-                    summary.tickets += 1
-                    summary.statuses[ticket.status] = summary.statuses.get(ticket.status, 0) + 1
-                stream.flush()
+                _write(result.tickets, seen, writer, stream, summary)
                 if out is not None:
                     os.fsync(stream.fileno())
                 more = result.has_next and bool(result.tickets)
@@ -229,3 +218,25 @@ def export(
         progress_path.unlink()  # finished: nothing to resume
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _write(
+    tickets: Iterable[Ticket],
+    seen: set[str],
+    writer: csv.DictWriter[str] | None,
+    stream: IO[str],
+    summary: Summary,
+) -> None:
+    """Write the tickets not written yet (as CSV rows, or JSON lines) and flush them."""
+    for ticket in tickets:
+        if ticket.ticket_id in seen:
+            summary.skipped += 1
+            continue
+        seen.add(ticket.ticket_id)
+        if writer is not None:
+            writer.writerow(row(ticket))
+        else:
+            stream.write(json.dumps(document(ticket), ensure_ascii=False) + "\n")
+        summary.tickets += 1
+        summary.statuses[ticket.status] = summary.statuses.get(ticket.status, 0) + 1
+    stream.flush()

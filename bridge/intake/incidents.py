@@ -7,11 +7,13 @@ the server's secret key revokes every link at once.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, render_template, url_for
 from itsdangerous import BadSignature
 
+from ..outbox.records import Incident, IncidentEvent
 from .state import bridge
 
 blueprint = Blueprint("incidents", __name__)
@@ -67,26 +69,7 @@ def page(token: str) -> Response:
     for event in events:
         if event.outcome in counts:
             counts[event.outcome] += 1
-    tickets = [
-        {
-            "generation": e.generation,
-            "ticket_id": e.ticket_id,
-            "at": _when(e.received_at),
-            "state": e.state or "",
-        }
-        for e in events
-        if e.outcome in ("ticket", "silent")
-    ]
-    if incident is not None and not any(t["generation"] == incident.generation for t in tickets):
-        # The current ticket's own notification is older than the page shows.
-        tickets.append(
-            {
-                "generation": incident.generation,
-                "ticket_id": incident.submission.ticket_id,
-                "at": _when(incident.submission.created_at),
-                "state": incident.submission.state,
-            }
-        )
+    tickets = _tickets(events, incident)
     labels: dict[str, Any] = dict(incident.labels) if incident is not None else {}
     resolved_at = incident.resolved_at if incident is not None else None
     firing = resolved_at is None
@@ -130,6 +113,31 @@ def page(token: str) -> Response:
         ],
     )
     return Response(html, mimetype="text/html", headers=HEADERS)
+
+
+def _tickets(events: Sequence[IncidentEvent], incident: Incident | None) -> list[dict[str, Any]]:
+    """The tickets the group made, oldest first, the current one among them."""
+    tickets = [
+        {
+            "generation": e.generation,
+            "ticket_id": e.ticket_id,
+            "at": _when(e.received_at),
+            "state": e.state or "",
+        }
+        for e in events
+        if e.outcome in ("ticket", "silent")
+    ]
+    if incident is not None and not any(t["generation"] == incident.generation for t in tickets):
+        # The current ticket's own notification is older than the page shows.
+        tickets.append(
+            {
+                "generation": incident.generation,
+                "ticket_id": incident.submission.ticket_id,
+                "at": _when(incident.submission.created_at),
+                "state": incident.submission.state,
+            }
+        )
+    return tickets
 
 
 def _missing(expired: bool = False) -> Response:
