@@ -134,6 +134,8 @@ def safe_name(name: str | None, kind: str) -> str:
 
 @dataclass(frozen=True)
 class StoredFile:
+    """A file as the file store holds it: named by its digest."""
+
     digest: str  # sha256 of the bytes, hex: the file's name in the store
     size: int
 
@@ -149,6 +151,7 @@ class Upload:
 
     @property
     def size(self) -> int:
+        """The file's length in bytes."""
         return len(self.data)
 
 
@@ -169,6 +172,7 @@ class Attachment:
 
     @classmethod
     def from_row(cls, row: Any) -> Attachment:
+        """An attachment from its database row."""
         return cls(**{k: row[k] for k in cls.__dataclass_fields__})
 
 
@@ -182,6 +186,7 @@ class Limits:
     types: tuple[str, ...] = DEFAULT_TYPES
 
     def allowed_names(self) -> str:
+        """The allowed types, as people name them (for messages)."""
         return ", ".join(LABELS.get(t, t) for t in self.types)
 
 
@@ -237,9 +242,11 @@ class Links:
         self._serializer = URLSafeSerializer(secret, salt=LINK_SALT)
 
     def token(self, route: str, submission_id: str, position: int) -> str:
+        """The signed token of one file's download link."""
         return str(self._serializer.dumps([route, submission_id, position]))
 
     def read(self, token: str) -> tuple[str, str, int] | None:
+        """The (route, submission, position) a token names; ``BadSignature`` otherwise."""
         try:
             route, submission_id, position = self._serializer.loads(token)
         except (BadSignature, TypeError, ValueError):
@@ -254,13 +261,17 @@ class Links:
 class FileStore(Protocol):
     """Where kept files live: a directory, or an S3-compatible bucket."""
 
-    def put(self, data: bytes) -> StoredFile: ...
+    def put(self, data: bytes) -> StoredFile:
+        """Keep ``data`` (once per content); what was kept."""
 
-    def read(self, digest: str) -> bytes | None: ...
+    def read(self, digest: str) -> bytes | None:
+        """The bytes of ``digest``; ``None`` once they are gone."""
 
-    def delete(self, digest: str, *, written_before: float | None = None) -> bool: ...
+    def delete(self, digest: str, *, written_before: float | None = None) -> bool:
+        """Remove ``digest`` (only if written before ``written_before``); whether it went."""
 
-    def stale(self, written_before: float) -> set[str]: ...
+    def stale(self, written_before: float) -> set[str]:
+        """Digests of files written before ``written_before``."""
 
 
 class DirectoryStore:
@@ -273,6 +284,7 @@ class DirectoryStore:
         return f"DirectoryStore({str(self.root)!r})"
 
     def path(self, digest: str) -> Path:
+        """Where ``digest`` lives: two levels of fan-out under the directory."""
         if not DIGEST_RE.match(digest):
             raise ValueError("not a file digest")
         return self.root / digest[:2] / digest
@@ -367,6 +379,7 @@ class S3Store:
         return f"S3Store({self.bucket!r}, prefix={self.prefix!r})"
 
     def key(self, digest: str) -> str:
+        """The object key of ``digest`` under the configured prefix."""
         if not DIGEST_RE.match(digest):
             raise ValueError("not a file digest")
         return f"{self.prefix}{digest}"

@@ -8,6 +8,7 @@ import click
 
 
 def markdown() -> str:
+    """The command reference page, from the CLI's own help."""
     from .cli import main
 
     out: list[str] = []

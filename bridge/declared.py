@@ -48,6 +48,7 @@ class FieldSpec:
 
     @property
     def title(self) -> str:
+        """The field's label: its own, or its name made readable."""
         return self.label or self.name.replace("_", " ").capitalize()
 
 

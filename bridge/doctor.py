@@ -35,6 +35,8 @@ SAMPLE_FIELD = {
 
 @dataclass(frozen=True)
 class Line:
+    """One check's verdict, as ``bridge doctor`` prints it."""
+
     ok: bool
     what: str
     detail: str
@@ -44,6 +46,7 @@ class Line:
 
 
 def run(settings: Settings) -> list[Line]:
+    """Every check, in order; the process fails if any line is not ok."""
     redact = RedactFilter(settings_secrets(settings))
     return [
         Line(line.ok, line.what, redact.clean(line.detail))

@@ -56,6 +56,7 @@ class Progress:
 
     @classmethod
     def load(cls, path: Path, args: dict[str, Any]) -> Progress | None:
+        """The progress of an earlier run of the same export, or ``None``."""
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -65,6 +66,7 @@ class Progress:
         return cls(**data)
 
     def save(self, path: Path) -> None:
+        """Write the progress atomically beside the output."""
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(asdict(self)))
         os.replace(tmp, path)
@@ -72,6 +74,8 @@ class Progress:
 
 @dataclass
 class Summary:
+    """What an export wrote."""
+
     tickets: int = 0
     skipped: int = 0
     windows: int = 0
@@ -81,6 +85,7 @@ class Summary:
     statuses: dict[str, int] = field(default_factory=dict)
 
     def line(self, where: str) -> str:
+        """One line for the terminal."""
         by_status = ", ".join(f"{k} {v}" for k, v in sorted(self.statuses.items()))
         return (
             f"exported {self.tickets} ticket(s) to {where} in {self.seconds:.1f}s "
@@ -92,6 +97,7 @@ class Summary:
 
 
 def row(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as a CSV row."""
     return {
         "ticket_id": ticket.ticket_id,
         "created": ticket.created.isoformat(),
@@ -116,6 +122,7 @@ def row(ticket: Ticket) -> dict[str, Any]:
 
 
 def document(ticket: Ticket) -> dict[str, Any]:
+    """A ticket as one JSON line."""
     doc = row(ticket)
     doc["custom_fields"] = [
         {"id": c.id, "name": c.name, "value": c.value} for c in ticket.custom_fields

@@ -26,6 +26,7 @@ class Reachability:
         self.answer = "unknown"
 
     def check(self) -> str:
+        """Whether ProProfs answered lately (asking again when the answer is old)."""
         now = time.monotonic()
         if now - self.checked < self.ttl:
             return self.answer

@@ -135,6 +135,7 @@ class Written:
     instructions: list[str]
 
     def env_text(self) -> str:
+        """The env file: the variables to fill in, then the generated secrets."""
         lines = ["# Secrets for bridge.yaml, written by `bridge init`; keep this file private."]
         lines += [f"{name}=" for name in self.to_fill]
         lines += [f"{name}={value}" for name, value in self.generated.items()]
@@ -142,6 +143,7 @@ class Written:
 
 
 def env_name(*parts: str) -> str:
+    """The variable of a route's secret: ``HOOK_GRAFANA_SECRET``."""
     return re.sub(r"[^A-Z0-9]+", "_", "_".join(parts).upper()).strip("_")
 
 
@@ -298,4 +300,5 @@ def _widget_route(name: str, base_url: str, written: Written) -> list[str]:
 
 
 def presets() -> str:
+    """The sender presets, for messages."""
     return ", ".join(sorted(SENDERS))

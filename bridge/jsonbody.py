@@ -159,4 +159,5 @@ class BoundedJSONProvider(DefaultJSONProvider):
     """Flask's JSON provider with :func:`loads`, so ``request.get_json`` is bounded too."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        """Parse JSON within the shape limits."""
         return loads(s)

@@ -233,6 +233,7 @@ class Template:
         )
 
     def render(self, context: dict[str, Any]) -> str:
+        """The template's text for ``context``."""
         if self.is_literal:
             return self.source
         if self.lookup is not None:
@@ -410,6 +411,7 @@ class RouteMapping:
         extra: Mapping[str, Any] | None = None,
         received_at: datetime | None = None,
     ) -> dict[str, Any]:
+        """What a route's templates see for one submission."""
         context: dict[str, Any] = dict(TEMPLATE_GLOBALS)
         context.update(data)
         context.update(

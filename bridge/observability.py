@@ -37,6 +37,7 @@ API_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 def multiprocess_dir() -> str | None:
+    """Where gunicorn's workers share their metrics, if they do."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
@@ -115,6 +116,7 @@ class Metrics:
         )
 
     def submission(self, route: str, kind: str, outcome: str, reason: str = "") -> None:
+        """Count one submission at intake, by outcome."""
         if self.enabled:
             key = (route, kind, outcome, reason)
             counter = self._submission_counters.get(key)
@@ -123,6 +125,7 @@ class Metrics:
             counter.inc()
 
     def delivery(self, route: str, outcome: str, latency: float | None = None) -> None:
+        """Count one delivery outcome (and, when delivered, how long it took)."""
         if not self.enabled:
             return
         self.deliveries.labels(route, outcome).inc()
@@ -130,6 +133,7 @@ class Metrics:
             self.delivery_latency.labels(route).observe(max(0.0, latency))
 
     def api_call(self, endpoint: str, result: str, seconds: float) -> None:
+        """Count and time one call to ProProfs."""
         if self.enabled:
             self.api_calls.labels(endpoint, result).inc()
             self.api_latency.labels(endpoint).observe(seconds)
@@ -142,10 +146,12 @@ class Metrics:
                 self.rate_limit_fallbacks.inc()
 
     def storm_guarded(self, route: str) -> None:
+        """Count one alert group the storm guard held back."""
         if self.enabled:
             self.storm_groups.labels(route).inc()
 
     def quarantine(self, route: str, action: str, count: int = 1) -> None:
+        """Count quarantine actions."""
         if self.enabled and count:
             self.quarantined.labels(route, action).inc(count)
 
@@ -157,6 +163,7 @@ class Metrics:
                 self.upstream_pauses.inc()
 
     def reconcile(self, result: str) -> None:
+        """Count one reconcile's result."""
         if self.enabled:
             self.reconciles.labels(result).inc()
 
@@ -184,6 +191,7 @@ class OutboxCollector:
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
+        """The outbox's gauges, read at scrape time."""
         depth = GaugeMetricFamily(
             "bridge_outbox_submissions", "Submissions by state", labels=["state"]
         )
@@ -243,6 +251,7 @@ class JsonLines(logging.Formatter):
         return f"{text},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
+        """One log record as one JSON line."""
         stamp = self.formatTime(record)
         message = record.getMessage()
         request_id = getattr(record, "request_id", "")
@@ -308,6 +317,7 @@ class RedactFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask secrets in the record's message and arguments."""
         if not self.secrets:
             return True
         record.msg = self.clean(record.getMessage())
@@ -330,6 +340,7 @@ class BridgeFilter(RedactFilter):
     then removes every secret (one filter instead of two: each costs every line a call)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Add the request id to the record."""
         if not getattr(record, "request_id", None):
             record.request_id = REQUEST_ID.get()
         return super().filter(record)

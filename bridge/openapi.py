@@ -15,6 +15,8 @@ from .config.settings import Route, Settings
 
 
 class AcceptedSchema(Schema):
+    """The answer to a stored submission."""
+
     status = fields.String(
         required=True,
         metadata={"enum": ["accepted", "duplicate", "ignored", "held", "heartbeat", "subscribed"]},
@@ -27,6 +29,8 @@ class AcceptedSchema(Schema):
 
 
 class ErrorSchema(Schema):
+    """The answer to a refused request."""
+
     status = fields.String(required=True, metadata={"enum": ["error"]})
     code = fields.String(required=True)
     message = fields.String(required=True)
@@ -34,6 +38,8 @@ class ErrorSchema(Schema):
 
 
 class StatusSchema(Schema):
+    """The widget's status view of one submission."""
+
     state = fields.String(required=True, metadata={"enum": ["received", "delivered", "failed"]})
     subject = fields.String()
     received_at = fields.String()

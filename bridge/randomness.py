@@ -28,6 +28,7 @@ class _Pool:
         self._used = 0
 
     def hex(self, size: int) -> str:
+        """``size`` random bytes as hex, cut from the pool."""
         with self._lock:
             if self._used + size > len(self._block):
                 self._block = os.urandom(max(BLOCK, size))

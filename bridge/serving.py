@@ -33,16 +33,10 @@ SERVE_DELIVERY_NICE = 10
 
 
 def batch_scheduling() -> bool:
-    """Have the kernel schedule this thread, and every thread it starts from now on, as
-    throughput work (Linux ``SCHED_BATCH``); whether it could.
-
-    A batch thread gets the same share of the CPU as any other at the same nice level;
-    what changes is that, when it wakes, it does not preempt the thread that is running.
-    In a threaded worker that is what a woken thread should do: it needs the worker's GIL
-    before it can run a line, and preempting the thread that holds it only parks the
-    holder, GIL in hand, and costs both a context switch. Gunicorn loads the app in each
-    worker before it starts the worker's threads, so they all inherit it. Where the call
-    is refused (another OS, a sandbox that forbids it), nothing changes."""
+    """Run this thread, and those it starts from now on, as batch work (Linux
+    ``SCHED_BATCH``: a woken thread does not preempt the one holding the GIL); whether it
+    could. Nothing changes where the call is refused.
+    """
     try:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except (AttributeError, OSError):
@@ -60,6 +54,7 @@ class CpuClaim:
     fd: int
 
     def release(self) -> None:
+        """Let the CPU go for another worker."""
         os.close(self.fd)
 
 
@@ -72,16 +67,11 @@ def usable_cpus() -> list[int]:
 
 
 def claim_a_cpu(slots: Path) -> CpuClaim | None:
-    """Take the first free slot under ``slots`` (``bridge serve`` makes one file per
-    gunicorn worker) and keep this thread, and the threads it starts from now on, on the
-    CPU that slot stands for: the slot's number among the CPUs this process may use,
-    round the list again if there are more slots than CPUs. ``None``, and nothing
-    changed, when no slot is free or the system refuses.
-
-    A worker's threads take turns at its GIL, so a worker runs Python on one CPU at a
-    time anyway; on a CPU of its own, a thread that takes the GIL over finds the caches
-    warm and needs no other CPU woken. A worker that exits lets its slot go with its
-    lock, and the worker gunicorn starts in its place takes it."""
+    """Keep this thread, and those it starts, on the CPU of the first free slot under
+    ``slots`` (one file per gunicorn worker; opt-in, ``server.pin_cpus``). ``None``, and
+    nothing changed, when no slot is free or the system refuses. A worker's slot is let go
+    with its lock when it exits.
+    """
     cpus = usable_cpus()
     try:
         names = sorted(slots.iterdir(), key=lambda path: int(path.name.rpartition("-")[2]))

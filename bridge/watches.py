@@ -36,6 +36,8 @@ def _when(ts: float) -> str:
 
 
 class AlertWatches:
+    """Raises the tickets no sender sends: heartbeat silences, storm summaries."""
+
     def __init__(self, settings: Settings, signing_key: str | Callable[[], str]) -> None:
         self.settings = settings
         self._key = signing_key
@@ -56,6 +58,7 @@ class AlertWatches:
 
     @functools.cached_property
     def links(self) -> URLSafeSerializer:
+        """The signer of incident page links."""
         return URLSafeSerializer(self.key, salt=INCIDENT_SALT)
 
     def storm_list(self, route: str, window: int) -> str:

@@ -54,6 +54,7 @@ class ConsoleSessions(SecureCookieSessionInterface):
     signer for a cookie that cannot be there."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """A session on the console's paths; a null one everywhere else."""
         if not request.path.startswith(COOKIE_PATH):
             return self.null_session_class()
         return super().open_session(app, request)
@@ -79,6 +80,7 @@ CONSOLE_USER = "admin"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
+    """Mount the console on ``app`` when ``admin`` is configured."""
     app.session_interface = ConsoleSessions()
     app.config.update(
         SESSION_COOKIE_NAME="bridge_admin",
@@ -100,6 +102,7 @@ def _admin() -> Any:
 
 
 def current_user() -> str | None:
+    """Who is signed in to the console, or ``None``."""
     admin = _admin()
     if admin.trusted_header and from_trusted_proxy():
         user = request.headers.get(admin.trusted_header, "").strip()
@@ -122,6 +125,8 @@ def from_trusted_proxy() -> bool:
 
 
 def login_required(view: F) -> F:
+    """Send a console view's visitor to the sign-in page unless signed in."""
+
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if not _admin().enabled:
@@ -134,6 +139,7 @@ def login_required(view: F) -> F:
 
 
 def csrf_token() -> str:
+    """This session's token for the console's forms."""
     token = session.get("csrf")
     if not token:
         token = session["csrf"] = secrets.token_urlsafe(32)
@@ -141,6 +147,7 @@ def csrf_token() -> str:
 
 
 def check_csrf() -> None:
+    """Refuse (400) a console post without this session's token."""
     given = request.form.get("csrf_token", "")
     expected = session.get("csrf", "")
     if not expected or not hmac.compare_digest(given.encode(), str(expected).encode()):
@@ -153,6 +160,7 @@ def check_csrf() -> None:
 
 @blueprint.app_context_processor
 def inject() -> dict[str, Any]:
+    """What every console template may use: the form token and the user."""
     return {
         "csrf_token": csrf_token if request.path.startswith("/admin") else None,
         "admin_user": current_user() if request.path.startswith("/admin") else None,
@@ -160,6 +168,7 @@ def inject() -> dict[str, Any]:
 
 
 def page(template: str, **context: Any) -> Response:
+    """A console page, never cached, never framed."""
     response = Response(render_template(template, **context), mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
@@ -171,6 +180,7 @@ def page(template: str, **context: Any) -> Response:
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login() -> Response:
+    """GET/POST /admin/login: sign in, throttled per peer and per user name."""
     admin = _admin()
     if not admin.enabled:
         abort(404)
@@ -221,6 +231,7 @@ def login() -> Response:
 @blueprint.post("/logout")
 @login_required
 def logout() -> Response:
+    """POST /admin/logout: end the session here and in the store."""
     check_csrf()
     session_id = session.get("sid")
     if session_id:
@@ -233,6 +244,7 @@ def logout() -> Response:
 @blueprint.get("/")
 @login_required
 def home() -> Response:
+    """GET /admin: the outbox at a glance."""
     state = bridge()
     counts = state.store.counts()
     return page(
@@ -249,6 +261,7 @@ def home() -> Response:
 @blueprint.get("/submissions")
 @login_required
 def submissions() -> Response:
+    """GET /admin/submissions: newest first, by state, route or text."""
     state = bridge()
     route = request.args.get("route") or None
     wanted = request.args.get("state") or None
@@ -276,6 +289,7 @@ def submissions() -> Response:
 @blueprint.get("/submissions/<submission_id>")
 @login_required
 def submission(submission_id: str) -> Response:
+    """GET /admin/submissions/<id>: one submission, its draft and attempts."""
     state = bridge()
     sub = state.store.get(submission_id)
     if sub is None:
@@ -323,6 +337,7 @@ def extend(submission_id: str) -> Response:
 @blueprint.post("/submissions/<submission_id>/replay")
 @login_required
 def replay(submission_id: str) -> Response:
+    """POST: send one dead submission again."""
     check_csrf()
     bridge().store.replay(submission_id)
     return cast(
@@ -333,6 +348,7 @@ def replay(submission_id: str) -> Response:
 @blueprint.post("/dead/replay")
 @login_required
 def replay_all() -> Response:
+    """POST: send every dead submission (of a route) again."""
     check_csrf()
     route = request.form.get("route") or None
     count = bridge().store.replay_all_dead(route=route)
@@ -344,6 +360,7 @@ def replay_all() -> Response:
 @blueprint.get("/incidents")
 @login_required
 def incidents() -> Response:
+    """GET /admin/incidents: alert groups, most recently active first."""
     state = bridge()
     now = state.clock()
     rows = []
@@ -437,6 +454,7 @@ def _capture(capture_id: int) -> tuple[dict[str, Any], Route]:
 @blueprint.get("/spam")
 @login_required
 def spam() -> Response:
+    """GET /admin/spam: the quarantine."""
     state = bridge()
     route = request.args.get("route") or None
     return page(
@@ -452,6 +470,7 @@ def spam() -> Response:
 @blueprint.post("/spam/<submission_id>/release")
 @login_required
 def release(submission_id: str) -> Response:
+    """POST: deliver a quarantined submission after all."""
     check_csrf()
     state = bridge()
     held = state.store.quarantine.get(submission_id)
@@ -470,6 +489,7 @@ def release(submission_id: str) -> Response:
 @blueprint.post("/spam/<submission_id>/discard")
 @login_required
 def discard(submission_id: str) -> Response:
+    """POST: delete a quarantined submission."""
     check_csrf()
     state = bridge()
     held = state.store.quarantine.get(submission_id)
@@ -503,6 +523,7 @@ def erase() -> Response:
 @blueprint.get("/routes")
 @login_required
 def routes() -> Response:
+    """GET /admin/routes: each route, paused or not, with its captures."""
     state = bridge()
     effective = {
         name: mask_secrets(dict(route.settings)) for name, route in state.settings.routes.items()

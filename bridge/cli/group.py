@@ -31,6 +31,7 @@ config_option = click.option(
 
 
 def settings_or_exit(config_file: str | None) -> Settings:
+    """The settings, or every problem printed and exit code 2."""
     try:
         return load_settings(config_file)
     except ConfigError as exc:
@@ -53,15 +54,18 @@ def boot_problem(settings: Settings) -> str | None:
 
 
 def store_problem(settings: Settings) -> str | None:
+    """Why this process cannot write the configured SQLite store, or ``None``."""
     problem = sqlite_problem(settings.store)
     return f"{settings.source_path}: store: {problem}" if problem else None
 
 
 def split_names(value: str | None) -> list[str]:
+    """``"a, b"`` → ``["a", "b"]`` (an option's comma-separated names)."""
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
 def open_outbox(settings: Settings, *, gather: float = 0.0) -> SubmissionStore:
+    """The outbox, with a connection for each delivery slot and two to spare."""
     return SubmissionStore(
         settings.store,
         pool_size=settings.delivery.concurrency + 2,
@@ -71,6 +75,7 @@ def open_outbox(settings: Settings, *, gather: float = 0.0) -> SubmissionStore:
 
 
 def configure_logs(settings: Settings) -> None:
+    """JSON or plain lines at the configured level, secrets redacted."""
     configure_logging(
         level=settings.server.log_level,
         json_lines=settings.server.log_json,

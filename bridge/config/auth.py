@@ -8,6 +8,8 @@ from .fields import SECRET_LENGTH, Duration, Strict, about
 
 
 class BasicAuthSchema(Strict):
+    """HTTP basic credentials."""
+
     username = fields.String(
         required=True, validate=validate.Length(min=1), metadata=about("The user name.")
     )
@@ -15,6 +17,8 @@ class BasicAuthSchema(Strict):
 
 
 class QueryAuthSchema(Strict):
+    """A token in the URL, for senders that can set nothing else."""
+
     param = fields.String(
         load_default="token",
         validate=validate.Regexp(r"^[A-Za-z0-9_-]+$"),
@@ -26,6 +30,8 @@ class QueryAuthSchema(Strict):
 
 
 class HmacAuthSchema(Strict):
+    """A signature over the raw body, in one of the senders' schemes."""
+
     scheme = fields.String(
         required=True,
         validate=validate.OneOf(["grafana", "sentry", "pagerduty", "standard"]),
@@ -51,6 +57,8 @@ class HmacAuthSchema(Strict):
 
 
 class SnsAuthSchema(Strict):
+    """AWS SNS: the topics taken, and the signature check."""
+
     topics = fields.List(
         fields.String(
             validate=validate.Regexp(
@@ -78,6 +86,8 @@ class SnsAuthSchema(Strict):
 
 
 class HookAuthSchema(Strict):
+    """A hook route's credentials: one or more of the kinds above."""
+
     bearer = fields.String(
         validate=SECRET_LENGTH, metadata=about("`Authorization: Bearer <token>` must carry this.")
     )

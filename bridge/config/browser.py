@@ -17,6 +17,8 @@ from .settings import RULE_SCORES
 
 
 class PageSchema(Strict):
+    """The hosted form page's texts."""
+
     title = fields.String(metadata=about("The hosted form's heading (default: the route's name)."))
     intro = fields.String(metadata=about("A paragraph under the heading."))
     submit = fields.String(metadata=about("The submit button's text (default `Send`)."))
@@ -39,6 +41,8 @@ class PageSchema(Strict):
 
 
 class RedirectSchema(Strict):
+    """Where a browser goes after posting."""
+
     success = fields.URL(
         schemes={"http", "https"},
         require_tld=False,
@@ -59,6 +63,8 @@ CAPTCHA_PROVIDERS = ("turnstile", "hcaptcha", "recaptcha")
 
 
 class CaptchaSchema(Strict):
+    """A CAPTCHA provider and its keys."""
+
     provider = fields.String(
         required=True,
         validate=validate.OneOf(CAPTCHA_PROVIDERS),
@@ -101,6 +107,8 @@ class CaptchaSchema(Strict):
 
 
 class ContentRulesSchema(Strict):
+    """Scored rules on what a submission says."""
+
     keywords = fields.List(
         fields.String(validate=validate.Length(min=1)),
         metadata=about("Words or phrases (any case); each one found adds the keyword score."),
@@ -149,6 +157,8 @@ class ContentRulesSchema(Strict):
 
 
 class SpamSchema(Strict):
+    """A browser-facing route's spam defences."""
+
     honeypot = fields.String(
         validate=validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"),
         metadata=about(
@@ -189,6 +199,8 @@ class SpamSchema(Strict):
 
 
 class LimitsSchema(Strict):
+    """Rate limits per client address and per route."""
+
     per_ip = fields.List(
         fields.String(validate=limit_string),
         metadata=about('Rates per client address: `["10/hour", "50/day"]`; over one is 429.'),
@@ -200,6 +212,8 @@ class LimitsSchema(Strict):
 
 
 class WidgetSchema(Strict):
+    """The widget's look and its status view."""
+
     title = fields.String(load_default="Contact support", metadata=about("The panel's heading."))
     launcher = fields.String(load_default="Help", metadata=about("The launcher button's text."))
     color = fields.String(

@@ -122,6 +122,7 @@ _SCALARS = yaml.SafeLoader("")  # only its constructor is used, for plain scalar
 
 
 def dotted(path: tuple[Any, ...]) -> str:
+    """A key path as people write it: ``routes.contact.kind``."""
     return ".".join(str(p) for p in path) or "(top)"
 
 
@@ -204,6 +205,7 @@ class Report:
             self.problems.append(self._at(full, message))
 
     def warn(self, path: tuple[Any, ...], message: str) -> None:
+        """Note something that works but is probably not meant."""
         self.warnings.append(self._at(path, message))
 
     def stop_if_any(self) -> None:

@@ -16,6 +16,7 @@ class Strict(Schema):
 
 
 def timezone_name(value: str) -> None:
+    """Check an IANA time zone name."""
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -23,6 +24,7 @@ def timezone_name(value: str) -> None:
 
 
 def regex(value: str) -> None:
+    """Check a regular expression compiles."""
     try:
         re.compile(value)
     except re.error as exc:
@@ -30,6 +32,7 @@ def regex(value: str) -> None:
 
 
 def module_class(value: str) -> None:
+    """Check a ``module:Class`` path's form."""
     if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", value):
         raise ValidationError("must be a dotted path 'module:Class'")
 
@@ -121,6 +124,7 @@ class Proxies(fields.Field[Any]):
 
 
 def limit_string(value: str) -> None:
+    """Check a rate limit like ``10/hour``."""
     from limits import parse_many
 
     try:
@@ -130,6 +134,7 @@ def limit_string(value: str) -> None:
 
 
 def url_prefix(value: str) -> None:
+    """Check an http(s) URL prefix ending in ``/``."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path.endswith("/"):
         raise ValidationError(

@@ -22,6 +22,8 @@ UNIT_NAMES = (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0))
 
 @dataclass(frozen=True)
 class Key:
+    """One config key in the reference."""
+
     path: str  # dotted, with <placeholders> for names the user picks: routes.<route>.kind
     name: str
     type: str
@@ -33,6 +35,8 @@ class Key:
 
 @dataclass(frozen=True)
 class Section:
+    """One section of the reference: a schema and its keys."""
+
     path: str  # "" for the top level
     about: str
     keys: tuple[Key, ...]

@@ -32,6 +32,8 @@ from .settings import DEFAULT_MAX_BODY, KINDS
 
 
 class FieldSpecSchema(Strict):
+    """One declared field of a form or widget."""
+
     type = fields.String(
         required=True,
         validate=validate.OneOf(FIELD_TYPES),
@@ -65,6 +67,7 @@ class FieldSpecSchema(Strict):
 
     @validates_schema
     def consistent(self, data: dict[str, Any], **_: Any) -> None:
+        """Refuse settings that contradict each other."""
         if data.get("required") and "default" in data:
             raise ValidationError(
                 "a required field has no default: drop one of required and default", "default"
@@ -99,6 +102,8 @@ def _ticket_text(what: str) -> fields.String:
 
 
 class TicketSpecSchema(Strict):
+    """How a submission becomes a ticket: templates per ticket field."""
+
     subject = _ticket_text("The ticket's subject (one line, at most 255 characters).")
     description = _ticket_text(
         "The ticket's first message; the submission's reference footer is added after it."
@@ -147,6 +152,8 @@ FORM_AND_WIDGET = ("form", "widget")
 
 
 class AttachmentsSchema(Strict):
+    """What files a route takes."""
+
     max_size = Size(
         load_default=Limits.max_size,
         metadata=about("The largest file accepted (over it: 413 naming the file)."),
@@ -172,6 +179,7 @@ class AttachmentsSchema(Strict):
 
     @validates_schema
     def consistent(self, data: dict[str, Any], **_: Any) -> None:
+        """Refuse limits that contradict each other."""
         if data.get("max_total", 0) < data.get("max_size", 0):
             raise ValidationError("max_total cannot be less than max_size", "max_total")
         if data.get("max_total", 0) > 200_000_000:
@@ -179,6 +187,8 @@ class AttachmentsSchema(Strict):
 
 
 class HeartbeatSchema(Strict):
+    """The notification a hook route expects, and how often."""
+
     match = fields.Dict(
         keys=fields.String(),
         values=fields.String(),
@@ -202,6 +212,8 @@ class HeartbeatSchema(Strict):
 
 
 class StormSchema(Strict):
+    """How many new alert groups a window may ticket one by one."""
+
     max_new = fields.Integer(
         required=True,
         validate=validate.Range(min=1, max=10000),
@@ -213,6 +225,8 @@ class StormSchema(Strict):
 
 
 class RetentionSchema(Strict):
+    """How long personal content stays after delivery."""
+
     scrub_after = Duration(
         metadata=about(
             "Remove the personal content (the ticket draft: names, emails, phone numbers, "
@@ -229,6 +243,8 @@ class RetentionSchema(Strict):
 
 
 class RouteSchema(Strict):
+    """One route: every key any kind takes (``kinds`` marks those only some take)."""
+
     kind = fields.String(
         required=True,
         validate=validate.OneOf(KINDS),

@@ -11,6 +11,8 @@ from .settings import DEFAULT_STORE
 
 
 class ProProfsSchema(Strict):
+    """The ProProfs account and how to reach it."""
+
     base_url = fields.URL(
         load_default=DEFAULT_BASE_URL,
         require_tld=False,
@@ -49,6 +51,8 @@ class ProProfsSchema(Strict):
 
 
 class DeadLettersSchema(Strict):
+    """Where a dead submission is reported."""
+
     url = fields.String(
         required=True,
         validate=validate.Regexp(r"^https?://[^\s]+$", error="must be an http(s) URL"),
@@ -64,6 +68,8 @@ class DeadLettersSchema(Strict):
 
 
 class DeliverySchema(Strict):
+    """How the worker delivers: concurrency, rate, retries, reconcile."""
+
     concurrency = fields.Integer(
         load_default=4,
         validate=validate.Range(min=1, max=256),
@@ -116,6 +122,8 @@ class DeliverySchema(Strict):
 
 
 class ServerSchema(Strict):
+    """The HTTP side: proxies, rate-limit storage, logs, links."""
+
     trusted_proxies = Proxies(
         load_default=0,
         metadata=about(
@@ -175,6 +183,8 @@ class ServerSchema(Strict):
 
 
 class MetricsSchema(Strict):
+    """Who may read /metrics."""
+
     token = fields.String(
         validate=validate.Length(min=16),
         metadata=about(
@@ -185,6 +195,8 @@ class MetricsSchema(Strict):
 
 
 class AdminSchema(Strict):
+    """The operator console's sign-in."""
+
     password_hash = fields.String(
         validate=validate.Regexp(
             r"^(pbkdf2|scrypt):", error="make one with `bridge admin hash-password`"
@@ -206,6 +218,8 @@ class AdminSchema(Strict):
 
 
 class S3Schema(Strict):
+    """An S3 bucket for attachments."""
+
     bucket = fields.String(required=True, metadata=about("The bucket files are kept in."))
     endpoint_url = fields.String(
         metadata=about("An S3-compatible service's URL (default: AWS for the region).")
@@ -217,6 +231,8 @@ class S3Schema(Strict):
 
 
 class FilesSchema(Strict):
+    """Where attachments are kept, and for how long links work."""
+
     directory = fields.String(
         metadata=about(
             "Where files are kept (default: `files` beside the SQLite database, else "
@@ -238,6 +254,8 @@ class FilesSchema(Strict):
 
 
 class TopSchema(Strict):
+    """The whole file."""
+
     proprofs = fields.Dict(
         required=True,
         metadata=about("The ProProfs account.", schema=ProProfsSchema),

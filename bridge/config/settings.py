@@ -37,6 +37,8 @@ RULE_SCORES = {
 
 @dataclass(frozen=True)
 class ProProfsSettings:
+    """The ProProfs account and how to reach it."""
+
     account_email: str
     token: str = field(repr=False)
     base_url: str = DEFAULT_BASE_URL
@@ -47,6 +49,8 @@ class ProProfsSettings:
 
 @dataclass(frozen=True)
 class Captcha:
+    """A CAPTCHA provider and its keys."""
+
     provider: str
     site_key: str
     secret: str = field(repr=False)
@@ -58,6 +62,8 @@ class Captcha:
 
 @dataclass(frozen=True)
 class ContentRules:
+    """Scored rules on what a submission says."""
+
     keywords: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
     max_links: int | None = None
@@ -87,6 +93,8 @@ class Guards:
 
 @dataclass(frozen=True)
 class Page:
+    """The hosted form page's texts and where a browser goes after posting."""
+
     title: str | None = None
     intro: str | None = None
     submit: str | None = None
@@ -139,6 +147,7 @@ class Heartbeat:
     inbox: str | None = None
 
     def matches(self, labels: Mapping[str, str]) -> bool:
+        """Whether an alert with ``labels`` is this heartbeat."""
         return all(labels.get(k) == v for k, v in self.match.items())
 
 
@@ -171,10 +180,12 @@ class Route:
 
     @property
     def path(self) -> str:
+        """Where the route takes posts: ``/forms/contact``."""
         return PATH_PREFIX[self.kind] + self.name
 
     @functools.cached_property
     def file_fields(self) -> tuple[str, ...]:
+        """The route's file fields, in declared order."""
         return tuple(name for name, spec in self.fields.items() if spec.type == "file")
 
     @functools.cached_property
@@ -207,6 +218,8 @@ class Retention:
 
 @dataclass(frozen=True)
 class S3Settings:
+    """An S3 bucket for attachments."""
+
     bucket: str
     endpoint_url: str | None = None
     region: str | None = None
@@ -217,6 +230,8 @@ class S3Settings:
 
 @dataclass(frozen=True)
 class FileSettings:
+    """Where attachments are kept, and for how long links work."""
+
     directory: str = "bridge-files"
     s3: S3Settings | None = None
     link_lifetime: float = 30 * 86400.0
@@ -224,6 +239,8 @@ class FileSettings:
 
 @dataclass(frozen=True)
 class ServerSettings:
+    """The HTTP side: proxies, rate-limit storage, logs, links."""
+
     trusted_proxies: int = 0
     proxy_networks: tuple[str, ...] = ()  # the proxies' addresses, when the config names them
     rate_limit_storage: str = "memory://"
@@ -239,6 +256,8 @@ class ServerSettings:
 
 @dataclass(frozen=True)
 class AdminSettings:
+    """The operator console's sign-in."""
+
     password_hash: str | None = field(default=None, repr=False)
     trusted_header: str | None = None
     secure_cookies: bool = True
@@ -246,11 +265,14 @@ class AdminSettings:
 
     @property
     def enabled(self) -> bool:
+        """Whether the console is mounted at all."""
         return bool(self.password_hash or self.trusted_header)
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The whole config, checked and frozen."""
+
     proprofs: ProProfsSettings
     routes: Mapping[str, Route]
     metrics_token: str | None = field(default=None, repr=False)

@@ -35,6 +35,7 @@ SCRIPT_URLS = {
 
 
 def script_url(captcha: Captcha) -> str:
+    """The provider's browser script."""
     return captcha.script_url or SCRIPT_URLS[captcha.provider]
 
 
@@ -53,6 +54,7 @@ def widget_view(captcha: Captcha) -> dict[str, str]:
 
 
 def refuse(message: str) -> GuardRefusal:
+    """The refusal for a failed challenge."""
     return GuardRefusal(422, "captcha_failed", message, field="captcha")
 
 

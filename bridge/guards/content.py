@@ -20,10 +20,13 @@ LINK_RE = re.compile(r"https?://|\bwww\.", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Verdict:
+    """What the content rules found: a score and what matched."""
+
     score: float
     matched: tuple[str, ...]  # what matched, readable: "keyword: casino", "links: 4 > 2"
 
     def over(self, threshold: float) -> bool:
+        """Whether the score reaches ``threshold``."""
         return self.score >= threshold
 
 

@@ -11,6 +11,7 @@ CORS_MAX_AGE = "600"
 
 
 def origin_of(url: str) -> str | None:
+    """The origin (scheme://host[:port]) of a URL, or ``""``."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
@@ -35,6 +36,7 @@ def allowed(origin: str | None, configured: Iterable[str], own: str) -> bool:
 
 
 def cors_headers(origin: str, *, preflight: bool = False) -> dict[str, str]:
+    """The CORS headers that let ``origin`` post."""
     headers = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
     if preflight:
         headers.update(

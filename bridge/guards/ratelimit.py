@@ -1,18 +1,10 @@
 """Rate limits per client IP and per route, counted with ``limits`` (Flask-Limiter's engine).
 
-In-memory storage by default (one process); ``redis://`` storage counts across
-every instance. The checks run at a fixed point of the intake order, not as a
-view decorator, so cheaper refusals (size, origin) come first — and a request to a route
-without limits costs nothing (no per-request hook is installed).
-
-When the shared storage cannot be reached, submissions keep coming in: each process
-counts in its own memory (the same limits, per process), says so in the log, in
-``bridge_rate_limit_storage_degraded`` and in ``/readyz``, and goes back to the shared
-counts as soon as the storage answers again (probed every ``probe_interval`` seconds, by
-the requests that come and by a watcher thread of the process's own while it is degraded,
-so an idle worker does not go on reporting an outage that is over).
-A form under a bot wave with Redis down is still limited, just less precisely; a
-person's message is never refused (or answered 500) because a counter is unreachable.
+In memory by default (one process); ``redis://`` storage counts across every instance.
+The checks run at a fixed point of the intake order, so cheaper refusals come first and
+a route without limits costs nothing. When the shared storage cannot be reached, each
+process counts in its own memory until it answers again (docs/forms.md): a person's
+message is never refused because a counter is unreachable.
 """
 
 from __future__ import annotations
@@ -76,6 +68,7 @@ class RateLimits:
         self.closed = False
 
     def init_app(self, app: Flask) -> None:
+        """Take the app's rate limits from its routes."""
         app.extensions["bridge_rate_limits"] = self
 
     def _items(self, limits: Sequence[str]) -> list[RateLimitItem]:
@@ -236,6 +229,7 @@ class RateLimits:
                 pool.disconnect()
 
     def reset(self) -> None:
+        """Forget every count (tests)."""
         self.strategy.storage.reset()
         self.fallback.storage.reset()
 

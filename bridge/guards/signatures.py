@@ -24,6 +24,7 @@ TOLERANCE = 300.0  # seconds a signed timestamp may be off (Standard Webhooks: 5
 
 
 def refuse(message: str) -> GuardRefusal:
+    """The 401 for wrong or missing credentials."""
     return GuardRefusal(401, "unauthorized", message)
 
 
@@ -38,12 +39,14 @@ def _hex_hmac(secret: str, message: bytes) -> str:
 
 
 def bearer(headers: Mapping[str, str], expected: str) -> None:
+    """Check ``Authorization: Bearer``, in constant time."""
     scheme, _, given = headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not _equal(given.strip(), expected):
         raise refuse("Missing or wrong bearer token.")
 
 
 def basic(headers: Mapping[str, str], username: str, password: str) -> None:
+    """Check HTTP basic credentials, in constant time."""
     scheme, _, encoded = headers.get("Authorization", "").partition(" ")
     try:
         user, _, given = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
@@ -56,6 +59,7 @@ def basic(headers: Mapping[str, str], username: str, password: str) -> None:
 
 
 def query_token(args: Mapping[str, str], param: str, expected: str) -> None:
+    """Check a token in the URL, in constant time."""
     if not _equal(args.get(param, ""), expected):
         raise refuse(f"Missing or wrong ?{param}= token.")
 
@@ -189,6 +193,7 @@ def sns_url_allowed(url: object) -> bool:
 
 
 def sns_string_to_sign(message: Mapping[str, Any]) -> bytes:
+    """The text AWS signed, for a message of any SNS type."""
     kind = message.get("Type")
     if kind not in SNS_FIELDS:
         raise refuse("Not an SNS message type.")

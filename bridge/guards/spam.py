@@ -21,11 +21,13 @@ class TimeToken:
         return "TimeToken()"
 
     def issue(self, route: str) -> str:
+        """A signed token of when the form was shown."""
         return self.signer.sign(route.encode()).decode()
 
     def verify(
         self, token: str | None, route: str, min_seconds: float | None, max_age: float
     ) -> None:
+        """Refuse a post sooner than ``min_seconds`` or older than ``max_age``."""
         if not token:
             raise GuardRefusal(
                 422,

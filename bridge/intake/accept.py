@@ -75,6 +75,7 @@ def stored(action: Callable[[], T], route: Route) -> T:
 
 
 def request_meta(meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What intake keeps about the request: its id and the route's extras."""
     return {"request_id": g.get("request_id", ""), **(meta or {})}
 
 

@@ -46,6 +46,8 @@ SNOOZE_LABEL = re.compile(r"^bridge-snooze-(\d{1,4})d$", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Outcome:
+    """What intake did with one alert group."""
+
     status: str  # accepted | duplicate | ignored | held
     id: str | None = None
     message: str | None = None

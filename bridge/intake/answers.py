@@ -23,6 +23,7 @@ _encode = json.JSONEncoder(ensure_ascii=False).encode
 def json_response(
     body: Mapping[str, Any], status: int, headers: Mapping[str, str] | None = None
 ) -> Response:
+    """A JSON answer with the status and headers given."""
     response = Response(_encode(body), status=status, mimetype="application/json")
     for key, value in (headers or {}).items():
         response.headers[key] = value
@@ -65,6 +66,8 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class Accepted:
+    """What a sender hears back after its submission was stored."""
+
     id: str
     duplicate: bool
     state: str
@@ -78,6 +81,7 @@ class Accepted:
 
 
 def accepted_response(result: Accepted) -> Response:
+    """202 for a new submission, 200 for a repeat."""
     if result.duplicate:
         return json_response({"status": "duplicate", "id": result.id}, 200)
     return json_response({"status": "accepted", "id": result.id}, 202)

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 
 def too_large(route: Route) -> Rejected:
+    """The 413 for a body over the route's limit."""
     limit = route.limit_for(request.mimetype)
     return Rejected(
         413, "too_large", f"The body is larger than this route accepts ({limit} bytes)."

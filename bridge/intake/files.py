@@ -50,6 +50,7 @@ def find(token: str) -> Attachment | None:
 
 @blueprint.get("/files/<token>")
 def download(token: str) -> Response:
+    """GET /files/<token>: a file someone attached, as a download."""
     found = find(token)
     data = None
     kept = bridge().store.files

@@ -59,11 +59,13 @@ CAPTCHA_CLASSES = {"turnstile": "cf-turnstile", "hcaptcha": "h-captcha", "recapt
 
 
 def origin_of(url: str) -> str:
+    """The origin of a URL (scheme://host[:port]), or ``""``."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 
 
 def form_route(name: str, kinds: tuple[str, ...] = ("form",)) -> Route:
+    """The route called ``name`` if it is of ``kinds``; 404 otherwise."""
     route = bridge().settings.routes.get(name)
     if route is None or route.kind not in kinds:
         raise Rejected(404, "unknown_route", f"There is no form named {name!r}.")
@@ -71,6 +73,7 @@ def form_route(name: str, kinds: tuple[str, ...] = ("form",)) -> Route:
 
 
 def texts(route: Route) -> dict[str, Any]:
+    """The form's texts: the defaults under the route's own."""
     merged: dict[str, Any] = {**TEXT, **route.page.messages}
     merged["choices"] = {
         k[len("choice.") :]: v for k, v in route.page.messages.items() if k.startswith("choice.")
@@ -85,6 +88,7 @@ def translate(route: Route, errors: Mapping[str, list[str]]) -> dict[str, list[s
 
 
 def time_tokens() -> TimeToken:
+    """The signer of the forms' time tokens."""
     return TimeToken(bridge().signing_key)
 
 
@@ -96,6 +100,7 @@ def render_form(
     status: int = 200,
     form_errors: list[str] | None = None,
 ) -> Response:
+    """The hosted form, with what the person typed and what was wrong."""
     text = texts(route)
     errors = translate(route, errors or {})
     cap = route.guards.captcha
@@ -169,6 +174,7 @@ def _file_limits(route: Route) -> dict[str, Any] | None:
 
 @blueprint.route("/forms/<name>", methods=["GET"], provide_automatic_options=False)
 def show(name: str) -> Response:
+    """GET /forms/<route>: the hosted form page."""
     try:
         route = form_route(name)
     except Rejected as rejected:
@@ -192,6 +198,7 @@ def token(name: str) -> Response:
 
 @blueprint.get("/forms/<name>/thanks")
 def thanks(name: str) -> Response:
+    """GET /forms/<route>/thanks: the thank-you page."""
     try:
         route = form_route(name)
     except Rejected as rejected:
@@ -210,6 +217,7 @@ def thanks(name: str) -> Response:
 
 @blueprint.route("/forms/<name>", methods=["OPTIONS"])
 def preflight(name: str) -> Response:
+    """OPTIONS: CORS for a page allowed to post here."""
     return cors_preflight(name, ("form",))
 
 
@@ -244,6 +252,7 @@ def _cors_for(route: Route) -> dict[str, str]:
 
 
 def client_ip() -> str:
+    """The client's address, through the trusted proxies only."""
     return request.remote_addr or "unknown"
 
 
@@ -380,6 +389,7 @@ def read_uploads(route: Route) -> list[Upload]:
 
 
 def reserved(route: Route) -> set[str]:
+    """Field names the bridge itself uses on this form (never data)."""
     names = {"_next", TIME_FIELD, *captcha.ALL_RESPONSE_FIELDS}
     if route.guards.honeypot:
         names.add(route.guards.honeypot)
@@ -406,6 +416,7 @@ def safe_next(route: Route, target: object) -> str | None:
 
 @blueprint.route("/forms/<name>", methods=["POST"], provide_automatic_options=False)
 def submit(name: str) -> Response:
+    """POST /forms/<route>: a form post; 303 for browsers, JSON for scripts."""
     as_json = wants_json(
         request.mimetype,
         request.accept_mimetypes,

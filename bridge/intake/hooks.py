@@ -65,6 +65,7 @@ def authenticate(route: Route, body: bytes | None = None) -> None:
 
 
 def parse(route: Route, body: bytes, form: dict[str, str]) -> Any:
+    """The payload, through the route's sender preset; 400/415 when it is not one."""
     source = route.source or GENERIC
     mimetype = request.mimetype
     if source is GENERIC and mimetype != "application/json" and not mimetype.endswith("+json"):
@@ -150,11 +151,13 @@ def fetch_certificate(url: str) -> bytes:
 
 
 def open_url(url: str) -> int:
+    """Fetch a URL (an SNS subscription's confirmation); its status."""
     return _session.get(url, timeout=10).status_code
 
 
 @blueprint.post("/hooks/<name>")
 def receive(name: str) -> Response:
+    """POST /hooks/<route>: an alert or event webhook."""
     route: Route | None = None
     try:
         route = _route(name)

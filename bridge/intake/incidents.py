@@ -45,6 +45,7 @@ def _when(ts: float | None) -> str:
 
 @blueprint.get("/incidents/<token>")
 def page(token: str) -> Response:
+    """GET /incidents/<token>: an alert group's history."""
     state = bridge()
     try:
         route_name, key = state.incident_links.loads(token)

@@ -61,6 +61,7 @@ class Bridge:
 
     @property
     def links(self) -> attachments.Links:
+        """The signer of attachment download links."""
         return attachments.Links(self.signing_key)
 
     @property
@@ -80,5 +81,6 @@ def public_link(path: str) -> str:
 
 
 def bridge() -> Bridge:
+    """This app's :class:`Bridge`."""
     state: Bridge = current_app.extensions["bridge"]
     return state

@@ -64,6 +64,7 @@ class Script:
 
 @blueprint.get("/widget.js")
 def script() -> Response:
+    """GET /widget.js: the widget itself."""
     state: Script = current_app.extensions["bridge_widget_script"]
     if request.if_none_match.contains(state.etag):
         return Response(status=304, headers={"ETag": f'"{state.etag}"'})
@@ -82,6 +83,7 @@ def script() -> Response:
 
 
 def widget_route(name: str) -> Route:
+    """The widget route called ``name``; 404 otherwise."""
     route = bridge().settings.routes.get(name)
     if route is None or route.kind != "widget":
         raise Rejected(404, "unknown_route", f"There is no widget named {name!r}.")
@@ -90,6 +92,7 @@ def widget_route(name: str) -> Route:
 
 @blueprint.get("/widget/<name>/config")
 def config(name: str) -> Response:
+    """GET /widget/<route>/config: what the widget shows and asks."""
     try:
         route = widget_route(name)
         check_origin(route)
@@ -162,6 +165,7 @@ def _file_view(route: Route) -> dict[str, Any] | None:
 @blueprint.route("/widget/<name>/config", methods=["OPTIONS"])
 @blueprint.route("/widget/<name>/status/<receipt>", methods=["OPTIONS"])
 def preflight(name: str, receipt: str | None = None) -> Response:
+    """OPTIONS: CORS for a site allowed to embed the widget."""
     return cors_preflight(name, ("widget",))
 
 
@@ -197,11 +201,13 @@ def verified_identity(route: Route, payload: dict[str, Any]) -> dict[str, str] |
 
 
 def receipts(route: Route) -> URLSafeTimedSerializer:
+    """The signer of this route's status receipts."""
     return URLSafeTimedSerializer(bridge().signing_key, salt=f"{RECEIPT_SALT}:{route.name}")
 
 
 @blueprint.post("/widget/<name>")
 def submit(name: str) -> Response:
+    """POST /widget/<route>: a message from the widget."""
     route: Route | None = None
     try:
         route = widget_route(name)
@@ -345,6 +351,7 @@ class StatusCache:
         self.locks: dict[str, threading.Lock] = {}
 
     def get(self, ticket_id: str, ttl: float) -> Ticket | None:
+        """A ticket's cached status while younger than ``ttl`` seconds."""
         now = time.monotonic()
         with self.lock:
             hit = self.entries.get(ticket_id)
@@ -387,6 +394,7 @@ def expired(route: Route, submission: Submission) -> bool:
 
 @blueprint.get("/widget/<name>/status/<receipt>")
 def status(name: str, receipt: str) -> Response:
+    """GET /widget/<route>/status/<receipt>: where a submission stands."""
     route = bridge().settings.routes.get(name)
     if route is None or route.kind != "widget":
         return json_response({"status": "error", "code": "not_found", "message": NOT_FOUND}, 404)

@@ -48,6 +48,7 @@ class AccessStore:
         return str(row.user) if row else None
 
     def close_session(self, session_id: str) -> None:
+        """End a console session; its cookie stops working."""
         with self.db.write() as conn:
             conn.execute(console_sessions.delete().where(console_sessions.c.id == session_id))
 

@@ -62,6 +62,7 @@ class CaptureStore:
         return [{**r, "headers": json.loads(r["headers"])} for r in rows]
 
     def get(self, capture_id: int) -> dict[str, Any] | None:
+        """One captured payload, or ``None``."""
         with self.db.read() as conn:
             row = (
                 conn.execute(captures.select().where(captures.c.id == capture_id))

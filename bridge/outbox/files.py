@@ -37,6 +37,7 @@ class FileRows:
         return [Attachment.from_row(r) for r in rows]
 
     def get(self, submission_id: str, position: int) -> Attachment | None:
+        """One file of a submission, by its position."""
         query = files_table.select().where(
             files_table.c.submission_id == submission_id, files_table.c.position == position
         )

@@ -39,24 +39,10 @@ class _Write(Generic[T]):
 class GroupCommit:
     """Writes that arrive while another is committing share the next transaction.
 
-    The first writer leads: it commits everything queued so far in one transaction, then
-    hands the lead to the first writer still waiting, and returns. Nobody returns before
-    the commit that holds their write. When a shared transaction fails, nothing of it was
-    committed: if the store failed (:class:`StoreUnavailable`), every write in it fails;
-    otherwise each write is tried again alone, so one write's error is its own. Writes must
-    therefore be safe to run again after a rollback (every one here is).
-
-    A batch of nothing but submission rows (``run(…, row=…)``, intake's writes) goes to
-    ``insert_rows`` instead: one statement, its own transaction. Every statement lets go of
-    the GIL while the database works, and under load the leader then waits for another
-    thread to give it back, holding the database's write turn all the while — one
-    statement per batch instead of a BEGIN, an INSERT per row and a COMMIT.
-
-    With ``turn`` (the database's write turn, which the transaction takes again
-    re-entrantly), the leader takes its batch only once the turn is its own. With two
-    processes writing, a leader waits for the other process's commit about as long as a
-    commit takes, and the writes that arrive meanwhile go in with it, instead of waiting
-    for the commit after.
+    The first writer leads: it commits everything queued so far, then hands the lead on.
+    Nobody returns before the commit that holds their write; when a shared transaction
+    fails for one write's own reason, the others go again alone, so every write must be
+    safe to run again after a rollback. Why it is built this way: docs/benchmarks.md.
     """
 
     def __init__(
@@ -78,6 +64,7 @@ class GroupCommit:
         self._leading = False
 
     def run(self, work: Callable[[Connection], T], row: tuple[Any, ...] | None = None) -> T:
+        """Run ``work`` in the next shared transaction; its result once committed."""
         write: _Write[T] = _Write(work, row)
         with self._lock:
             self._queue.append(write)

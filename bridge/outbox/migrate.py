@@ -12,6 +12,7 @@ SCRIPT_LOCATION = "bridge.outbox:migrations"
 
 
 def alembic_config() -> Config:
+    """Alembic's config for the outbox's migrations."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
     return config
@@ -26,9 +27,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at."""
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str | None:
+    """The newest migration."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -37,6 +37,8 @@ class DeadLetterHook:
 
 
 class DeadLetterNotifier:
+    """Posts a notice for each submission that goes dead."""
+
     def __init__(
         self,
         hook: DeadLetterHook,

@@ -38,16 +38,11 @@ class RateLimiter:
 
 
 class Breaker:
-    """Stops claiming while ProProfs cannot be reached at all.
-
-    Every claim, failed attempt and retry record is a write, and writes queue behind the
-    same store as intake; against a refused connection each attempt fails at once, so
-    without a pause the worker would cycle the backlog through the store as fast as it can.
-    After ``threshold`` calls in a row that reached no server (refused, unresolvable, connect
-    timed out) the circuit opens: nothing is claimed for ``cooldown`` seconds, then one
-    claim is let through as a probe. Any answer from ProProfs closes the circuit; another
-    unreachable probe opens it again for twice as long, up to ``max_cooldown``.
-    """
+    """Stops claiming while ProProfs cannot be reached at all (each attempt would fail at
+    once, and cycle the backlog through the store intake writes to). After ``threshold``
+    unreachable calls in a row nothing is claimed for ``cooldown`` seconds, then one claim
+    goes as a probe; an answer closes the circuit, a failed probe doubles the cooldown (up
+    to ``max_cooldown``)."""
 
     def __init__(
         self,
@@ -68,6 +63,7 @@ class Breaker:
 
     @property
     def is_open(self) -> bool:
+        """Whether claiming is stopped."""
         return self.open_until is not None
 
     def allowance(self, wanted: int) -> int:

@@ -69,6 +69,7 @@ class QuarantineStore:
         return sid
 
     def get(self, submission_id: str) -> Quarantined | None:
+        """One quarantined submission, or ``None``."""
         with self.db.read() as conn:
             row = (
                 conn.execute(quarantine.select().where(quarantine.c.id == submission_id))
@@ -89,6 +90,7 @@ class QuarantineStore:
         return [Quarantined.from_row(r) for r in rows]
 
     def count(self) -> int:
+        """How many are held."""
         with self.db.read() as conn:
             count = conn.execute(sa.select(sa.func.count()).select_from(quarantine)).scalar()
         return int(count or 0)

@@ -17,6 +17,8 @@ class StoreUnavailable(Exception):
 
 @dataclass(frozen=True)
 class EnqueueResult:
+    """What storing a submission came to: new, or the one it repeats."""
+
     id: str
     duplicate: bool
     state: str
@@ -54,6 +56,7 @@ class Submission:
 
     @classmethod
     def from_row(cls, row: Any) -> Submission:
+        """A submission from its database row."""
         return cls(
             id=row["id"],
             route=row["route"],
@@ -79,6 +82,8 @@ class Submission:
 
 @dataclass(frozen=True)
 class Attempt:
+    """One attempt to deliver (or reconcile) a submission."""
+
     number: int
     kind: str
     outcome: str
@@ -106,6 +111,7 @@ class Quarantined:
 
     @classmethod
     def from_row(cls, row: Any) -> Quarantined:
+        """A quarantined submission from its database row."""
         return cls(
             id=row["id"],
             route=row["route"],
@@ -201,18 +207,22 @@ class Outcome:
 
     @classmethod
     def delivered(cls, ticket_id: str, http_status: int | None = None) -> Outcome:
+        """The ticket was made."""
         return cls("delivered", ticket_id=ticket_id, http_status=http_status)
 
     @classmethod
     def retry(cls, at: float, error: str, http_status: int | None = None) -> Outcome:
+        """Try again at ``at``."""
         return cls("pending", error=error, next_at=at, http_status=http_status)
 
     @classmethod
     def unknown(cls, recheck_at: float, error: str) -> Outcome:
+        """Whether a ticket was made is unknown: reconcile at ``recheck_at``."""
         return cls("unknown", error=error, next_at=recheck_at)
 
     @classmethod
     def dead(cls, error: str, http_status: int | None = None) -> Outcome:
+        """Give up: ProProfs refused it, or the schedule ran out."""
         return cls("dead", error=error, http_status=http_status)
 
     @property

@@ -23,6 +23,7 @@ class RetryPolicy:
 
     @property
     def max_attempts(self) -> int:
+        """How many attempts the schedule allows."""
         return len(self.schedule)
 
     def next_delay(self, attempts_made: int, error: ProProfsError | None = None) -> float | None:

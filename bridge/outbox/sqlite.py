@@ -28,6 +28,7 @@ WRITE_WAIT = 30.0
 
 
 def pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """Set up each new SQLite connection."""
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_connection.cursor()
     for pragma in (
@@ -49,6 +50,7 @@ def pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def begin(conn: Connection) -> None:
     # Writes take the write lock up front (no deadlock-prone upgrade); reads stay deferred.
+    """Begin each transaction the way it will be used."""
     read = conn.get_execution_options().get("sqlite_read", False)
     driver: Any = conn.connection.driver_connection
     driver.execute("BEGIN" if read else "BEGIN IMMEDIATE")
@@ -89,17 +91,9 @@ def sqlite_problem(url: str) -> str | None:
 
 
 class Checkpointer:
-    """Copies the SQLite write-ahead log back into the database beside the writers.
-
-    SQLite's automatic checkpoint runs inside the commit that crosses its threshold, and so
-    held one intake answer — and every writer waiting for its turn — for hundreds of
-    milliseconds every few thousand submissions. Here one thread per process checkpoints
-    about once a second instead: first PASSIVE beside the writers (no lock; they go on),
-    then once more in a writer's turn (RESTART), which copies just the frames written
-    meanwhile and makes the next commit write the log from its start again, so it does not
-    grow under steady load. The log is not truncated: a commit that overwrites the file in
-    place costs a plain data sync, one that grows it costs a metadata sync too (about
-    twice as slow on ext4).
+    """Copies the SQLite write-ahead log back into the database beside the writers, about
+    once a second: PASSIVE without a lock, then RESTART in a writer's turn. (SQLite's own
+    checkpoint runs inside a writer's commit and held intake up; see docs/benchmarks.md.)
     """
 
     def __init__(self, path: Path, turns: WriterTurns, interval: float = 1.0) -> None:
@@ -110,6 +104,7 @@ class Checkpointer:
         self._lock = threading.Lock()
 
     def ensure_running(self) -> None:
+        """Start this process's checkpoint thread once."""
         if self._pid == os.getpid():
             return
         with self._lock:
@@ -138,6 +133,7 @@ class Checkpointer:
         return sqlite3.connect(self.path, timeout=0)
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:
+        """One round: PASSIVE beside the writers, then RESTART in a writer's turn."""
         _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames > 0:
             # In a writer's turn nothing new arrives: copy the rest and empty the log.

@@ -51,17 +51,11 @@ def due_first(
     *,
     lock: bool = False,
 ) -> sa.Select[Any]:
-    """The ids of the ``limit`` submissions due first: one walk of an index per state,
-    each stopping after ``limit`` rows, then the earliest of those. (One condition over all
-    the states cannot follow either index's order, so the database collected and sorted
-    every due row to return a few — tens of milliseconds under a backlog of tens of
-    thousands; on SQLite, in the write turn that every intake answer waits for.)
-
-    ``lock`` (PostgreSQL): each walk locks the rows it reads and skips those another
-    claim holds (``FOR UPDATE SKIP LOCKED``, which a UNION does not take, so each walk is
-    a CTE of its own). Rows a walk locked beyond the ``limit`` taken stay locked only
-    until this claim commits: another claim meanwhile passes them by, as it would any
-    row being claimed."""
+    """The ids of the ``limit`` submissions due first: one index walk per state, each
+    stopping at ``limit``, then the earliest of those (one condition over all states made
+    the database sort every due row). ``lock`` (PostgreSQL): each walk is a CTE that locks
+    what it reads and skips rows another claim holds (``FOR UPDATE SKIP LOCKED``).
+    """
     due_in = (
         sa.and_(s.c.state == "pending", s.c.next_attempt_at <= now),
         sa.and_(s.c.state == "unknown", s.c.next_attempt_at <= now),
@@ -148,6 +142,7 @@ RECORD_ATTEMPT = attempts.insert()
 
 
 def attachment_row(attachment: Attachment) -> dict[str, Any]:
+    """An attachment as its row's values."""
     return {k: getattr(attachment, k) for k in Attachment.__dataclass_fields__}
 
 

@@ -102,38 +102,47 @@ class SubmissionStore:
 
     @functools.cached_property
     def access(self) -> AccessStore:
+        """Console sessions and generated keys."""
         return AccessStore(self.db)
 
     @functools.cached_property
     def quarantine(self) -> QuarantineStore:
+        """Submissions held back as likely spam."""
         return QuarantineStore(self.db, self.attachments)
 
     @functools.cached_property
     def incidents(self) -> IncidentStore:
+        """Alert groups and their notifications."""
         return IncidentStore(self.db)
 
     @functools.cached_property
     def heartbeats(self) -> HeartbeatStore:
+        """When each route last heard its heartbeat."""
         return HeartbeatStore(self.db)
 
     @functools.cached_property
     def storms(self) -> StormStore:
+        """The storm guard's windows."""
         return StormStore(self.db)
 
     @functools.cached_property
     def messages(self) -> MessageStore:
+        """Webhook message ids and the answers given."""
         return MessageStore(self.db)
 
     @functools.cached_property
     def captures(self) -> CaptureStore:
+        """Raw payloads kept for the console's test bench."""
         return CaptureStore(self.db)
 
     @functools.cached_property
     def pauses(self) -> PauseStore:
+        """Paused routes."""
         return PauseStore(self.db)
 
     @functools.cached_property
     def privacy(self) -> PrivacyStore:
+        """Purge, retention scrubbing and erasure."""
         return PrivacyStore(self.db, self.attachments)
 
     # --- the database ---------------------------------------------------------------------------
@@ -251,6 +260,7 @@ class SubmissionStore:
         return inserted
 
     def find_by_dedup(self, route: str, dedup_key: str) -> Submission | None:
+        """The submission holding ``dedup_key`` on ``route``, or ``None``."""
         with self.db.read() as conn:
             row = (
                 conn.execute(s.select().where(s.c.route == route, s.c.dedup_key == dedup_key))
@@ -326,11 +336,13 @@ class SubmissionStore:
     # --- operators ---------------------------------------------------------------------------
 
     def get(self, submission_id: str) -> Submission | None:
+        """One submission, or ``None``."""
         with self.db.read() as conn:
             row = conn.execute(s.select().where(s.c.id == submission_id)).mappings().first()
         return Submission.from_row(row) if row else None
 
     def attempts_for(self, submission_id: str) -> list[Attempt]:
+        """A submission's attempts, in order."""
         with self.db.read() as conn:
             rows = (
                 conn.execute(
@@ -405,6 +417,7 @@ class SubmissionStore:
         return result.rowcount == 1
 
     def replay_all_dead(self, *, route: str | None = None, now: float | None = None) -> int:
+        """Send every dead submission (of ``route``) again; how many."""
         now = time.time() if now is None else now
         stmt = s.update().where(s.c.state == "dead", s.c.scrubbed_at.is_(None))
         if route:

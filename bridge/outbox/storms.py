@@ -25,6 +25,7 @@ class StormStore:
         self.db = db
 
     def held(self, route: str, window: int, key: str) -> bool:
+        """Whether the group ``key`` was held back in ``window``."""
         with self.db.read() as conn:
             found = conn.execute(
                 sa.select(storm_groups.c.key).where(

@@ -52,6 +52,8 @@ DELIVERY_GATHER = 0.03
 
 @dataclass(frozen=True)
 class DeliverySettings:
+    """How the worker delivers: concurrency, rate, lease, reconcile, retries."""
+
     concurrency: int = 4
     rate_limit: float | None = None  # creates per second toward ProProfs, per worker process
     lease_seconds: float = 120.0
@@ -67,17 +69,20 @@ class Watches(Protocol):
 
     def __bool__(self) -> bool: ...
 
-    def check(self, store: SubmissionStore, now: float | None = None) -> list[str]: ...
+    def check(self, store: SubmissionStore, now: float | None = None) -> list[str]:
+        """Raise the tickets due now (silences, storm summaries); their ids."""
 
 
 class RetentionPolicy(Protocol):
     """A route's retention (config.Retention): seconds before personal content goes."""
 
     @property
-    def scrub_after(self) -> float | None: ...
+    def scrub_after(self) -> float | None:
+        """Seconds after delivery before personal content goes."""
 
     @property
-    def dead_after(self) -> float | None: ...
+    def dead_after(self) -> float | None:
+        """Seconds after death before personal content goes."""
 
 
 class Worker:
@@ -182,6 +187,7 @@ class Worker:
                 future.result()
 
     def stop(self) -> None:
+        """Ask the worker to stop after the attempts in flight."""
         self.stop_event.set()
 
     def watch(self) -> None:

@@ -83,6 +83,7 @@ class ProProfsClient:
         )
 
     def close(self) -> None:
+        """Close the client's connections."""
         self.session.close()
 
     def __enter__(self) -> ProProfsClient:

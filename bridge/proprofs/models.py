@@ -77,6 +77,8 @@ class Message:
 
 @dataclass(frozen=True)
 class CustomFieldValue:
+    """One custom field's value on a ticket."""
+
     id: str
     name: str
     value: str
@@ -84,6 +86,8 @@ class CustomFieldValue:
 
 @dataclass(frozen=True)
 class Label:
+    """A label staff put on a ticket."""
+
     id: str
     name: str
 
@@ -115,6 +119,7 @@ class Ticket:
         return not self.deleted and self.status.lower() not in ("resolved", "closed")
 
     def custom_field(self, field_id: str) -> str | None:
+        """The value of custom field ``field_id``, or ``None``."""
         for cf in self.custom_fields:
             if cf.id == field_id:
                 return cf.value
@@ -137,6 +142,7 @@ class TicketPage:
 
     @property
     def has_next(self) -> bool:
+        """Whether another page follows."""
         return bool(self.next_page_link)
 
 

@@ -73,4 +73,5 @@ def _aware(local: datetime, tz: ZoneInfo) -> datetime:
 
 
 def utcnow() -> datetime:
+    """Now, in UTC."""
     return datetime.now(UTC)

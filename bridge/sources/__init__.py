@@ -87,6 +87,7 @@ class Tolerant(Schema):
 
     @pre_load
     def require_object(self, data: Any, **_: Any) -> Any:
+        """Refuse a payload that is not a JSON object."""
         if not isinstance(data, Mapping):
             raise ValidationError(NOT_AN_OBJECT, field_name="_schema")
         return data
@@ -98,6 +99,7 @@ def tolerant(name: str, declared: Mapping[str, fields.Field[Any]]) -> type[Schem
 
 
 def nested(name: str, declared: Mapping[str, fields.Field[Any]], **kw: Any) -> fields.Nested:
+    """A tolerant nested object field."""
     return fields.Nested(tolerant(name, declared), **kw)
 
 
@@ -139,6 +141,7 @@ REGISTRY: dict[str, Source] = {}
 
 
 def register(source: Source) -> Source:
+    """Add a sender preset."""
     REGISTRY[source.name] = source
     return source
 
@@ -147,11 +150,13 @@ register(GENERIC)
 
 
 def get_source(name: str) -> Source:
+    """The sender preset called ``name``."""
     _load_presets()
     return REGISTRY[name]
 
 
 def source_names() -> list[str]:
+    """Every sender preset's name, sorted."""
     _load_presets()
     return sorted(REGISTRY)
 

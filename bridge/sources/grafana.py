@@ -47,8 +47,11 @@ Base = tolerant(
 
 
 class GrafanaSchema(Base):  # type: ignore[misc,valid-type]
+    """Grafana's alert webhook (unified alerting, or legacy)."""
+
     @validates_schema
     def one_format(self, data: dict[str, Any], **_: Any) -> None:
+        """Refuse a payload that is neither format."""
         if not data.get("alerts") and not data.get("ruleName"):
             raise ValidationError(
                 "Not a Grafana alert: expected alerts (unified alerting) or "

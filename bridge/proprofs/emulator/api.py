@@ -39,6 +39,7 @@ class Abort(Exception):
 
 
 def json_answer(data: Any, status: int) -> Response:
+    """A JSON answer, as ProProfs sends one."""
     return Response(json.dumps(data), status=status, mimetype="application/json")
 
 
@@ -121,6 +122,7 @@ def api_call(name: str) -> dict[str, Any]:
 
 @blueprint.post(API_PREFIX + "create/ticket/", strict_slashes=False)
 def create_ticket() -> Response:
+    """POST create-ticket, by the vendor's rules."""
     state = current_state()
     generation = state.generation
     body = api_call("create")
@@ -148,6 +150,7 @@ def create_ticket() -> Response:
 
 @blueprint.post(API_PREFIX + "list/ticket/", strict_slashes=False)
 def list_tickets() -> Response:
+    """POST list-tickets, by the vendor's rules."""
     state = current_state()
     body = api_call("list")
     page = page_number(request.args.get("page"))

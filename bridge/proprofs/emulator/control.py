@@ -21,6 +21,7 @@ blueprint = Blueprint("emulator_control", __name__)
 
 @blueprint.get("/_emulator/tickets")
 def all_tickets() -> Response:
+    """Every ticket, for tests to inspect."""
     state = current_state()
     with state.lock:
         tickets = [asdict(t) for t in state.tickets.values()]
@@ -57,6 +58,7 @@ def seed_tickets() -> Response:
 
 @blueprint.post("/_emulator/tickets/<ticket_id>/status")
 def set_status(ticket_id: str) -> Response:
+    """Change a ticket's status, as staff would."""
     state = current_state()
     status = str((request.get_json(silent=True) or {}).get("status", "")).capitalize()
     if status not in STATUSES:
@@ -139,12 +141,14 @@ def _agent_message(ticket_id: str, *, note: bool) -> Response:
 
 @blueprint.get("/_emulator/faults")
 def get_faults() -> Response:
+    """The faults in force."""
     state = current_state()
     return json_answer(asdict(state.faults), 200)
 
 
 @blueprint.post("/_emulator/faults")
 def set_faults() -> Response:
+    """Set faults: latency, errors, lost answers, list lag."""
     state = current_state()
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
@@ -161,6 +165,7 @@ def set_faults() -> Response:
 
 @blueprint.delete("/_emulator/faults")
 def clear_faults() -> Response:
+    """No faults."""
     state = current_state()
     with state.lock:
         state.faults = Faults()
@@ -169,6 +174,7 @@ def clear_faults() -> Response:
 
 @blueprint.get("/_emulator/stats")
 def stats() -> Response:
+    """Counts of calls by kind."""
     state = current_state()
     with state.lock:
         return json_answer(dict(state.counters), 200)
@@ -176,6 +182,7 @@ def stats() -> Response:
 
 @blueprint.get("/_emulator/calls")
 def calls() -> Response:
+    """The calls received, newest last."""
     state = current_state()
     with state.lock:
         return json_answer(list(state.calls), 200)
@@ -183,6 +190,7 @@ def calls() -> Response:
 
 @blueprint.post("/_emulator/reset")
 def reset() -> Response:
+    """Forget every ticket, call and fault."""
     state = current_state()
     state.reset()
     return json_answer({"status": "reset"}, 200)

@@ -64,10 +64,12 @@ class Refused(Exception):
 
 
 def page_link(base: str, page: int) -> str:
+    """The link to ``page`` of a listing."""
     return base if page <= 1 else f"{base}?page={page}"
 
 
 def page_number(raw: str | None) -> int:
+    """The page asked for, as the vendor reads it."""
     if raw is None:
         return 1
     if not raw.isdigit() or int(raw) < 1:
@@ -89,6 +91,7 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | 
 
 
 def validate_create(body: dict[str, Any], state: EmulatorState) -> StoredTicket:
+    """A create's problems, in the vendor's words."""
     unknown = sorted(set(body) - CREATE_FIELDS)
     if unknown:
         raise Refused(f"Unknown parameter: {', '.join(unknown)}")
@@ -170,6 +173,7 @@ def _window(
 
 
 def select(body: dict[str, Any], state: EmulatorState) -> list[StoredTicket]:
+    """The tickets a list request's filters match."""
     unknown = sorted(set(body) - LIST_FIELDS)
     if unknown:
         raise Refused(f"Unknown parameter: {', '.join(unknown)}")

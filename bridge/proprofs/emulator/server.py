@@ -161,21 +161,25 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
+        """An absolute URL on the emulator."""
         return f"http://{self.server.host}:{self.server.port}"
 
     @property
     def base_url(self) -> str:
+        """The API's base URL, for ``proprofs.base_url``."""
         return self.url + API_PREFIX
 
     def __repr__(self) -> str:
         return f"EmulatorServer(url={self.url!r})"
 
     def start(self) -> EmulatorServer:
+        """Listen on loopback, in a thread."""
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop listening and close every connection."""
         self.server.shutdown()
         self.server.server_close()
         self.server.close_connections()

@@ -34,6 +34,7 @@ class Faults:
     list_lag_seconds: float = 0.0
 
     def update(self, values: dict[str, Any]) -> None:
+        """Change the faults named in ``values``."""
         known = {f.name: f for f in fields(self)}
         for key, value in values.items():
             if key not in known:
@@ -57,6 +58,8 @@ class Faults:
 
 @dataclass
 class StoredTicket:
+    """A ticket as the emulator keeps it."""
+
     ticket_id: str
     email: str
     subject: str
@@ -111,16 +114,19 @@ class EmulatorState:
         return f"EmulatorState(account_email={self.account_email!r}, tickets={len(self.tickets)})"
 
     def count(self, name: str) -> None:
+        """Count one call of kind ``name``."""
         with self.lock:
             self.counters[name] = self.counters.get(name, 0) + 1
 
     def roll(self, rate: float) -> bool:
+        """True with probability ``rate`` (a fault's turn)."""
         if rate <= 0:
             return False
         with self.lock:
             return self.random.random() < rate
 
     def add_ticket(self, ticket: StoredTicket, generation: int | None = None) -> StoredTicket:
+        """Store a ticket under the next id."""
         with self.lock:
             if generation is not None and generation != self.generation:
                 return ticket  # the emulator was reset while this request was under way
@@ -131,6 +137,7 @@ class EmulatorState:
         return ticket
 
     def reset(self) -> None:
+        """Forget every ticket, call and fault."""
         with self.lock:
             self.tickets.clear()
             self.counters.clear()
