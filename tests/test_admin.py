@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,8 @@ from bridge.config import ConfigError, settings_from_text
 from bridge.outbox.records import Outcome
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs import TicketDraft
+from tests.support.console import PASSWORD, log_in, token
 
-PASSWORD = "correct horse battery"
 SECRETS = ["tok-admin-secret-1", "bearer-admin-secret-2", "hmac-admin-secret-3"]
 
 
@@ -41,21 +40,6 @@ routes:
     client.environ_base["wsgi.url_scheme"] = "https"  # secure cookies travel over https only
     yield client, store
     store.dispose()
-
-
-def token(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match
-    return match.group(1)
-
-
-def log_in(client: FlaskClient) -> None:
-    page = client.get("/admin/login")
-    response = client.post(
-        "/admin/login",
-        data={"password": PASSWORD, "csrf_token": token(page.get_data(as_text=True))},
-    )
-    assert response.status_code == 303
 
 
 def test_every_page_needs_a_login(console: Any) -> None:

@@ -56,25 +56,21 @@ routes: {{events: {{kind: hook, ticket: {{email: a@example.com}}}}}}
     return path
 
 
+def export_args(config: Path, *more: str, since: str = "2024-01-01") -> list[str]:
+    """``tickets export`` of the seeded months, with ``more`` options."""
+    return ["tickets", "export", "--config", str(config), "--since", since, *more]
+
+
+SEEDED = ("--until", "2024-09-30")
+
+
 def test_three_hundred_tickets_over_eight_months_export_once_each(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     ids = seed(emulator)
     out = tmp_path / "tickets.csv"
     result = CliRunner().invoke(
-        main,
-        [
-            "tickets",
-            "export",
-            "--config",
-            str(config(tmp_path, emulator)),
-            "--since",
-            "2024-01-01",
-            "--until",
-            "2024-09-30",
-            "--out",
-            str(out),
-        ],
+        main, export_args(config(tmp_path, emulator), *SEEDED, "--out", str(out))
     )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
@@ -89,20 +85,7 @@ def test_jsonl_and_filters(emulator: EmulatorServer, tmp_path: Path) -> None:
     seed(emulator, 30)
     result = CliRunner().invoke(
         main,
-        [
-            "tickets",
-            "export",
-            "--config",
-            str(config(tmp_path, emulator)),
-            "--since",
-            "2024-01-01",
-            "--until",
-            "2024-09-30",
-            "--status",
-            "closed",
-            "--format",
-            "jsonl",
-        ],
+        export_args(config(tmp_path, emulator), *SEEDED, "--status", "closed", "--format", "jsonl"),
     )
     assert result.exit_code == 0, result.stderr
     docs = [json.loads(line) for line in result.stdout.splitlines()]
@@ -118,21 +101,7 @@ def test_a_killed_export_resumes_without_duplicates(
     cfg = config(tmp_path, emulator)
     out = tmp_path / "resume.csv"
     progress = tmp_path / "resume.csv.progress.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "bridge.cli",
-        "tickets",
-        "export",
-        "--config",
-        str(cfg),
-        "--since",
-        "2024-01-01",
-        "--until",
-        "2024-09-30",
-        "--out",
-        str(out),
-    ]
+    cmd = [sys.executable, "-m", "bridge.cli", *export_args(cfg, *SEEDED, "--out", str(out))]
     proc = subprocess.Popen(
         cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -159,18 +128,6 @@ def test_an_export_that_cannot_reach_proprofs_says_so(tmp_path: Path) -> None:
 proprofs: {base_url: "http://127.0.0.1:9/app/api/v1/", account_email: a@example.com, token: t}
 routes: {events: {kind: hook, ticket: {email: a@example.com}}}
 """)
-    result = CliRunner().invoke(
-        main,
-        [
-            "tickets",
-            "export",
-            "--config",
-            str(path),
-            "--since",
-            "2024-01-01",
-            "--out",
-            str(tmp_path / "x.csv"),
-        ],
-    )
+    result = CliRunner().invoke(main, export_args(path, "--out", str(tmp_path / "x.csv")))
     assert result.exit_code == 1 and "run the same command again to resume" in result.stderr
     assert "cannot reach ProProfs" in result.stderr

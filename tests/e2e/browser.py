@@ -9,12 +9,14 @@ import itertools
 import os
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import IN_CI
+from tests.e2e.harness import bridge_server, free_port, write_config
 
 CHROMIUM = os.environ.get("BRIDGE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -112,3 +114,31 @@ def picture(page: object, name: str, *, full_page: bool = True) -> Path:
         Path(PICTURES).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, Path(PICTURES) / path.name)
     return path
+
+
+@contextlib.contextmanager
+def site_and_bridge(
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    pages: dict[str, str],
+    routes: Callable[[str], str],
+    *,
+    linked: bool = False,
+) -> Iterator[tuple[str, str]]:
+    """A static site of ``pages`` (``{bridge}`` filled in) and a real bridge serving
+    ``routes(site)``; with ``linked``, tickets link back to it (``server.public_url``).
+    Yields (bridge URL, site URL)."""
+    need_chromium()
+    with static_site(pages) as site:
+        port = free_port()
+        bridge = f"http://127.0.0.1:{port}"
+        fill(site, bridge=bridge)
+        config = write_config(
+            tmp_path / "bridge.yaml",
+            f"sqlite:///{tmp_path / 'b.db'}",
+            emulator,
+            routes=routes(site),
+            top=f'server: {{public_url: "{bridge}"}}' if linked else "",
+        )
+        with bridge_server(config, port=port):
+            yield bridge, site

@@ -24,6 +24,16 @@ from tests.conftest import ACCOUNT_EMAIL, TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
 
+#: A form route that takes files.
+FILE_FORM = """
+  contact:
+    kind: form
+    fields:
+      email: {type: email, required: true}
+      message: {type: text, required: true}
+      files: {type: file}
+"""
+
 
 DELIVERY = {
     "concurrency": 4,

@@ -11,8 +11,7 @@ import pytest
 
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.harness import bridge_server, write_config
-from tests.e2e.test_attachments_crash import ROUTES  # a form route that takes files
+from tests.e2e.harness import FILE_FORM, bridge_server, write_config
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +26,7 @@ def test_hostile_bodies_cost_little_and_get_their_status(
         tmp_path / "bridge.yaml",
         f"sqlite:///{db}",
         emulator,
-        routes=ROUTES,
+        routes=FILE_FORM,
         top=f"files: {{directory: {tmp_path / 'files'}}}\nserver: {{body_timeout: 3}}",
     )
     expected = {

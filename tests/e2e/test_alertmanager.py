@@ -31,6 +31,20 @@ ROUTES = f"""
 """
 
 
+def watched_config(tmp_path: Path, emulator: EmulatorServer, port: int, watch: str) -> Path:
+    """The alerts route with ``watch`` (a heartbeat or a storm guard) added, linking its
+    incident pages from the bridge on ``port``."""
+    return write_config(
+        tmp_path / "bridge.yaml",
+        f"sqlite:///{tmp_path / 'b.db'}",
+        emulator,
+        routes=ROUTES.replace(
+            "    ticket_check_ttl: 0\n", f"    ticket_check_ttl: 0\n    {watch}\n"
+        ),
+        top=f'server: {{public_url: "http://127.0.0.1:{port}"}}',
+    )
+
+
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[tuple[str, int]]:
     if BINARY is None:
@@ -227,17 +241,7 @@ def test_a_silenced_watchdog_raises_one_ticket_with_two_workers_and_its_return_i
     from tests.e2e.harness import start_worker, stop
 
     am, bridge_port = alertmanager
-    routes = ROUTES.replace(
-        "    ticket_check_ttl: 0\n",
-        "    ticket_check_ttl: 0\n    heartbeat: {every: 3s, grace: 3s}\n",
-    )
-    config = write_config(
-        tmp_path / "bridge.yaml",
-        f"sqlite:///{tmp_path / 'b.db'}",
-        emulator,
-        routes=routes,
-        top=f'server: {{public_url: "http://127.0.0.1:{bridge_port}"}}',
-    )
+    config = watched_config(tmp_path, emulator, bridge_port, "heartbeat: {every: 3s, grace: 3s}")
     now = dt.datetime.now(dt.UTC)
     watchdog = {
         "labels": {"alertname": "Watchdog", "severity": "none"},
@@ -304,17 +308,7 @@ def test_a_storm_from_alertmanager_leaves_no_group_unaccounted_for(
     import re
 
     am, bridge_port = alertmanager
-    routes = ROUTES.replace(
-        "    ticket_check_ttl: 0\n",
-        "    ticket_check_ttl: 0\n    storm: {max_new: 10, window: 20s}\n",
-    )
-    config = write_config(
-        tmp_path / "bridge.yaml",
-        f"sqlite:///{tmp_path / 'b.db'}",
-        emulator,
-        routes=routes,
-        top=f'server: {{public_url: "http://127.0.0.1:{bridge_port}"}}',
-    )
+    config = watched_config(tmp_path, emulator, bridge_port, "storm: {max_new: 10, window: 20s}")
     now = dt.datetime.now(dt.UTC)
     alerts = [
         {

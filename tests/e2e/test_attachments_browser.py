@@ -14,8 +14,13 @@ import pytest
 import requests
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.browser import chromium, fill, need_chromium, picture, screenshot, static_site
-from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
+from tests.e2e.browser import (
+    chromium,
+    picture,
+    screenshot,
+    site_and_bridge,
+)
+from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -50,20 +55,11 @@ PAGE = b"<!doctype html><html><head><title>uploaded</title></head><body><script>
 
 @pytest.fixture
 def served(emulator: EmulatorServer, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    need_chromium()
-    with static_site({"shop.html": SHOP}) as site:
-        port = free_port()
-        bridge = f"http://127.0.0.1:{port}"
-        fill(site, bridge=bridge)
-        config = write_config(
-            tmp_path / "bridge.yaml",
-            f"sqlite:///{tmp_path / 'b.db'}",
-            emulator,
-            routes=ROUTES.format(site=site),
-            top=f'server: {{public_url: "http://127.0.0.1:{port}"}}',  # the tickets' links
-        )
-        with bridge_server(config, port=port):
-            yield bridge, site
+    pages = {"shop.html": SHOP}
+    with site_and_bridge(
+        emulator, tmp_path, pages, lambda site: ROUTES.format(site=site), linked=True
+    ) as both:
+        yield both
 
 
 def files_on_disk(tmp_path: Path, blobs: dict[str, bytes]) -> dict[str, str]:

@@ -17,18 +17,16 @@ from bridge.attachments import WRITE_GRACE, DirectoryStore
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import record_figures
-from tests.e2e.harness import bridge_server, crash_env, free_port, wait_until, write_config
+from tests.e2e.harness import (
+    FILE_FORM,
+    bridge_server,
+    crash_env,
+    free_port,
+    wait_until,
+    write_config,
+)
 
 pytestmark = pytest.mark.e2e
-
-ROUTES = """
-  contact:
-    kind: form
-    fields:
-      email: {type: email, required: true}
-      message: {type: text, required: true}
-      files: {type: file}
-"""
 
 
 def test_a_crash_after_the_files_are_kept_loses_nothing_answered_and_links_no_orphan(
@@ -40,7 +38,7 @@ def test_a_crash_after_the_files_are_kept_loses_nothing_answered_and_links_no_or
         tmp_path / "bridge.yaml",
         store_url,
         emulator,
-        routes=ROUTES,
+        routes=FILE_FORM,
         top=f"files: {{directory: {kept}}}\n"
         f'server: {{public_url: "http://127.0.0.1:{port}"}}',  # the tickets' links
     )

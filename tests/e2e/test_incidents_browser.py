@@ -15,7 +15,7 @@ from werkzeug.security import generate_password_hash
 from bridge.proprofs.emulator import EmulatorServer
 from tests.e2e.browser import chromium, need_chromium, picture
 from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
-from tests.intake.test_alerts import PAYLOADS
+from tests.support.alerts import PAYLOADS
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "console password 42"

@@ -17,22 +17,10 @@ import requests
 
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.conftest import IN_CI, REDIS_URL, pg_schema_url
+from tests.conftest import REDIS_URL, need_redis, pg_schema_url
 from tests.e2e.harness import bridge_server, start_worker, stop, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
-
-
-def need_redis() -> None:
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        reason = f"Redis at {REDIS_URL} is not reachable: {type(exc).__name__}"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
 
 
 def alert(group: int) -> dict[str, object]:

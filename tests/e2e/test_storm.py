@@ -18,7 +18,7 @@ from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import pg_schema_url, record_figures
 from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
-from tests.intake.test_alert_watches import group
+from tests.support.alerts import group
 
 pytestmark = pytest.mark.e2e
 GROUPS = 500

@@ -9,8 +9,13 @@ import pytest
 import requests
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.browser import chromium, fill, need_chromium, picture, screenshot, static_site
-from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
+from tests.e2e.browser import (
+    chromium,
+    picture,
+    screenshot,
+    site_and_bridge,
+)
+from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -50,19 +55,9 @@ p { color: #4a5568; }
 
 @pytest.fixture
 def embedded(emulator: EmulatorServer, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    need_chromium()
-    with static_site({"shop.html": HOSTILE, "order.html": ORDINARY}) as site:
-        port = free_port()
-        bridge = f"http://127.0.0.1:{port}"
-        fill(site, bridge=bridge)
-        config = write_config(
-            tmp_path / "bridge.yaml",
-            f"sqlite:///{tmp_path / 'w.db'}",
-            emulator,
-            routes=ROUTES.format(site=site),
-        )
-        with bridge_server(config, port=port):
-            yield bridge, site
+    pages = {"shop.html": HOSTILE, "order.html": ORDINARY}
+    with site_and_bridge(emulator, tmp_path, pages, lambda site: ROUTES.format(site=site)) as both:
+        yield both
 
 
 def test_the_widget_survives_hostile_css_and_shows_the_reply(

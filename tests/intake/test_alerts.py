@@ -2,48 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
-from bridge.app import create_app, proprofs_client
-from bridge.config import Settings, settings_from_text
+from bridge.app import create_app
+from bridge.config import Settings
 from bridge.outbox.store import SubmissionStore
-from bridge.outbox.worker import DeliverySettings, Worker
 from bridge.proprofs.emulator import EmulatorServer
-from tests.conftest import ACCOUNT_EMAIL, TOKEN
-
-PAYLOADS = Path(__file__).resolve().parents[1] / "fixtures" / "payloads"
-FIRING = json.loads(
-    (PAYLOADS / "alertmanager" / "zulip_alertmanager_alert_grouped_firing.json").read_text()
-)
-RESOLVED = {
-    **FIRING,
-    "status": "resolved",
-    "alerts": [{**a, "status": "resolved"} for a in FIRING["alerts"]],
-}
-
-
-def config(emulator: EmulatorServer, store_url: str, extra: str = "") -> Settings:
-    return settings_from_text(
-        f"""
-proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
-store: "{store_url}"
-routes:
-  alerts:
-    kind: hook
-    source: alertmanager
-    ticket_check_ttl: 0
-    ticket: {{email: alerts@example.com, inbox: IB238-500}}
-{extra}
-""",
-        env={},
-    )
+from tests.support.alerts import FIRING, RESOLVED, config, deliver, post
+from tests.support.configs import settings_with
 
 
 @pytest.fixture
@@ -69,20 +40,6 @@ def alerts(
     store = SubmissionStore(store_url)
     yield create_app(settings, store=store).test_client(), store, settings
     store.dispose()
-
-
-def post(
-    client: FlaskClient, body: dict[str, Any], route: str = "alerts"
-) -> tuple[int, dict[str, Any]]:
-    response = client.post(f"/hooks/{route}", json=body)
-    return response.status_code, response.get_json()
-
-
-def deliver(store: SubmissionStore, settings: Settings) -> None:
-    with proprofs_client(settings) as client:
-        Worker(store, client, DeliverySettings(poll_interval=0.05)).run(
-            until_idle=True, max_seconds=20
-        )
 
 
 def test_repeats_while_open_make_nothing_and_resolved_is_ignored(
@@ -119,14 +76,13 @@ def test_a_group_that_fires_again_after_its_ticket_closed_gets_a_new_ticket(
 
 
 def test_the_open_check_is_cached(emulator: EmulatorServer, store_url: str) -> None:
-    cached = settings_from_text(
-        f"""
-proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
-store: "{store_url}"
+    cached = settings_with(
+        emulator,
+        store_url,
+        """
 routes:
-  alerts: {{kind: hook, source: alertmanager, ticket_check_ttl: 60, ticket: {{email: a@example.com}}}}
+  alerts: {kind: hook, source: alertmanager, ticket_check_ttl: 60, ticket: {email: a@example.com}}
 """,
-        env={},
     )
     with SubmissionStore(store_url) as store:
         client = create_app(cached, store=store).test_client()

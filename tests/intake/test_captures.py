@@ -14,14 +14,13 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 from bridge.app import create_app
-from bridge.config import settings_from_text
 from bridge.outbox.store import SubmissionStore
 from bridge.outbox.worker import Worker
 from bridge.proprofs.client import ProProfsClient
 from bridge.proprofs.emulator import EmulatorServer
-from tests.conftest import ACCOUNT_EMAIL, TOKEN
-from tests.intake.test_alert_watches import group
-from tests.test_admin import PASSWORD, log_in, token
+from tests.support.alerts import group
+from tests.support.configs import settings_with
+from tests.support.console import PASSWORD, log_in, token
 
 BEARER = "capture-bearer-secret-77"
 HMAC = "capture-hmac-secret-88"
@@ -32,10 +31,10 @@ def config(
     store_url: str,
     subject: str = "{{ status }}: {{ commonLabels.alertname }}",
 ):  # type: ignore[no-untyped-def]
-    return settings_from_text(
+    return settings_with(
+        emulator,
+        store_url,
         f"""
-proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
-store: "{store_url}"
 admin: {{password_hash: "{generate_password_hash(PASSWORD)}"}}
 routes:
   alerts:
@@ -50,7 +49,6 @@ routes:
     auth: {{bearer: {BEARER}}}
     ticket: {{email: alerts@example.com}}
 """,
-        env={},
     )
 
 
@@ -176,15 +174,14 @@ def test_a_sender_that_posts_a_form_is_kept_as_its_fields_and_renders(
 ) -> None:
     """UptimeRobot posts urlencoded fields and Uptime Kuma may post multipart: both are
     kept as urlencoded fields, which the console reads back as intake did."""
-    settings = settings_from_text(
+    settings = settings_with(
+        emulator,
+        store_url,
         f"""
-proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
-store: "{store_url}"
 admin: {{password_hash: "{generate_password_hash(PASSWORD)}"}}
 routes:
   robot: {{kind: hook, source: uptimerobot, capture: 5, ticket: {{email: up@example.com}}}}
 """,
-        env={},
     )
     store = SubmissionStore(store_url)
     try:

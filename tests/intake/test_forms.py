@@ -709,17 +709,9 @@ def test_redis_backed_limits_are_shared_across_instances(tmp_path: Any) -> None:
     """Two bridge instances on one Redis count one client's posts together."""
     import uuid
 
-    from tests.conftest import IN_CI, REDIS_URL
+    from tests.conftest import REDIS_URL, need_redis
 
-    try:
-        import redis
-
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except Exception as exc:
-        reason = f"Redis at {REDIS_URL} is not reachable: {type(exc).__name__}"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+    need_redis()
     route = f"r{uuid.uuid4().hex[:8]}"  # fresh counters in the shared Redis
     extra = f"""
   {route}:

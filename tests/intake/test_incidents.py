@@ -16,7 +16,8 @@ from bridge.app import create_app
 from bridge.config import Settings
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.intake.test_alerts import FIRING, RESOLVED, config, deliver, post
+from tests.support.alerts import FIRING, RESOLVED, config, deliver, post
+from tests.support.configs import settings_with
 
 KEY = "alerts:{}/{}:{}"
 
@@ -164,19 +165,16 @@ def test_a_tampered_or_foreign_token_is_a_plain_404(alerts: Any, emulator: Emula
 def test_the_console_lists_incidents_with_their_pages(
     emulator: EmulatorServer, store_url: str
 ) -> None:
-    from bridge.config import settings_from_text
-    from tests.conftest import ACCOUNT_EMAIL, TOKEN
 
-    settings = settings_from_text(
-        f"""
-proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
-store: "{store_url}"
-admin: {{trusted_header: X-Forwarded-User, secure_cookies: false}}
-server: {{trusted_proxies: [127.0.0.1]}}
+    settings = settings_with(
+        emulator,
+        store_url,
+        """
+admin: {trusted_header: X-Forwarded-User, secure_cookies: false}
+server: {trusted_proxies: [127.0.0.1]}
 routes:
-  alerts: {{kind: hook, source: alertmanager, ticket: {{email: alerts@example.com}}}}
+  alerts: {kind: hook, source: alertmanager, ticket: {email: alerts@example.com}}
 """,
-        env={},
     )
     store = SubmissionStore(store_url)
     client = create_app(settings, store=store).test_client()

@@ -15,21 +15,21 @@ import requests
 from flask.testing import FlaskClient
 
 from bridge.app import create_app, proprofs_client
-from bridge.config import Settings, settings_from_text
+from bridge.config import Settings
 from bridge.outbox.store import SubmissionStore
 from bridge.outbox.worker import DeliverySettings, Worker
 from bridge.proprofs.emulator import EmulatorServer
-from tests.conftest import ACCOUNT_EMAIL, TOKEN
+from tests.support.configs import settings_with
 
 SITE = "https://shop.example.com"
 IDENTITY_SECRET = "identity-secret-0123456789"
 
 
 def settings_for(emulator: EmulatorServer, store_url: str) -> Settings:
-    return settings_from_text(
+    return settings_with(
+        emulator,
+        store_url,
         f"""
-proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
-store: "{store_url}"
 routes:
   support:
     kind: widget
@@ -53,7 +53,6 @@ routes:
       message: {{type: text, required: true}}
     widget: {{status_cache: 60s, receipt_max_age: 1s}}
 """,
-        env={},
     )
 
 

@@ -3,7 +3,6 @@ per window, however many processes check; the heartbeat itself never a ticket.""
 
 from __future__ import annotations
 
-import copy
 import html
 import re
 import threading
@@ -15,23 +14,13 @@ import pytest
 from flask.testing import FlaskClient
 
 from bridge.app import create_app, signing_key
-from bridge.config import Settings, settings_from_text
+from bridge.config import Settings
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from bridge.watches import AlertWatches, heartbeat_key
-from tests.conftest import ACCOUNT_EMAIL, TOKEN
-from tests.intake.test_alerts import FIRING
-
-
-def group(name: str) -> dict[str, Any]:
-    """An Alertmanager notification for the group ``alertname=name``."""
-    body = copy.deepcopy(FIRING)
-    body["groupKey"] = f'{{}}:{{alertname="{name}"}}'
-    body["commonLabels"] = {"alertname": name, "severity": "critical"}
-    body["groupLabels"] = {"alertname": name}
-    for alert in body["alerts"]:
-        alert["labels"] = {**alert["labels"], "alertname": name}
-    return body
+from tests.conftest import ACCOUNT_EMAIL
+from tests.support.alerts import group
+from tests.support.configs import settings_with
 
 
 class Clock:
@@ -46,20 +35,19 @@ class Clock:
 def watched(
     emulator: EmulatorServer, store_url: str
 ) -> Iterator[tuple[FlaskClient, SubmissionStore, Settings, Clock]]:
-    settings = settings_from_text(
-        f"""
-proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
-store: "{store_url}"
-server: {{public_url: "https://bridge.example.com"}}
+    settings = settings_with(
+        emulator,
+        store_url,
+        """
+server: {public_url: "https://bridge.example.com"}
 routes:
   alerts:
     kind: hook
     source: alertmanager
-    heartbeat: {{every: 60s, grace: 60s, inbox: IB238-500}}
-    storm: {{max_new: 3, window: 60s}}
-    ticket: {{email: alerts@example.com}}
+    heartbeat: {every: 60s, grace: 60s, inbox: IB238-500}
+    storm: {max_new: 3, window: 60s}
+    ticket: {email: alerts@example.com}
 """,
-        env={},
     )
     store = SubmissionStore(store_url)
     app = create_app(settings, store=store)

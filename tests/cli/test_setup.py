@@ -13,7 +13,7 @@ from bridge.cli import main
 from bridge.config import load_settings
 from tests.conftest import FIXTURES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 
