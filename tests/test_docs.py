@@ -88,17 +88,13 @@ def test_every_key_in_the_reference_is_one_the_loader_knows(path: str) -> None:
     config = base(kind_for(path))
     put(config, parts, PROBE)
     dotted = ".".join(parts)
-    unknown = [
-        p for p in problems(config) if p.endswith(f" {dotted}: unknown key (check its spelling)")
-    ]
+    unknown = [p for p in problems(config) if f" {dotted}: unknown key" in p]
     assert unknown == []
     # The same place with a name the reference does not list is refused as unknown: the
     # probe above reached the level it claims to check.
     config = base(kind_for(path))
     put(config, [*parts[:-1], parts[-1] + "_x"], "x")
-    assert any(
-        p.endswith(f" {dotted}_x: unknown key (check its spelling)") for p in problems(config)
-    )
+    assert any(f" {dotted}_x: unknown key" in p for p in problems(config))
 
 
 def test_the_reference_reaches_every_config_schema_and_documents_each_key() -> None:

@@ -78,20 +78,20 @@ def _build(doc: Document) -> Settings:
     proprofs = load(ProProfsSchema(), top.get("proprofs") or {}, ("proprofs",), report)
     delivery = load(DeliverySchema(), top.get("delivery") or {}, ("delivery",), report)
     routes = _routes(top, report)
-    report.stop_if_any()
     server = load(ServerSchema(), top.get("server") or {}, ("server",), report)
     admin = load(AdminSchema(), top.get("admin") or {}, ("admin",), report)
     files = load(FilesSchema(), top.get("files") or {}, ("files",), report)
     metrics = load(MetricsSchema(), top.get("metrics") or {}, ("metrics",), report)
-    report.stop_if_any()
+    if server is not None and admin is not None:
+        _proxies(server, admin, report)
+    if files is not None and files.get("s3"):
+        _need_boto3(report)
+    report.stop_if_any()  # every problem of the file at once
     assert proprofs is not None and delivery is not None and server is not None
     assert admin is not None and files is not None and metrics is not None
     if not server.get("public_url"):
         _warn_unlinked(routes.values(), report)
     store = str(top.get("store") or DEFAULT_STORE)
-    if files.get("s3"):
-        _need_boto3(report)
-    _proxies(server, admin, report)
     return Settings(
         admin=AdminSettings(**admin),
         metrics_token=metrics.get("token"),
@@ -162,7 +162,6 @@ def _need_boto3(report: Report) -> None:
         import boto3  # noqa: F401
     except ImportError:
         report(("files", "s3"), ["needs boto3: pip install 'proprofs-bridge[s3]'"])
-        raise ConfigError(report.problems) from None
 
 
 def _proxies(server: dict[str, Any], admin: Mapping[str, Any], report: Report) -> None:
@@ -181,7 +180,6 @@ def _proxies(server: dict[str, Any], admin: Mapping[str, Any], report: Report) -
                 "its addresses in server.trusted_proxies (e.g. [10.0.0.5] or [10.0.0.0/24])"
             ],
         )
-        report.stop_if_any()
 
 
 def _files(values: dict[str, Any], store: str) -> FileSettings:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 
 INTERPOLATION = re.compile(r"\$\$|\$\{([^}]*)\}")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -141,11 +142,28 @@ def flatten(messages: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[tuple[Any
     else:
         text = str(messages)
         if text == "Unknown field.":
-            text = "unknown key (check its spelling)"
+            text = UNKNOWN_KEY
         if text.split(" ", 1)[0] in MARSHMALLOW_OPENERS:
             text = text[:1].lower() + text[1:]  # "Must be one of" → "must be one of"
         out.append((prefix, text))
     return out
+
+
+UNKNOWN_KEY = "unknown key (check its spelling)"
+
+
+def known_keys(schema: Schema, path: tuple[Any, ...]) -> list[str]:
+    """The keys the section at ``path`` under ``schema`` takes, as the file spells them
+    (none where the path leads out of the schemas, into a mapping of the user's names)."""
+    current = schema
+    for part in path:
+        found = next(
+            (f for name, f in current.fields.items() if (f.data_key or name) == part), None
+        )
+        if not isinstance(found, fields.Nested) or not isinstance(found.schema, Schema):
+            return []
+        current = found.schema
+    return [f.data_key or name for name, f in current.fields.items() if not f.dump_only]
 
 
 MARSHMALLOW_OPENERS = frozenset(
@@ -197,11 +215,15 @@ class Report:
         self.problems = list(doc.problems)
         self.warnings: list[str] = []
 
-    def __call__(self, path: tuple[Any, ...], messages: Any) -> None:
+    def __call__(self, path: tuple[Any, ...], messages: Any, schema: Schema | None = None) -> None:
         for sub, message in flatten(messages):
             full = path + sub
             if dotted(full) in self.doc.failed:
                 continue  # already reported: its variable or file is missing
+            if message == UNKNOWN_KEY and schema is not None and sub:
+                guess = difflib.get_close_matches(str(sub[-1]), known_keys(schema, sub[:-1]), 1)
+                if guess:
+                    message = f"unknown key; did you mean {guess[0]}?"
             self.problems.append(self._at(full, message))
 
     def warn(self, path: tuple[Any, ...], message: str) -> None:
@@ -222,7 +244,7 @@ def load(schema: Schema, data: Any, path: tuple[Any, ...], report: Report) -> di
     try:
         return dict(schema.load(data))
     except ValidationError as exc:
-        report(path, exc.messages)
+        report(path, exc.messages, schema)
         return None
 
 
@@ -233,6 +255,6 @@ def load_partly(
     try:
         return dict(schema.load(data)), True
     except ValidationError as exc:
-        report(path, exc.messages)
+        report(path, exc.messages, schema)
         valid = exc.valid_data if isinstance(exc.valid_data, dict) else {}
         return dict(valid), False

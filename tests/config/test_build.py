@@ -54,7 +54,7 @@ def test_paths_follow_kind_and_name() -> None:
         ),
         (
             ("routes:\n", "stroe: sqlite:///x.db\nroutes:\n"),
-            "bridge.yaml:4 stroe: unknown key (check its spelling)",
+            "bridge.yaml:4 stroe: unknown key; did you mean store?",
         ),
         (
             ("kind: form", "kind: page"),
@@ -62,7 +62,7 @@ def test_paths_follow_kind_and_name() -> None:
         ),
         (
             ("    ticket:\n", "    tikcet: {}\n    ticket:\n"),
-            "bridge.yaml:10 routes.contact.tikcet: unknown key (check its spelling)",
+            "bridge.yaml:10 routes.contact.tikcet: unknown key; did you mean ticket?",
         ),
         (
             ("  token: tok-123456\n", "  token: tok-123456\n  tokne: x\n"),
@@ -253,5 +253,33 @@ def test_custom_schema_by_dotted_path() -> None:
 
 def test_a_misspelt_top_level_key_is_the_only_problem_reported() -> None:
     assert problems(BASE.replace("routes:\n", "stroe: sqlite:///x.db\nroutes:\n", 1)) == [
-        "bridge.yaml:4 stroe: unknown key (check its spelling)"
+        "bridge.yaml:4 stroe: unknown key; did you mean store?"
     ]
+
+
+def test_a_key_unlike_any_other_is_unknown_without_a_guess() -> None:
+    assert problems(BASE.replace("routes:\n", "zzzqqq: 1\nroutes:\n", 1)) == [
+        "bridge.yaml:4 zzzqqq: unknown key (check its spelling)"
+    ]
+
+
+def test_every_section_is_checked_in_one_pass_and_misspellings_get_a_guess() -> None:
+    """A typo in server: is reported with the route's problems, not after they are fixed."""
+    text = (
+        BASE.replace("      email:   {type: email", "      email:   {type: emial")
+        .replace("    ticket:\n", "    spam: {honeypt: _hp}\n    ticket:\n")
+        .replace(
+            "routes:\n",
+            "server: {secret_kye: abcdefgh}\nmetrics: {tokn: abcdefgh}\nroutes:\n",
+        )
+    )
+    found = problems(text)
+    assert "bridge.yaml:4 server.secret_kye: unknown key; did you mean secret_key?" in found
+    assert (
+        "bridge.yaml:12 routes.contact.spam.honeypt: unknown key; did you mean honeypot?" in found
+    )
+    assert any(
+        p.startswith("bridge.yaml:10 routes.contact.fields.email.type: must be one of")
+        for p in found
+    )
+    assert "bridge.yaml:5 metrics.tokn: unknown key; did you mean token?" in found
