@@ -18,15 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config.settings import Settings
-from .intake.deadline import BodyDeadlines
 from .outbox.records import StoreUnavailable
-from .outbox.store import SubmissionStore
 from .shutdown import StopSignals
+
+if TYPE_CHECKING:
+    from .config.settings import Settings
+    from .intake.deadline import BodyDeadlines
 
 #: How much lower the CPU priority of the delivery worker ``bridge serve`` starts is.
 SERVE_DELIVERY_NICE = 10
@@ -207,6 +208,8 @@ def _cannot_start(settings: Settings, host: str, port: int) -> str | None:
     something else listens on."""
     if settings.store.startswith("sqlite"):
         try:
+            from .outbox.store import SubmissionStore
+
             with SubmissionStore(settings.store) as store:
                 store.engine  # noqa: B018 - migrate once, before any child opens it
         except StoreUnavailable as exc:

@@ -39,8 +39,7 @@ from ..intake import captures as bench
 from ..intake.files import link
 from ..intake.state import bridge
 from ..mapping import without_footer
-from ..outbox.records import describe_erasure
-from ..outbox.tables import STATES
+from ..outbox.records import STATES, describe_erasure
 from ..proxies import peer_in
 
 log = logging.getLogger(__name__)

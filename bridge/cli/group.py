@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from .. import __version__
-from ..attachments import open_store
-from ..config import ConfigError, Settings, load_settings
-from ..observability import RedactFilter, configure_logging, settings_secrets
-from ..outbox.sqlite import sqlite_problem
-from ..outbox.store import SubmissionStore
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..outbox.store import SubmissionStore
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
@@ -32,6 +33,8 @@ config_option = click.option(
 
 def settings_or_exit(config_file: str | None) -> Settings:
     """The settings, or every problem printed and exit code 2."""
+    from ..config import ConfigError, load_settings
+
     try:
         return load_settings(config_file)
     except ConfigError as exc:
@@ -44,6 +47,7 @@ def boot_problem(settings: Settings) -> str | None:
     """Build everything ``create_app`` builds (OpenAPI document included), and check that a
     SQLite store can be written here: what would stop the app from starting."""
     from ..app import create_app
+    from ..observability import RedactFilter, settings_secrets
 
     try:
         create_app(settings)
@@ -55,6 +59,8 @@ def boot_problem(settings: Settings) -> str | None:
 
 def store_problem(settings: Settings) -> str | None:
     """Why this process cannot write the configured SQLite store, or ``None``."""
+    from ..outbox.sqlite import sqlite_problem
+
     problem = sqlite_problem(settings.store)
     return f"{settings.source_path}: store: {problem}" if problem else None
 
@@ -66,6 +72,9 @@ def split_names(value: str | None) -> list[str]:
 
 def open_outbox(settings: Settings, *, gather: float = 0.0) -> SubmissionStore:
     """The outbox, with a connection for each delivery slot and two to spare."""
+    from ..attachments import open_store
+    from ..outbox.store import SubmissionStore
+
     return SubmissionStore(
         settings.store,
         pool_size=settings.delivery.concurrency + 2,
@@ -76,6 +85,8 @@ def open_outbox(settings: Settings, *, gather: float = 0.0) -> SubmissionStore:
 
 def configure_logs(settings: Settings) -> None:
     """JSON or plain lines at the configured level, secrets redacted."""
+    from ..observability import configure_logging, settings_secrets
+
     configure_logging(
         level=settings.server.log_level,
         json_lines=settings.server.log_json,

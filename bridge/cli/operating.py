@@ -8,16 +8,12 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import click
 
-from ..app import proprofs_client
-from ..config import Settings, parse_duration
-from ..export import export
-from ..outbox.records import StoreUnavailable, describe_erasure
-from ..outbox.store import SubmissionStore
-from ..outbox.tables import STATES
+from ..outbox.records import STATES, StoreUnavailable, describe_erasure
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import STATUSES as STATUSES_FOR_EXPORT
 from .group import (
@@ -26,6 +22,9 @@ from .group import (
     open_outbox,
     settings_or_exit,
 )
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 @main.group()
@@ -37,6 +36,8 @@ def db() -> None:
 @config_option
 def db_upgrade(config_file: str | None) -> None:
     """Apply the outbox migrations (SQLite also does this by itself at start)."""
+    from ..outbox.store import SubmissionStore
+
     settings = settings_or_exit(config_file)
     store = SubmissionStore(settings.store, auto_upgrade=False)
     try:
@@ -154,6 +155,8 @@ def outbox_replay(
 )
 def outbox_purge(config_file: str | None, older_than: str, state: str) -> None:
     """Delete old delivered (or dead) submissions and their attempts."""
+    from ..config import parse_duration
+
     try:
         seconds = parse_duration(older_than)
     except ValueError:
@@ -243,7 +246,7 @@ def admin_group() -> None:
     "--password", prompt="Console password", help="The password (asked for when not given)."
 )
 def hash_password(password: str) -> None:
-    """Print the hash to put in ``admin.password_hash``."""
+    """Print the hash to put in admin.password_hash (asks for the password)."""
     from werkzeug.security import generate_password_hash
 
     click.echo(generate_password_hash(password))
@@ -290,6 +293,9 @@ def tickets_export(
     out: Path | None,
 ) -> None:
     """Export tickets over any date range (3-month windows), resumable, with a summary."""
+    from ..app import proprofs_client
+    from ..export import export
+
     settings = settings_or_exit(config_file)
     tz = ZoneInfo(settings.proprofs.timezone)
     start = _day_or_time(since, tz)

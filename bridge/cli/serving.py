@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import click
 
-from ..app import proprofs_client, signing_key
-from ..config import config_path
-from ..observability import Metrics
-from ..outbox.notify import DeadLetterNotifier
 from ..outbox.records import StoreUnavailable
-from ..outbox.worker import DELIVERY_GATHER, Worker
-from ..proprofs.emulator import EmulatorServer, EmulatorState, Faults
-from ..serving import SERVE_DELIVERY_NICE, run_serve
+from ..serving import SERVE_DELIVERY_NICE
 from ..shutdown import StopSignals
-from ..watches import AlertWatches
 from .group import (
     DEMO_EMAIL,
     DEMO_TOKEN,
@@ -29,6 +23,9 @@ from .group import (
     settings_or_exit,
     store_problem,
 )
+
+if TYPE_CHECKING:
+    from ..proprofs.emulator import EmulatorServer
 
 
 @main.command()
@@ -99,6 +96,8 @@ def emulator(
     **fault_flags: object,
 ) -> None:
     """Run the ProProfs emulator (a strict stand-in for the ProProfs API)."""
+    from ..proprofs.emulator import EmulatorServer, EmulatorState, Faults
+
     state = EmulatorState(
         account_email,
         token,
@@ -141,6 +140,12 @@ def _serve_until_signal(server: EmulatorServer) -> None:
 )
 def worker(config_file: str | None, concurrency: int | None, until_idle: bool, nice: int) -> None:
     """Deliver submissions (any number of these may run against one database)."""
+    from ..app import proprofs_client, signing_key
+    from ..observability import Metrics
+    from ..outbox.notify import DeadLetterNotifier
+    from ..outbox.worker import DELIVERY_GATHER, Worker
+    from ..watches import AlertWatches
+
     if nice:
         os.nice(nice)
     settings = settings_or_exit(config_file)
@@ -202,6 +207,9 @@ def serve(
     config_file: str | None, host: str, port: int, workers: int, threads: int, no_delivery: bool
 ) -> None:
     """Serve the bridge with gunicorn, with delivery running unless --no-delivery."""
+    from ..config import config_path
+    from ..serving import run_serve
+
     settings = settings_or_exit(config_file)
     problem = boot_problem(settings)
     if problem:

@@ -9,12 +9,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import click
-from marshmallow import ValidationError
 
-from ..mapping import MappingError, validation_messages
-from ..proprofs.emulator import EmulatorServer, EmulatorState
 from ..resources import examples_dir
-from ..serving import run_serve
 from .group import (
     DEMO_EMAIL,
     DEMO_TOKEN,
@@ -146,7 +142,10 @@ def try_route(config_file: str | None, route: str, payload: BinaryIO | None) -> 
     The payload is read as intake reads it on that route (a preset may unwrap it). Without
     PAYLOAD, a hook route uses its sender preset's shipped sample and a form or widget
     route sample values for its fields."""
+    from marshmallow import ValidationError
+
     from ..doctor import sample
+    from ..mapping import MappingError, validation_messages
 
     settings = settings_or_exit(config_file)
     selected = settings.routes.get(route)
@@ -203,6 +202,9 @@ def try_route(config_file: str | None, route: str, payload: BinaryIO | None) -> 
 )
 def demo(port: int, emulator_port: int, config_file: str | None) -> None:
     """The ProProfs emulator and the bridge, with delivery, on embedded defaults."""
+    from ..proprofs.emulator import EmulatorServer, EmulatorState
+    from ..serving import run_serve
+
     path = Path(config_file) if config_file else examples_dir() / "demo.yaml"
     if not path.is_file():
         click.echo(f"cannot find {path}", err=True)

@@ -10,6 +10,10 @@ from typing import Any
 from .. import randomness
 from ..proprofs.models import TicketDraft
 
+#: Where a submission can be: pending → in_flight → delivered; in_flight → unknown →
+#: delivered | pending; → dead; suppressed.
+STATES = ("pending", "in_flight", "unknown", "delivered", "dead", "suppressed")
+
 
 class StoreUnavailable(Exception):
     """The store cannot take or change a submission right now (intake answers 503)."""

@@ -32,6 +32,7 @@ from .pauses import PauseStore
 from .privacy import PrivacyStore
 from .quarantine import QuarantineStore
 from .records import (
+    STATES,
     Attempt,
     EnqueueResult,
     Outcome,
@@ -47,8 +48,8 @@ from .statements import (
     let_go,
 )
 from .storms import StormStore
-from .tables import STATES, attempts, route_pauses, submissions
 from .tables import attachments as files_table
+from .tables import attempts, route_pauses, submissions
 
 s = submissions
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-#: pending → in_flight → delivered; in_flight → unknown → delivered | pending; → dead; suppressed.
-STATES = ("pending", "in_flight", "unknown", "delivered", "dead", "suppressed")
+from .records import STATES
 
 metadata = sa.MetaData()
 

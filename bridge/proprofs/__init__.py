@@ -1,16 +1,42 @@
 """The ProProfs Help Desk API: pure protocol, a requests client, and a strict emulator."""
 
-from .client import DEFAULT_BASE_URL, ProProfsClient
-from .errors import (
-    AmbiguousError,
-    AuthenticationError,
-    InvalidRequestError,
-    ProProfsError,
-    RateLimitedError,
-    TransientError,
+from typing import TYPE_CHECKING
+
+from ..lazy import exports
+
+if TYPE_CHECKING:
+    from .client import DEFAULT_BASE_URL, ProProfsClient
+    from .errors import (
+        AmbiguousError,
+        AuthenticationError,
+        InvalidRequestError,
+        ProProfsError,
+        RateLimitedError,
+        TransientError,
+    )
+    from .models import Message, Person, Ticket, TicketDraft, TicketFilters, TicketPage
+    from .protocol import Credentials
+
+__getattr__ = exports(
+    __name__,
+    {
+        "DEFAULT_BASE_URL": ".client",
+        "ProProfsClient": ".client",
+        "AmbiguousError": ".errors",
+        "AuthenticationError": ".errors",
+        "InvalidRequestError": ".errors",
+        "ProProfsError": ".errors",
+        "RateLimitedError": ".errors",
+        "TransientError": ".errors",
+        "Message": ".models",
+        "Person": ".models",
+        "Ticket": ".models",
+        "TicketDraft": ".models",
+        "TicketFilters": ".models",
+        "TicketPage": ".models",
+        "Credentials": ".protocol",
+    },
 )
-from .models import Message, Person, Ticket, TicketDraft, TicketFilters, TicketPage
-from .protocol import Credentials
 
 __all__ = [
     "DEFAULT_BASE_URL",
