@@ -157,6 +157,34 @@ def port_taken(host: str, port: int) -> str | None:
     return None
 
 
+def banner(
+    settings: Settings, host: str, port: int, workers: int, threads: int, delivery: bool
+) -> str:
+    """What ``bridge serve`` serves, with the URLs to reach it (printed once it answers)."""
+    from . import __version__
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else f"[{host}]" if ":" in host else host
+    local = f"http://{shown}:{port}"
+    base = settings.server.public_url or local
+    lines = [
+        f"proprofs-bridge {__version__} serving on {local}"
+        + (f" (public URL {base})" if base != local else "")
+        + (" — every interface" if host in ("0.0.0.0", "::", "") else ""),
+        f"  {workers} worker(s) × {threads} threads; delivery "
+        + ("running beside them" if delivery else "off (--no-delivery): run bridge worker"),
+    ]
+    for route in sorted(settings.routes.values(), key=lambda r: (r.kind, r.name)):
+        lines.append(f"  {route.kind:<7} {route.name:<20} {base}{route.path}")
+    if any(route.kind == "widget" for route in settings.routes.values()):
+        lines.append(f"  {'':<7} {'widget script':<20} {base}/widget.js")
+    if settings.admin.enabled:
+        lines.append(f"  {'':<7} {'console':<20} {base}/admin")
+    lines.append(f"  {'':<7} {'API description':<20} {base}/openapi.json")
+    lines.append(f"  {'':<7} {'health':<20} {base}/healthz  {base}/readyz")
+    lines.append("Press Ctrl+C to stop.")
+    return "\n".join(lines)
+
+
 def run_serve(
     settings: Settings,
     path: str,
@@ -197,6 +225,7 @@ def run_serve(
             env,
             host,
             port,
+            banner(settings, host, port, workers, threads, delivery),
         )
     finally:
         for directory in made:
@@ -226,6 +255,12 @@ def _cpu_slots(workers: int) -> str:
     return directory
 
 
+def _gunicorn_version() -> tuple[int, ...]:
+    import gunicorn  # type: ignore[import-untyped]
+
+    return tuple(gunicorn.version_info)
+
+
 def _gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[str]:
     command = [
         sys.executable,
@@ -245,6 +280,10 @@ def _gunicorn_command(host: str, port: int, workers: int, threads: int) -> list[
         "--graceful-timeout",
         "20",
     ]
+    if _gunicorn_version() >= (25, 1):
+        # No control socket: gunicorn would make one at one path per user (~/.gunicorn),
+        # which a second bridge on the machine would fight over.
+        command.append("--no-control-socket")
     if port:
         # A listening socket per worker: new connections are spread by the kernel instead
         # of going to whichever worker wakes first (docs/production.md). (Port 0 would
@@ -259,9 +298,11 @@ def _supervise(
     env: dict[str, str],
     host: str,
     port: int,
+    announce: str = "",
 ) -> int:
-    """Run gunicorn, start delivery once intake answers and restart it if it exits, and
-    stop both on a signal (or when gunicorn exits); the exit code."""
+    """Run gunicorn, print ``announce`` and start delivery once intake answers, restart
+    delivery if it exits, and stop both on a signal (or when gunicorn exits); the exit
+    code."""
     stop = StopSignals().install()
     web = subprocess.Popen(web_cmd, env=env)
     deliverer: subprocess.Popen[bytes] | None = None
@@ -269,14 +310,19 @@ def _supervise(
     # while both import, and the first answer would come a second later.
     deliver_after = time.monotonic() + (DELIVERY_START_WAIT if port else 0)
     code = 0
+    answering = not port  # port 0: gunicorn picks one; there is nothing to announce
     try:
         while not stop.is_set():
             if web.poll() is not None:
                 code = web.returncode or 1
                 click.echo(f"gunicorn exited ({web.returncode}); stopping", err=True)
                 break
+            if not answering and listening(host, port):
+                answering = True
+                if announce:
+                    click.echo(announce)
             if worker_cmd is not None and deliverer is None:
-                if time.monotonic() >= deliver_after or listening(host, port):
+                if answering or time.monotonic() >= deliver_after:
                     deliverer = subprocess.Popen(worker_cmd, env=env)
                 else:
                     stop.wait(0.05)
@@ -285,7 +331,7 @@ def _supervise(
                 click.echo(f"delivery worker exited ({deliverer.returncode}); restarting", err=True)
                 time.sleep(1)
                 deliverer = subprocess.Popen(worker_cmd, env=env)
-            stop.wait(0.5)
+            stop.wait(0.5 if answering else 0.05)
     finally:
         StopSignals.ignore()  # stopping already; the children get their own TERM below
         for proc in (web, deliverer):

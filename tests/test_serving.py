@@ -121,3 +121,27 @@ def test_a_refused_pin_lets_the_slot_go(tmp_path: Path, monkeypatch: pytest.Monk
     claim, cpus = _claim_in_a_thread(tmp_path)
     assert claim is not None and claim.slot == 0 and cpus == {claim.cpu}
     claim.release()
+
+
+def test_the_banner_names_every_route_the_console_and_the_probes() -> None:
+    from bridge.config import settings_from_text
+    from bridge.serving import banner
+
+    settings = settings_from_text(
+        """
+proprofs: {account_email: a@example.com, token: t0ken}
+admin: {password_hash: "pbkdf2:sha256:600000$salt$0123456789abcdef"}
+server: {public_url: "https://help.example.com"}
+routes:
+  contact: {kind: form, fields: {email: {type: email, required: true}}}
+  alerts: {kind: hook, source: alertmanager, ticket: {email: a@example.com}}
+  help: {kind: widget, fields: {email: {type: email, required: true}}}
+""",
+        env={},
+    )
+    text = banner(settings, "0.0.0.0", 8080, 2, 16, delivery=False)
+    assert text.startswith("proprofs-bridge ") and "serving on http://127.0.0.1:8080" in text
+    assert "public URL https://help.example.com" in text and "every interface" in text
+    for path in ("/forms/contact", "/hooks/alerts", "/widget/help", "/widget.js", "/admin"):
+        assert f"https://help.example.com{path}" in text
+    assert "delivery off (--no-delivery): run bridge worker" in text

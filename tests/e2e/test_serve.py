@@ -61,6 +61,20 @@ def test_serve_accepts_stores_and_delivers(
     assert subjects == sorted(f"Alert {n}" for n in range(10))
 
 
+def test_serve_announces_what_it_serves_once_it_answers(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'b.db'}", emulator)
+    log = tmp_path / "serve.log"
+    with bridge_server(config, log=log) as url:
+        assert wait_until(lambda: "Press Ctrl+C to stop." in log.read_text(), timeout=10)
+        text = log.read_text()
+        assert f"serving on {url}" in text and f"{url}/hooks/events" in text
+        assert f"{url}/openapi.json" in text and f"{url}/healthz" in text
+        assert requests.get(f"{url}/hooks/events", timeout=10).status_code == 405  # it is there
+    assert "Control socket" not in log.read_text()  # no socket left in the user's home
+
+
 def test_serve_refuses_a_port_something_else_listens_on(
     store_url: str, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
