@@ -12,6 +12,7 @@ from .intake.answers import error, json_response
 from .intake.state import Bridge
 from .observability import Metrics, OutboxCollector
 from .openapi import build as build_openapi
+from .proprofs.client import ProProfsClient
 from .proprofs.errors import AuthenticationError, ProProfsError
 from .proprofs.models import TicketFilters
 
@@ -31,14 +32,25 @@ class Reachability:
         if now - self.checked < self.ttl:
             return self.answer
         self.checked = now
-        try:
-            self.state.client.list_tickets(TicketFilters(start_ticket_id=1, end_ticket_id=2))
-            self.answer = "reachable"
-        except AuthenticationError:
-            self.answer = "reachable, but the credentials are refused"
-        except ProProfsError as exc:
-            self.answer = f"unreachable ({type(exc).__name__})"
+        self.answer = credentials_check(self.state.client)
         return self.answer
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last answer says no ticket can be made (refused or unreachable)."""
+        return self.answer.startswith(("failing", "unreachable"))
+
+
+def credentials_check(client: ProProfsClient) -> str:
+    """What a tiny list call says about ProProfs and the configured account: ``reachable``,
+    ``failing: the credentials are refused (<ProProfs' message>)`` or ``unreachable (…)``."""
+    try:
+        client.list_tickets(TicketFilters(start_ticket_id=1, end_ticket_id=2))
+    except AuthenticationError as exc:
+        return f"failing: the credentials are refused ({exc.description or exc})"
+    except ProProfsError as exc:
+        return f"unreachable ({type(exc).__name__})"
+    return "reachable"
 
 
 def init_app(app: Flask, state: Bridge, metrics: Metrics) -> None:
@@ -55,14 +67,18 @@ def init_app(app: Flask, state: Bridge, metrics: Metrics) -> None:
 
     @app.get("/readyz")
     def readyz() -> Response:
-        """Ready: the store answers and the config is loaded; ProProfs is reported, not fatal."""
+        """Ready: the store answers and the config is loaded (503 otherwise). ProProfs is
+        reported, never fatal: submissions are taken and kept while it refuses or is down,
+        and the status says ``degraded``."""
         store_ok = state.store.ping()
+        proprofs = reachability.check()
+        status = "degraded" if reachability.failing else "ready"
         body = {
-            "status": "ready" if store_ok else "not ready",
+            "status": status if store_ok else "not ready",
             "store": "ok" if store_ok else "unreachable",
             "config": "loaded",
             "routes": len(settings.routes),
-            "proprofs": reachability.check(),
+            "proprofs": proprofs,
             # Reported, never fatal: without it limits count per process (guards/ratelimit.py).
             "rate_limits": state.rate_limits.state(),
         }

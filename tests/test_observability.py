@@ -129,6 +129,7 @@ def test_health_and_readiness(app_client: Any, emulator: EmulatorServer, tmp_pat
     store = SubmissionStore(down.store)
     other = create_app(down, store=store).test_client().get("/readyz")
     assert other.status_code == 200 and other.get_json()["proprofs"].startswith("unreachable")
+    assert other.get_json()["status"] == "degraded"  # submissions kept; no ticket made yet
     store.dispose()
     broken = SubmissionStore("postgresql+psycopg://postgres@127.0.0.1:9/x?connect_timeout=1")
     answer = create_app(down, store=broken).test_client().get("/readyz")
@@ -256,4 +257,33 @@ routes: {{events: {{kind: hook, ticket: {{email: hooks@example.com}}}}}}
         assert secret not in refused.get_data(as_text=True)
     allowed = client.get("/metrics", headers={"Authorization": f"Bearer {secret}"})
     assert allowed.status_code == 200 and "bridge_" in allowed.get_data(as_text=True)
+    store.dispose()
+
+
+def test_readiness_says_a_refused_token_is_failing_and_keeps_taking_submissions(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    wrong = settings_from_text(
+        f"""
+proprofs: {{base_url: "{emulator.base_url}", account_email: {ACCOUNT_EMAIL}, token: not-the-token}}
+store: "sqlite:///{tmp_path / "wrong.db"}"
+routes:
+  events: {{kind: hook, auth: {{bearer: {BEARER}}}, ticket: {{email: hooks@example.com}}}}
+""",
+        env={},
+    )
+    store = SubmissionStore(wrong.store)
+    client = create_app(wrong, store=store).test_client()
+    answer = client.get("/readyz")
+    body = answer.get_json()
+    assert answer.status_code == 200 and body["status"] == "degraded"
+    assert body["proprofs"] == (
+        "failing: the credentials are refused "
+        "(Unable to authenticate request using account email and token)"
+    )
+    assert "not-the-token" not in answer.get_data(as_text=True)
+    taken = client.post(
+        "/hooks/events", json={"id": 1}, headers={"Authorization": f"Bearer {BEARER}"}
+    )
+    assert taken.status_code == 202
     store.dispose()

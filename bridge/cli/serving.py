@@ -4,6 +4,7 @@ they start, are supervised and stop."""
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ from .group import (
 )
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..proprofs.emulator import EmulatorServer
 
 
@@ -216,6 +218,24 @@ def serve(
         click.echo(problem, err=True)
         raise SystemExit(1)
     path = str(config_path(config_file).resolve())
+    threading.Thread(target=warn_if_refused, args=(settings,), daemon=True).start()
     raise SystemExit(
         run_serve(settings, path, host, port, workers, not no_delivery, threads=threads)
     )
+
+
+def warn_if_refused(settings: Settings) -> None:
+    """Say at start, once, when ProProfs refuses the account or cannot be reached: the
+    bridge still takes submissions, and they wait until tickets can be made."""
+    from ..app import proprofs_client
+    from ..health import credentials_check
+
+    with proprofs_client(settings, pool_size=1) as client:
+        answer = credentials_check(client)
+    if answer != "reachable":
+        click.echo(
+            f"warning: ProProfs at {settings.proprofs.base_url}: {answer}. Submissions are "
+            "taken and kept, but no ticket is made until this is fixed: check "
+            "proprofs.account_email and proprofs.token (bridge doctor says more).",
+            err=True,
+        )

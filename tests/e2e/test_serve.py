@@ -16,6 +16,7 @@ import requests
 
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
+from tests.conftest import TOKEN
 from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
@@ -73,6 +74,32 @@ def test_serve_announces_what_it_serves_once_it_answers(
         assert f"{url}/openapi.json" in text and f"{url}/healthz" in text
         assert requests.get(f"{url}/hooks/events", timeout=10).status_code == 405  # it is there
     assert "Control socket" not in log.read_text()  # no socket left in the user's home
+
+
+def test_a_refused_token_is_a_warning_at_start_a_failing_check_and_a_doctor_fail(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """The bridge still starts and takes submissions; everything that can say so, says so."""
+    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'b.db'}", emulator)
+    config.write_text(config.read_text().replace(f"token: {TOKEN}", "token: a-mistyped-token"))
+    log = tmp_path / "serve.log"
+    with bridge_server(config, log=log) as url:
+        assert wait_until(lambda: "warning: ProProfs" in log.read_text(), timeout=15)
+        warning = next(line for line in log.read_text().splitlines() if "warning: ProProfs" in line)
+        assert "the credentials are refused (Unable to authenticate request" in warning
+        assert "proprofs.token" in warning and "a-mistyped-token" not in log.read_text()
+        ready = requests.get(f"{url}/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        taken = requests.post(f"{url}/hooks/events", json={"id": "kept"}, timeout=10)
+        assert taken.status_code == 202
+    doctor = subprocess.run(
+        [sys.executable, "-m", "bridge.cli", "doctor", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert doctor.returncode == 1
+    assert "FAIL  proprofs" in doctor.stdout and "Unable to authenticate" in doctor.stdout
 
 
 def test_serve_refuses_a_port_something_else_listens_on(
