@@ -143,14 +143,40 @@ def _routes(settings: Settings) -> Iterator[Line]:
             "form": [f"/forms/{name}", f"/forms/{name}/thanks"],
             "widget": [f"/widget/{name}/config", "/widget.js"],
         }
+        # Asked as a browser on the user's site asks: from the first origin listed.
+        site = {"Origin": route.guards.origins[0]} if route.guards.origins else {}
         broken = [
             f"{path} answered {answer.status_code}"
             for path in pages.get(route.kind, [])
-            if (answer := web.get(path)).status_code != 200
+            if (answer := web.get(path, headers=site)).status_code != 200
         ]
+        if not broken and route.kind == "widget":
+            broken = _embedding(web, route)
         yield Line(False, f"route {name}", "; ".join(broken)) if broken else _mapping(route)
     if settings.admin.enabled:
         yield _console(web, settings)
+
+
+def _embedding(web: Any, route: Route) -> list[str]:
+    """What stops the widget from working on the user's own site: no ``origins`` (a
+    browser there may not read the bridge's answers), or a preflight that is refused."""
+    if not route.guards.origins:
+        return [
+            "no origins: the widget works only on pages the bridge serves itself; list the "
+            "site it goes on, e.g. origins: [https://www.example.com]"
+        ]
+    site = route.guards.origins[0]
+    answer = web.options(
+        route.path,
+        headers={
+            "Origin": site,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    if answer.headers.get("Access-Control-Allow-Origin") != site:
+        return [f"a browser on {site} may not post to {route.path} ({answer.status_code})"]
+    return []
 
 
 def _console(web: Any, settings: Settings) -> Line:

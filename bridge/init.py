@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import __version__
 
@@ -133,10 +133,12 @@ class Written:
     generated: dict[str, str]  # variable → a fresh secret for it
     to_fill: list[str]  # variables the user sets (ProProfs credentials, topic ARNs)
     instructions: list[str]
+    values: dict[str, str] = field(default_factory=dict)  # variable → a setting, not secret
 
     def env_text(self) -> str:
-        """The env file: the variables to fill in, then the generated secrets."""
+        """The env file: the settings, the variables to fill in, the generated secrets."""
         lines = ["# Secrets for bridge.yaml, written by `bridge init`; keep this file private."]
+        lines += [f"{name}={value}" for name, value in self.values.items()]
         lines += [f"{name}=" for name in self.to_fill]
         lines += [f"{name}={value}" for name, value in self.generated.items()]
         return "\n".join(lines) + "\n"
@@ -153,21 +155,46 @@ def render(
     alerts: list[str],
     widgets: list[str],
     base_url: str = "https://bridge.example.com",
+    sites: list[str] | None = None,
 ) -> Written:
     """The config text for these routes (route names for forms and widgets, presets for
-    alerts), with every secret a ``${VAR}`` reference."""
+    alerts), with every secret a ``${VAR}`` reference. ``base_url`` is where the bridge
+    will be reached (``server.public_url``); ``sites`` the origins of the pages that carry
+    the forms and the widget (their ``origins``)."""
     _check_names(forms, alerts, widgets)
-    written = Written("", {"BRIDGE_SECRET_KEY": secrets.token_urlsafe(32)}, list(TO_FILL), [])
+    written = Written(
+        "",
+        {"BRIDGE_SECRET_KEY": secrets.token_urlsafe(32)},
+        list(TO_FILL),
+        [],
+        {"BRIDGE_PUBLIC_URL": base_url},
+    )
     out = list(HEAD)
     out[0] = out[0].format(version=__version__)
+    allowed = _origins_line(sites or [])
     for name in forms:
-        out += _form_route(name, base_url, written)
+        out += _form_route(name, base_url, allowed, written)
     for preset in alerts:
         out += _alert_route(preset, base_url, written)
     for name in widgets:
-        out += _widget_route(name, base_url, written)
+        out += _widget_route(name, base_url, allowed, written)
     written.text = "\n".join(out).rstrip() + "\n"
     return written
+
+
+def site_origin(text: str) -> str:
+    """The origin of a site's address (``https://www.example.com``); ``ValueError`` when it
+    is not an http(s) address."""
+    match = re.fullmatch(r"(https?)://([^/\s?#]+)(/\S*)?", text.strip())
+    if not match:
+        raise ValueError(f"{text.strip()!r} is not a site address like https://www.example.com")
+    return f"{match.group(1)}://{match.group(2)}".lower()
+
+
+def _origins_line(sites: list[str]) -> str:
+    if not sites:
+        return "    # origins: [https://www.example.com]   # sites whose pages post here (CORS)"
+    return f"    origins: [{', '.join(sites)}]   # sites whose pages post here (CORS)"
 
 
 def _check_names(forms: list[str], alerts: list[str], widgets: list[str]) -> None:
@@ -202,6 +229,7 @@ HEAD = (
     "store: ${BRIDGE_STORE:-sqlite:///bridge.db}",
     "",
     "server:",
+    "  public_url: ${BRIDGE_PUBLIC_URL}   # where people and senders reach the bridge",
     "  secret_key: ${BRIDGE_SECRET_KEY}   # signs form time tokens and widget receipts",
     "  # rate_limit_storage: redis://127.0.0.1:6379/0   # share rate limits between instances",
     "  # trusted_proxies: 1                             # behind one reverse proxy",
@@ -214,7 +242,7 @@ HEAD = (
 )
 
 
-def _form_route(name: str, base_url: str, written: Written) -> list[str]:
+def _form_route(name: str, base_url: str, allowed: str, written: Written) -> list[str]:
     written.instructions.append(
         f"Form {name}: point your page's form at {base_url}/forms/{name} (method post), "
         f"or link to the hosted page {base_url}/forms/{name}."
@@ -228,7 +256,7 @@ def _form_route(name: str, base_url: str, written: Written) -> list[str]:
         "      name:    {type: string, required: true, max_length: 200, label: Your name}",
         "      email:   {type: email, required: true, label: Email}",
         "      message: {type: text, required: true, max_length: 10000, label: Message}",
-        "    # origins: [https://www.example.com]   # pages allowed to post (CORS)",
+        allowed,
         "    spam: {honeypot: _gotcha, min_seconds: 2}",
         '    limits: {per_ip: ["10/hour"]}',
         "    ticket:",
@@ -274,7 +302,7 @@ def _alert_route(preset: str, base_url: str, written: Written) -> list[str]:
     return out
 
 
-def _widget_route(name: str, base_url: str, written: Written) -> list[str]:
+def _widget_route(name: str, base_url: str, allowed: str, written: Written) -> list[str]:
     written.instructions.append(
         f'Widget {name}: add <script src="{base_url}/widget.js" data-route="{name}" async>'
         "</script> to your pages."
@@ -288,7 +316,7 @@ def _widget_route(name: str, base_url: str, written: Written) -> list[str]:
         "      name:    {type: string, max_length: 200, label: Name}",
         "      email:   {type: email, required: true, label: Email}",
         "      message: {type: text, required: true, max_length: 5000, label: Message}",
-        "    # origins: [https://www.example.com]   # sites allowed to embed it",
+        allowed,
         "    spam: {honeypot: _hp, min_seconds: 2}",
         '    limits: {per_ip: ["10/hour"]}',
         '    widget: {title: "Need help?", launcher: Help}',

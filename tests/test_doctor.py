@@ -34,6 +34,7 @@ routes:
     ticket: {email: alerts@example.com}
   support:
     kind: widget
+    origins: [https://shop.example.com]
     fields: {email: {type: email, required: true}, message: {type: text, required: true}}
 """
 
@@ -83,7 +84,9 @@ def test_a_healthy_setup(tmp_path: Path, emulator: EmulatorServer) -> None:
     assert (code, lines) == (0, healthy_lines(tmp_path, emulator))
 
 
-@pytest.mark.parametrize("broken", ["store down", "bad token", "redis down", "template error"])
+@pytest.mark.parametrize(
+    "broken", ["store down", "bad token", "redis down", "template error", "widget without origins"]
+)
 def test_each_broken_part_is_named(tmp_path: Path, emulator: EmulatorServer, broken: str) -> None:
     need_redis()
     expected = healthy_lines(tmp_path, emulator)
@@ -103,6 +106,16 @@ def test_each_broken_part_is_named(tmp_path: Path, emulator: EmulatorServer, bro
         path = config(tmp_path, emulator, redis=redis)
         expected[1] = (
             f"FAIL rate limits {redis}: unreachable (ConnectionError); intake would count per process"
+        )
+    elif broken == "widget without origins":
+        path = config(
+            tmp_path,
+            emulator,
+            routes=ROUTES.replace("    origins: [https://shop.example.com]\n", ""),
+        )
+        expected[5] = (
+            "FAIL route support no origins: the widget works only on pages the bridge serves "
+            "itself; list the site it goes on, e.g. origins: [https://www.example.com]"
         )
     else:
         routes = ROUTES.replace('"[{{ topic }}] {{ message }}"', '"{{ message ~ (1 // 0) }}"')

@@ -85,8 +85,8 @@ def test_init_writes_a_config_that_checks_boots_and_maps(
         args += ["--form", ",".join(forms)]
     if alerts:
         args += ["--alerts", ",".join(alerts)]
-    if widgets:
-        args += ["--widget", ",".join(widgets)]
+    if widgets:  # a widget is embedded on the user's own site: its origin goes in
+        args += ["--widget", ",".join(widgets), "--site", "https://shop.example.com/cart"]
     done = bridge(*args, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     config, env_file = tmp_path / "bridge.yaml", tmp_path / "bridge.env"
@@ -94,7 +94,10 @@ def test_init_writes_a_config_that_checks_boots_and_maps(
     env = environment(env_file, tmp_path / "b.db")
     text = config.read_text()
     for name, value in env.items():  # secrets stay out of the config and off the terminal
-        if name not in ("BRIDGE_STORE", "PROPROFS_ACCOUNT_EMAIL") and len(value) >= 8:
+        if (
+            name not in ("BRIDGE_STORE", "BRIDGE_PUBLIC_URL", "PROPROFS_ACCOUNT_EMAIL")
+            and len(value) >= 8
+        ):
             assert value not in text and value not in done.stdout + done.stderr, name
     checked = bridge("check-config", "--config", str(config), cwd=tmp_path, env=env)
     assert checked.returncode == 0, checked.stderr
@@ -112,6 +115,10 @@ def test_init_writes_a_config_that_checks_boots_and_maps(
         assert f"/forms/{name}" in done.stdout
     for name in widgets:
         assert f'data-route="{name}"' in done.stdout
+    if widgets:
+        assert text.count("    origins: [https://shop.example.com]") == len(forms) + len(widgets)
+    assert "public_url: ${BRIDGE_PUBLIC_URL}" in text
+    assert "BRIDGE_PUBLIC_URL=https://bridge.example.com" in env_file.read_text()
 
 
 def test_init_asks_on_a_terminal(tmp_path: Path) -> None:
@@ -126,7 +133,16 @@ def test_init_asks_on_a_terminal(tmp_path: Path) -> None:
     )
     os.close(terminal)
     seen = b""
-    for answer in (b"contact\n", b"alertmanager, zabbix\n", b"-\n"):
+    answers = (
+        b"contact\n",
+        b"nagios\n",  # not a preset: asked again, the form's answer kept
+        b"alertmanager, zabbix\n",
+        b"-\n",
+        b"shop.example.com\n",  # not an address: asked again
+        b"https://shop.example.com/contact-us\n",
+        b"https://help.example.com\n",
+    )
+    for answer in answers:
         deadline = time.monotonic() + 30
         while not seen.rstrip(b" ").endswith(b":"):  # each question ends "[default]: "
             assert time.monotonic() < deadline, seen
@@ -147,6 +163,10 @@ def test_init_asks_on_a_terminal(tmp_path: Path) -> None:
     assert "  contact:\n    kind: form" in text
     assert "source: alertmanager" in text and "source: zabbix" in text
     assert "kind: widget" not in text
+    assert "    origins: [https://shop.example.com]" in text
+    assert "BRIDGE_PUBLIC_URL=https://help.example.com" in (tmp_path / "bridge.env").read_text()
+    asked = (seen + with_output).decode(errors="replace")
+    assert "unknown: nagios" in asked and "is not a site address" in asked
     os.close(main)
 
 
@@ -155,6 +175,8 @@ def test_init_refuses_what_it_cannot_write(tmp_path: Path) -> None:
     assert done.returncode == 2 and "unknown sender preset(s): nagios" in done.stderr
     done = bridge("init", "--form", "Contact Us", cwd=tmp_path)
     assert done.returncode == 2 and "is not a route name" in done.stderr
+    done = bridge("init", "--form", "contact", "--site", "www.example.com", cwd=tmp_path)
+    assert done.returncode == 2 and "is not a site address" in done.stderr
     done = bridge("init", cwd=tmp_path)  # no terminal to ask on, nothing said
     assert done.returncode == 2 and "say what you have" in done.stderr
     assert bridge("init", "--form", "contact", cwd=tmp_path).returncode == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -61,6 +62,12 @@ def check_config(config_file: str | None) -> None:
     type=click.Path(dir_okay=False),
     help="The config to write; the env file goes beside it.",
 )
+@click.option(
+    "--site",
+    "sites",
+    help="Your site's address(es), comma separated: its pages may post to the forms and "
+    "embed the widget (their origins:).",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 def init(
     forms: str | None,
@@ -68,28 +75,32 @@ def init(
     widgets: str | None,
     base_url: str,
     out: str,
+    sites: str | None,
     force: bool,
 ) -> None:
     """Write a commented, working config for what you have, and say what to set up."""
-    from ..init import presets, render
+    from ..init import render, site_origin
 
     if not (forms or alerts or widgets):
         if not sys.stdin.isatty():
+            from ..init import presets
+
             click.echo(
                 "say what you have: --form NAME, --alerts PRESET[,PRESET…], --widget NAME "
                 f"(presets: {presets()})",
                 err=True,
             )
             raise SystemExit(2)
-        forms = click.prompt("A contact form? Its route name, or - for none", default="contact")
-        alerts = click.prompt(
-            f"Alert senders, comma separated, or - for none ({presets()})", default="-"
-        )
-        widgets = click.prompt("A support widget? Its route name, or - for none", default="-")
+        forms, alerts, widgets, base_url, sites = _ask(base_url)
     chosen = [[n for n in split_names(v) if n != "-"] for v in (forms, alerts, widgets)]
     try:
+        origins = [site_origin(site) for site in split_names(sites)]
         written = render(
-            forms=chosen[0], alerts=chosen[1], widgets=chosen[2], base_url=base_url.rstrip("/")
+            forms=chosen[0],
+            alerts=chosen[1],
+            widgets=chosen[2],
+            base_url=base_url.rstrip("/"),
+            sites=origins,
         )
     except ValueError as exc:
         click.echo(str(exc), err=True)
@@ -115,6 +126,63 @@ def init(
     click.echo("On the sender side (values of $VARS are in " + str(env_file) + "):")
     for line in written.instructions:
         click.echo(f"- {line}")
+
+
+def _ask(base_url: str) -> tuple[str, str, str, str, str]:
+    """The questions ``bridge init`` asks on a terminal; each answer is checked as it is
+    given, and asked again until it is usable."""
+    from ..init import ROUTE_NAME, SENDERS, presets, site_origin
+
+    def names(kind: str) -> Callable[[str], str]:
+        def check(value: str) -> str:
+            bad = [n for n in split_names(value) if n != "-" and not ROUTE_NAME.match(n)]
+            if bad:
+                raise click.BadParameter(f"{bad[0]!r} is not a route name ({kind}: a-z, 0-9, - _)")
+            return value
+
+        return check
+
+    def senders(value: str) -> str:
+        unknown = [p for p in split_names(value) if p != "-" and p not in SENDERS]
+        if unknown:
+            raise click.BadParameter(f"unknown: {', '.join(unknown)}; one of {presets()}")
+        return value
+
+    def address(value: str) -> str:
+        try:
+            site_origin(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        return value.rstrip("/")
+
+    def addresses(value: str) -> str:
+        for site in split_names(value):
+            if site != "-":
+                address(site)
+        return value
+
+    forms = click.prompt(
+        "A contact form? Its route name, or - for none", default="contact", value_proc=names("form")
+    )
+    alerts = click.prompt(
+        f"Alert senders, comma separated, or - for none ({presets()})",
+        default="-",
+        value_proc=senders,
+    )
+    widgets = click.prompt(
+        "A support widget? Its route name, or - for none", default="-", value_proc=names("widget")
+    )
+    sites = "-"
+    if any(n != "-" for n in split_names(forms) + split_names(widgets)):
+        sites = click.prompt(
+            "Your site's address, where the form or widget goes (comma separated; - for none)",
+            default="https://www.example.com",
+            value_proc=addresses,
+        )
+    base = click.prompt(
+        "Where will the bridge be reached (its public URL)?", default=base_url, value_proc=address
+    )
+    return forms, alerts, widgets, base, "" if sites == "-" else sites
 
 
 @main.command()
