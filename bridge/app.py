@@ -16,6 +16,7 @@ from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
 from .intake import files, forms, hooks, incidents, widget
 from .intake.answers import error
+from .intake.scripts import Script
 from .intake.state import Bridge
 from .jsonbody import BoundedJSONProvider
 from .observability import (
@@ -101,7 +102,8 @@ def create_app(
     app.register_blueprint(files.blueprint)
     app.register_blueprint(incidents.blueprint)
     admin.init_app(app, settings)
-    app.extensions["bridge_widget_script"] = widget.Script(templates_dir() / "widget.js")
+    app.extensions["bridge_widget_script"] = Script(templates_dir() / "widget.js")
+    app.extensions["bridge_forms_script"] = Script(templates_dir() / "forms.js")
     app.extensions["bridge_status_cache"] = widget.StatusCache()
 
     if store.files is None:

@@ -244,11 +244,13 @@ HEAD = (
 
 def _form_route(name: str, base_url: str, allowed: str, written: Written) -> list[str]:
     written.instructions.append(
-        f"Form {name}: point your page's form at {base_url}/forms/{name} (method post), "
-        f"or link to the hosted page {base_url}/forms/{name}."
+        f"Form {name}: point your page's form at {base_url}/forms/{name} (method post) and "
+        f'add <script src="{base_url}/forms.js" defer></script> to the page (it gives the '
+        f"form its time token), or link to the hosted page {base_url}/forms/{name}."
     )
     return [
-        f'  # A contact form: <form action="{base_url}/forms/{name}" method="post">,',
+        f'  # A contact form: <form action="{base_url}/forms/{name}" method="post"> and',
+        f'  # <script src="{base_url}/forms.js" defer></script> on your page,',
         f"  # or the hosted page at {base_url}/forms/{name}.",
         f"  {name}:",
         "    kind: form",

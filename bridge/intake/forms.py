@@ -12,7 +12,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -26,6 +26,7 @@ from .accept import accept
 from .answers import Rejected, json_response, observe, observed
 from .body import check_declared_size, parse_json, receive_body, too_large
 from .negotiation import wants_json
+from .scripts import Script
 from .state import bridge
 
 log = logging.getLogger(__name__)
@@ -189,11 +190,20 @@ def token(name: str) -> Response:
         route = form_route(name, ("form", "widget"))
     except Rejected as rejected:
         return rejected.response()
-    headers = _cors_for(route)
+    # Anyone may read a token (it is no secret: only a stamp of when it was asked for); a
+    # route that lists origins lets only those pages read it, as it lets only them post.
+    headers = _cors_for(route) if route.guards.origins else {"Access-Control-Allow-Origin": "*"}
     headers["Cache-Control"] = "no-store"
     return json_response(
         {"token": time_tokens().issue(route.name), "field": TIME_FIELD}, 200, headers
     )
+
+
+@blueprint.get("/forms.js")
+def embed_script() -> Response:
+    """GET /forms.js: gives the bridge's forms on other sites their time token."""
+    state: Script = current_app.extensions["bridge_forms_script"]
+    return state.response()
 
 
 @blueprint.get("/forms/<name>/thanks")

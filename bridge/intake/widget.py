@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Set
 from email.utils import getaddresses
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -44,6 +43,7 @@ from .forms import (
     texts,
     time_tokens,
 )
+from .scripts import Script
 from .state import bridge
 
 log = logging.getLogger(__name__)
@@ -54,29 +54,11 @@ RECEIPT_SALT = "bridge-widget-receipt"
 # --- the script ------------------------------------------------------------------------------
 
 
-class Script:
-    """``widget.js`` read once, with its content hash for caching."""
-
-    def __init__(self, path: Path) -> None:
-        self.body = path.read_bytes()
-        self.etag = hashlib.sha256(self.body).hexdigest()[:16]
-
-
 @blueprint.get("/widget.js")
 def script() -> Response:
     """GET /widget.js: the widget itself."""
     state: Script = current_app.extensions["bridge_widget_script"]
-    if request.if_none_match.contains(state.etag):
-        return Response(status=304, headers={"ETag": f'"{state.etag}"'})
-    immutable = request.args.get("v") == state.etag
-    response = Response(state.body, mimetype="application/javascript")
-    response.headers["ETag"] = f'"{state.etag}"'
-    response.headers["Cache-Control"] = (
-        "public, max-age=31536000, immutable" if immutable else "public, max-age=300"
-    )
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return state.response()
 
 
 # --- config ----------------------------------------------------------------------------------

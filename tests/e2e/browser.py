@@ -87,6 +87,12 @@ _sites = itertools.count()
 _roots: dict[str, Path] = {}
 
 
+def add_page(site: str, name: str, body: str) -> str:
+    """Put one more page on a running site; its URL."""
+    (_roots[site] / name).write_text(body)
+    return f"{site}/{name}"
+
+
 def fill(site: str, **values: str) -> None:
     """Put late values (the bridge's URL) into a site's pages."""
     for page in _roots[site].iterdir():

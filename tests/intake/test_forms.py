@@ -772,3 +772,23 @@ def test_an_error_page_after_a_post_carries_the_policy(
     response = client.post("/forms/plain", data="x" * 1_100_000, headers=BROWSER)
     assert response.status_code == 413 and response.mimetype == "text/html"
     assert "frame-ancestors 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_forms_js_and_the_token_serve_pages_on_other_sites(
+    web: tuple[FlaskClient, SubmissionStore],
+) -> None:
+    """forms.js is for any site; a token only for the sites a route takes posts from."""
+    client, _ = web
+    script = client.get("/forms.js")
+    assert script.status_code == 200 and script.mimetype == "application/javascript"
+    assert script.headers["Access-Control-Allow-Origin"] == "*" and "/token" in script.text
+    assert (
+        client.get("/forms.js", headers={"If-None-Match": script.headers["ETag"]}).status_code
+        == 304
+    )
+    anywhere = client.get("/forms/plain/token", headers={"Origin": "https://elsewhere.example"})
+    assert anywhere.headers["Access-Control-Allow-Origin"] == "*"  # plain lists no origins
+    listed = client.get("/forms/contact/token", headers={"Origin": "https://www.example.com"})
+    assert listed.headers["Access-Control-Allow-Origin"] == "https://www.example.com"
+    other = client.get("/forms/contact/token", headers={"Origin": "https://elsewhere.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
