@@ -263,33 +263,58 @@ def try_route(config_file: str | None, route: str, payload: BinaryIO | None) -> 
 @click.option("--port", default=8000, show_default=True, type=int, help="Bridge port.")
 @click.option("--emulator-port", default=8025, show_default=True, type=int, help="Emulator port.")
 @click.option(
+    "--site-port",
+    default=8026,
+    show_default=True,
+    type=int,
+    help="Port of the sample shop page (another origin) with the form and the widget.",
+)
+@click.option(
+    "--data",
+    default="bridge-demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="The one directory the demo writes to (database, lock file, kept files).",
+)
+@click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False),
     help="Config (default: the demo config shipped with the package).",
 )
-def demo(port: int, emulator_port: int, config_file: str | None) -> None:
+def demo(port: int, emulator_port: int, site_port: int, data: str, config_file: str | None) -> None:
     """The ProProfs emulator and the bridge, with delivery, on embedded defaults."""
+    from ..demo import command_name, data_directory, serve_shop
     from ..proprofs.emulator import EmulatorServer, EmulatorState
     from ..serving import run_serve
 
-    path = Path(config_file) if config_file else examples_dir() / "demo.yaml"
+    path = (Path(config_file) if config_file else examples_dir() / "demo.yaml").resolve()
     if not path.is_file():
         click.echo(f"cannot find {path}", err=True)
         raise SystemExit(1)
+    directory = data_directory(data)
+    bridge_url = f"http://127.0.0.1:{port}"
     state = EmulatorState(DEMO_EMAIL, DEMO_TOKEN)
     emulator_server = EmulatorServer(state, "127.0.0.1", emulator_port).start()
-    extra = {"DEMO_PROPROFS_URL": emulator_server.base_url}
+    shop, site = serve_shop(directory / "shop", site_port, bridge_url)
+    extra = {
+        "DEMO_PROPROFS_URL": emulator_server.base_url,
+        "DEMO_SITE": site,
+        "DEMO_STORE": os.environ.get("BRIDGE_STORE") or f"sqlite:///{directory / 'demo.db'}",
+    }
     os.environ.update(extra)
     settings = settings_or_exit(str(path))
-    bridge_url = f"http://127.0.0.1:{port}"
+    bridge = command_name()
     click.echo(f"""
 proprofs-bridge demo
-  bridge:    {bridge_url}   (store: {settings.store})
+  bridge:    {bridge_url}
   emulator:  {emulator_server.base_url}
+  data:      {directory}   (store: {settings.store}; delete the directory to start afresh)
 
-Open the hosted contact form:   {bridge_url}/forms/contact
-API description:                {bridge_url}/openapi.json   metrics: {bridge_url}/metrics
+A shop page on another origin, with the contact form and the support widget:
+  {site}/
+The hosted contact form:   {bridge_url}/forms/contact
+API description:           {bridge_url}/openapi.json   metrics: {bridge_url}/metrics
 
 Send an alert-style webhook (becomes a ticket within a second):
   curl -s -X POST {bridge_url}/hooks/events -H 'Content-Type: application/json' \\
@@ -299,12 +324,13 @@ See the tickets the emulator holds:
   curl -s {emulator_server.url}/_emulator/tickets
 
 Inspect the outbox:
-  .venv/bin/bridge outbox list --config {path}
+  {bridge} outbox list --config {path}
 Press Ctrl-C to stop.
 """)
     sys.stdout.flush()
     try:
-        code = run_serve(settings, str(path.resolve()), "127.0.0.1", port, 2, True, extra)
+        code = run_serve(settings, str(path), "127.0.0.1", port, 2, True, extra)
     finally:
+        shop.shutdown()
         emulator_server.stop()
     raise SystemExit(code)
