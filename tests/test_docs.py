@@ -13,10 +13,15 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from bridge.cli import main
 from bridge.config import ConfigError, settings_from_text
 from bridge.config import reference as configref
 from bridge.init import NAMES, render
+from bridge.outbox.store import SubmissionStore
+from bridge.proprofs.emulator import EmulatorServer
+from tests.conftest import ACCOUNT_EMAIL, REDIS_URL, need_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = {"probe": [1]}  # a value of the wrong type for every key: refused, never unknown
@@ -223,3 +228,60 @@ def test_the_readme_starts_with_the_user_and_its_links_work() -> None:
     assert "![" in before_commands  # what it is, and a picture, first
     for target in re.findall(r"\]\((?!https?://)([^)#\s]+)", text):
         assert (ROOT / target).exists(), f"the README links to {target}, which is not there"
+
+
+def test_every_file_the_docs_name_is_in_the_repository() -> None:
+    """A link, or a path under one of the repository's folders in backticks, names a file
+    or folder that is here (a reader following it must not find nothing)."""
+    tops = ("bridge/", "docs/", "examples/", "deploy/", "tests/", "bench/", "templates/")
+    missing = []
+    for page in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *(ROOT / "docs").rglob("*.md")]:
+        text = page.read_text()
+        for target in re.findall(r"\]\(([^)\s#]+)", text):
+            if "://" not in target and not (page.parent / target).exists():
+                missing.append(f"{page.relative_to(ROOT)}: {target}")
+        for path in re.findall(r"`((?:" + "|".join(tops) + r")[\w./<>-]*)`", text):
+            concrete = path.split("<", 1)[0]  # tests/fixtures/payloads/<name>/: the folder
+            if not (ROOT / concrete).exists():
+                missing.append(f"{page.relative_to(ROOT)}: {path}")
+    assert missing == []
+
+
+def test_the_doctor_output_the_docs_show_is_what_doctor_prints(
+    tmp_path: Path, emulator: EmulatorServer
+) -> None:
+    """Each block marked ``<!-- output: bridge doctor -->`` is doctor's own output for the
+    setup it describes (a SQLite store, Redis, a refused token, an Alertmanager route), with
+    this machine's addresses put back as the docs write them; "…" stands for what varies."""
+    need_redis()
+    store = tmp_path / "bridge.db"
+    config = tmp_path / "bridge.yaml"
+    config.write_text(
+        f"proprofs: {{base_url: '{emulator.base_url}', account_email: {ACCOUNT_EMAIL}, "
+        f"token: not-the-token}}\nstore: 'sqlite:///{store}'\n"
+        f"server: {{rate_limit_storage: '{REDIS_URL}'}}\n"
+        "routes:\n  alertmanager: {kind: hook, source: alertmanager, "
+        "auth: {bearer: doctor-bearer-token}, ticket: {email: alerts@example.com}}\n"
+    )
+    with SubmissionStore(f"sqlite:///{store}") as ready:
+        ready.upgrade()
+    printed = CliRunner().invoke(main, ["doctor", "--config", str(config)]).output
+    for mine, theirs in (
+        (str(store), "/var/lib/bridge/bridge.db"),
+        (REDIS_URL, "redis://10.0.0.5:6379/0"),
+        (emulator.base_url, "https://www.proprofsdesk.com/app/api/v1/"),
+    ):
+        printed = printed.replace(mine, theirs)
+    actual = [" ".join(line.split()) for line in printed.splitlines()]
+    blocks = 0
+    for page in [ROOT / "README.md", *(ROOT / "docs").rglob("*.md")]:
+        for block in re.findall(
+            r"<!-- output: bridge doctor -->\n```\n(.*?)\n```", page.read_text(), re.S
+        ):
+            blocks += 1
+            shown = [" ".join(line.split()) for line in block.splitlines()]
+            assert len(shown) == len(actual), (page.name, actual)
+            for want, got in zip(shown, actual, strict=True):
+                pattern = ".*".join(re.escape(part) for part in want.split("…"))
+                assert re.fullmatch(pattern, got), (page.name, want, got)
+    assert blocks >= 2

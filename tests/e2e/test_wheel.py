@@ -5,6 +5,7 @@ checkout, then ``bridge demo`` from an empty directory — the hosted form rende
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -67,7 +68,7 @@ def test_the_wheel_is_the_whole_service(installed: Path, tmp_path: Path) -> None
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    port, emulator_port = free_port(), free_port()
+    port, emulator_port, site_port = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
         [
             str(installed / "bridge"),
@@ -76,6 +77,8 @@ def test_the_wheel_is_the_whole_service(installed: Path, tmp_path: Path) -> None
             str(port),
             "--emulator-port",
             str(emulator_port),
+            "--site-port",
+            str(site_port),
         ],
         cwd=empty,
         env=clean_env(),
@@ -91,6 +94,9 @@ def test_the_wheel_is_the_whole_service(installed: Path, tmp_path: Path) -> None
         script = requests.get(f"{url}/widget.js", timeout=10)
         assert script.status_code == 200 and "javascript" in script.headers["Content-Type"]
         assert "attachShadow" in script.text
+        assert requests.get(f"{url}/forms.js", timeout=10).status_code == 200
+        shop = requests.get(f"http://127.0.0.1:{site_port}/", timeout=10).text
+        assert f'<script src="{url}/forms.js"' in shop and f'{url}/widget.js"' in shop
         answer = requests.post(
             f"{url}/hooks/events",
             json={"id": "wheel-1", "title": "Installed from the wheel", "severity": "critical"},
@@ -103,10 +109,23 @@ def test_the_wheel_is_the_whole_service(installed: Path, tmp_path: Path) -> None
         assert ticket["subject"] == "Installed from the wheel"
     finally:
         proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
-    assert (empty / "demo.db").is_file()  # the demo's store lands where it was started
+    data = empty / "bridge-demo"
+    assert (data / "demo.db").is_file() and f"data:      {data}" in out  # one place, shown
+    assert [p.name for p in empty.iterdir()] == ["bridge-demo"]
+    printed = next(line.strip() for line in out.splitlines() if " outbox list " in line)
+    assert ".venv" not in printed and str(ROOT) not in printed  # where the wheel is installed
+    listed = subprocess.run(
+        shlex.split(printed),
+        cwd=empty,
+        env={**clean_env(), "DEMO_STORE": f"sqlite:///{data / 'demo.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0 and "delivered" in listed.stdout, listed.stderr
 
 
 def _up(url: str) -> bool:
