@@ -109,7 +109,8 @@
       ".requests h3 { font-size: 15px; margin: 0 0 6px; }",
       ".request { border: 1px solid #e3e6eb; border-radius: 8px; padding: 8px 10px; margin: 0 0 8px; }",
       ".state { font-size: 13px; color: #5b6472; }",
-      ".message { margin: 6px 0 0; padding: 6px 8px; border-radius: 6px; background: #f6f7f9; white-space: pre-wrap; }",
+      ".message { margin: 6px 0 0; padding: 6px 8px; border-radius: 6px; background: #f6f7f9; white-space: pre-wrap; overflow-wrap: anywhere; }",
+      ".request, .file { overflow-wrap: anywhere; }",
       ".message.support { background: #eaf0fd; }",
       ".meta { font-size: 12px; color: #5b6472; }",
       ".link { background: none; border: 0; padding: 0; color: " + config.color + "; text-decoration: underline; cursor: pointer; font: inherit; }"
@@ -248,7 +249,7 @@
       item.list.appendChild(entry);
     }
     function size(bytes) {
-      if (bytes < 1000) return bytes + " B";
+      if (bytes < 1000) return bytes + (bytes === 1 ? " byte" : " bytes");
       if (bytes < 1000000) return (bytes / 1000).toFixed(1) + " KB";
       return (bytes / 1000000).toFixed(1) + " MB";
     }
@@ -435,7 +436,7 @@
             (info.files || []).forEach(function (file) {
               box.appendChild(el("div", { "class": "file" }, [
                 el("a", { href: new URL(file.url, base).href, text: file.name, download: file.name, rel: "noopener" }),
-                el("span", { text: " (" + size(file.size) + ")" })
+                el("span", { text: " · " + size(file.size) })
               ]));
             });
             (info.messages || []).forEach(function (message) {

@@ -6,6 +6,7 @@ the server's secret key revokes every link at once.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from itsdangerous import BadSignature
 from ..outbox.records import Incident, IncidentEvent
 from .state import bridge
 
+#: A sender's state at the head of a subject: "[FIRING:2] ", "[RESOLVED] ".
+STATUS_TAG = re.compile(r"^\[(?:FIRING|RESOLVED)(?::\d+)?\]\s*", re.IGNORECASE)
 blueprint = Blueprint("incidents", __name__)
 SHOWN = 500  # the newest notifications shown on a page
 TEXT = {
@@ -77,7 +80,9 @@ def page(token: str) -> Response:
     muted = bool(incident and incident.muted)
     snoozed_until = incident.snoozed_until if incident is not None else None
     held = muted or bool(snoozed_until and snoozed_until > state.clock())
-    title = (incident.submission.draft.subject if incident is not None else "") or key
+    # The subject's own "[FIRING:2]" was true when the ticket was made; the badge says now.
+    subject = incident.submission.draft.subject if incident is not None else ""
+    title = STATUS_TAG.sub("", subject or "").strip() or key
     storm_list = None
     storm = route.alerts.storm
     held_in = [e.received_at for e in events if e.outcome == "storm"]

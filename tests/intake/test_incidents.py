@@ -91,6 +91,9 @@ def test_the_page_tells_the_incidents_story_and_the_next_ticket_names_the_first(
     text = html.unescape(page.get_data(as_text=True))
     assert "4 (1 new ticket, 2 repeats, 1 resolved)" in text
     assert f"#{first.ticket_id}" in text and ">resolved<" in text
+    assert first.subject.startswith("[FIRING:")  # the ticket says what was true then;
+    heading = re.search(r"<h1>(.*?)</h1>", text)
+    assert heading and "FIRING" not in heading.group(1)  # the page's state is the badge's
     assert text.count("fired again: no new ticket") == 2
     # Closed in ProProfs, the group fires again: a second ticket, naming the first.
     close(emulator, first.ticket_id)
