@@ -188,7 +188,7 @@ def test_the_spam_view_shows_what_matched_and_releases_a_person(
             page.wait_for_url("**/admin/spam")
             assert page.get_by_text("blocked_domain: spam.example").count() == 1
             assert page.get_by_text("links: 2 > 1").count() == 2
-            picture(page, "console-spam", full_page=False)
+            picture(page, "console-spam")
             person = page.get_by_role("row").filter(has_text="priya@example.com")
             person.get_by_role("button", name="Release").click()
             page.get_by_role("status").filter(has_text="Released pb-").wait_for()

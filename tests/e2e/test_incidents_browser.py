@@ -88,7 +88,7 @@ def test_the_incident_page_on_a_phone_and_a_capture_sent_again_as_a_test(
             page.get_by_text("What it would make now").wait_for()
             assert BEARER not in page.content()
             assert page.get_by_text("Authorization").count() == 0
-            picture(page, "console-capture", full_page=False)
+            picture(page, "console-capture")
             page.get_by_role("button", name="Send again as a test ticket").click()
             page.get_by_text("Sent again as a test").wait_for()
         assert wait_until(lambda: len(emulator.state.tickets) == 2, timeout=20)
