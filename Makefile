@@ -33,12 +33,17 @@ check: lint typecheck
 ## Lint, type-check and run the whole test suite.
 test: browser alertmanager deploy-tools lint typecheck docs unit
 
-## The system's Chromium for the browser tests (Debian's package; never a downloaded build).
+## The system's Chromium for the browser tests (Debian's package; never a downloaded build),
+## and Node for the docs' Node snippet.
 browser:
 	@if [ -x /usr/bin/chromium ] || command -v chromium >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "Chromium is missing and cannot be installed here: browser tests will skip"; fi
+	@if command -v node >/dev/null 2>&1; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs; \
+	else echo "node is missing and cannot be installed here: the docs' Node snippet will skip"; fi
 
 ## A real Alertmanager for the alert tests (Debian's prometheus-alertmanager).
 alertmanager:

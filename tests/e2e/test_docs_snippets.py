@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from bridge.intake.widget import identity_signature
 from bridge.proprofs.emulator import EmulatorServer
-from tests.conftest import ACCOUNT_EMAIL, TOKEN
+from tests.conftest import ACCOUNT_EMAIL, IN_CI, TOKEN
 from tests.e2e.browser import add_page, chromium, need_chromium, static_site
 from tests.e2e.harness import ROOT, bridge_server, free_port, wait_until
 
@@ -26,6 +28,8 @@ pytestmark = pytest.mark.e2e
 RUNNABLE = re.compile(r"<!-- runnable -->\n```(\w+)\n(.*?)\n```", re.S)
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 MIN_SECONDS = 2  # what bridge init writes for forms and the widget
+IDENTITY_SECRET = "identity-secret-for-the-docs-test"
+IDENTITY_EMAIL = " Sam@Example.com"  # as a site might hold it: the signature is of its form
 
 
 def runnable() -> list[object]:
@@ -105,10 +109,16 @@ def setup(
             BRIDGE_STORE=f"sqlite:///{work / 'bridge.db'}",
         )
         config = work / "bridge.yaml"
-        # The one change a test needs: ProProfs is the emulator, not the vendor's host.
+        # ProProfs is the emulator, not the vendor's host; and the widget takes the signed
+        # identity docs/widget.md sets up (its identity_secret).
+        env["WIDGET_IDENTITY_SECRET"] = IDENTITY_SECRET
         config.write_text(
-            config.read_text().replace(
-                "proprofs:\n", f"proprofs:\n  base_url: {emulator_server.base_url}\n", 1
+            config.read_text()
+            .replace("proprofs:\n", f"proprofs:\n  base_url: {emulator_server.base_url}\n", 1)
+            .replace(
+                '    widget: {title: "Need help?", launcher: Help}',
+                '    widget: {title: "Need help?", launcher: Help,'
+                ' identity_secret: "${WIDGET_IDENTITY_SECRET}"}',
             )
         )
         with bridge_server(config, env=env, port=port, log=work / "serve.log"):
@@ -121,8 +131,14 @@ def test_a_runnable_snippet_works_as_pasted(setup: Setup, language: str, snippet
     text = setup.paste(snippet)
     if language == "html" and "<form" in text:
         _post_the_form(setup, text, marker)
+    elif language == "html" and "<%= hmac %>" in text:  # the site's server fills it in
+        signed = text.replace("<%= hmac %>", identity_signature(IDENTITY_SECRET, "sam@example.com"))
+        _write_in_through_the_widget(setup, signed, marker, as_identity="sam@example.com")
     elif language == "html" and "widget.js" in text:
         _write_in_through_the_widget(setup, text, marker)
+    elif language in ("python", "js") and "signature" in text:
+        _sign_on_the_server(language, text)
+        return  # no ticket: the signature is compared with the bridge's
     elif language == "js":
         _run_the_script(setup, text, marker)
     elif language == "sh":
@@ -152,14 +168,20 @@ def _post_the_form(setup: Setup, snippet: str, marker: str) -> None:
         assert "Thank" in page.content() or page.url.startswith(setup.site), page.url
 
 
-def _write_in_through_the_widget(setup: Setup, snippet: str, marker: str) -> None:
+def _write_in_through_the_widget(
+    setup: Setup, snippet: str, marker: str, as_identity: str | None = None
+) -> None:
     with chromium() as browser:
         page = browser.new_page()  # type: ignore[attr-defined]
         page.goto(_page(setup, snippet))
         page.get_by_role("button", name="Help").click()
         opened = time.monotonic()
-        page.get_by_label("Name").fill("Sam Reader")
-        page.get_by_label("Email").fill("sam@example.com")
+        if as_identity:  # filled in and locked by the signed identity
+            email = page.get_by_label("Email")
+            assert email.input_value() == as_identity and not email.is_editable()
+        else:
+            page.get_by_label("Name").fill("Sam Reader")
+            page.get_by_label("Email").fill("sam@example.com")
         page.get_by_label("Message").fill(f"Where is my order? {marker}")
         time.sleep(max(0.0, MIN_SECONDS + 0.5 - (time.monotonic() - opened)))
         page.get_by_role("button", name="Send").click()
@@ -194,3 +216,26 @@ def _run_in_bash(setup: Setup, snippet: str) -> None:
     for expected in comments:  # the answer the docs show, "…" standing for what varies
         pattern = ".*?".join(re.escape(part) for part in expected.split("…"))
         assert re.search(pattern, done.stdout), (expected, done.stdout)
+
+
+def _sign_on_the_server(language: str, snippet: str) -> None:
+    """The host site's side of a signed identity, in the docs' languages: the same
+    signature the bridge computes."""
+    if language == "python":
+        program = f"WIDGET_IDENTITY_SECRET = {IDENTITY_SECRET!r}\nemail = {IDENTITY_EMAIL!r}\n"
+        command = [sys.executable, "-c", program + snippet + "\nprint(signature)"]
+    else:
+        node = shutil.which("node")
+        if node is None:
+            pytest.skip("node is not installed") if not IN_CI else pytest.fail("node missing")
+        program = f"const email = {IDENTITY_EMAIL!r};\n"
+        command = [node, "-e", program + snippet + "\nconsole.log(signature);"]
+    done = subprocess.run(
+        command,
+        env={**os.environ, "WIDGET_IDENTITY_SECRET": IDENTITY_SECRET},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == identity_signature(IDENTITY_SECRET, IDENTITY_EMAIL)
