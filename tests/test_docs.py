@@ -285,3 +285,17 @@ def test_the_doctor_output_the_docs_show_is_what_doctor_prints(
                 pattern = ".*".join(re.escape(part) for part in want.split("…"))
                 assert re.fullmatch(pattern, got), (page.name, want, got)
     assert blocks >= 2
+
+
+def test_the_attachments_block_the_docs_show_is_the_one_tickets_get() -> None:
+    from bridge.attachments import Upload, description_block
+
+    (shown,) = re.findall(
+        r"<!-- output: attachments block -->\n```text\n(.*?)\n```",
+        (ROOT / "docs" / "forms.md").read_text(),
+        re.S,
+    )
+    upload = Upload(field="files", name="invoice.pdf", type="application/pdf", data=b"x" * 169_000)
+    made = description_block([(upload, "https://bridge.example.com/files/WyJjb250YWN0IiwgInBi")])
+    pattern = ".*".join(re.escape(part) for part in shown.split("…"))
+    assert re.fullmatch(pattern, made), made
