@@ -216,6 +216,7 @@ def test_the_readme_starts_with_the_user_and_its_links_work() -> None:
     headings = re.findall(r"(?m)^## (.+)$", text)
     assert headings == [
         "Two commands",
+        "Install",
         "Your first route in five minutes",
         "Website contact forms",
         "Monitoring alerts",
