@@ -181,7 +181,7 @@ def test_the_widget_takes_a_pasted_image_and_its_status_lists_it(
         attached = page.locator("proprofs-bridge-widget ul.files li")
         attached.first.wait_for(timeout=5000)
         assert re.match(
-            r"pasted-.*\.png \(\d+ B\)Remove", attached.first.inner_text().replace("\n", "")
+            r"pasted-.*\.png \(\d+ bytes\)Remove", attached.first.inner_text().replace("\n", "")
         )
         picture(page, "widget-pasted", full_page=False)
         page.get_by_role("button", name="Send").click()
