@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -23,16 +24,6 @@ from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import ACCOUNT_EMAIL, TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
-
-#: A form route that takes files.
-FILE_FORM = """
-  contact:
-    kind: form
-    fields:
-      email: {type: email, required: true}
-      message: {type: text, required: true}
-      files: {type: file}
-"""
 
 
 DELIVERY = {
@@ -207,7 +198,7 @@ def bridge_server(
             output.close()  # type: ignore[union-attr]
     url = f"http://127.0.0.1:{port}"
     try:
-        up = wait_until(lambda: _up(url), 30, 0.2)
+        up = wait_until(lambda: answering(url), 30, 0.2)
         if not up:
             raise RuntimeError(f"bridge serve did not come up (exit {proc.poll()})")
         yield url
@@ -216,7 +207,8 @@ def bridge_server(
         assert code == 0, f"bridge serve exited with {code}"
 
 
-def _up(url: str) -> bool:
+def answering(url: str) -> bool:
+    """Whether a bridge at ``url`` answers ``/healthz``."""
     try:
         return requests.get(url + "/healthz", timeout=1).status_code == 200
     except requests.RequestException:  # not up yet, or too busy to answer in time
@@ -460,3 +452,14 @@ def schemathesis(url: str, max_examples: int) -> subprocess.CompletedProcess[str
         text=True,
         timeout=900,
     )
+
+
+def run_printed(output: str, marker: str, cwd: Path, env: dict[str, str]) -> str:
+    """Run the command a process printed on the line holding ``marker`` (as a reader
+    would paste it); its output, after checking it succeeded."""
+    printed = next(line.strip() for line in output.splitlines() if marker in line)
+    done = subprocess.run(
+        shlex.split(printed), cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (printed, done.stderr)
+    return done.stdout

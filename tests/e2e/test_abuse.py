@@ -11,7 +11,8 @@ import pytest
 
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.harness import FILE_FORM, bridge_server, write_config
+from tests.e2e.harness import bridge_server, write_config
+from tests.support.configs import FILE_FORM
 
 pytestmark = pytest.mark.e2e
 

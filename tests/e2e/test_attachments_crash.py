@@ -18,13 +18,13 @@ from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import record_figures
 from tests.e2e.harness import (
-    FILE_FORM,
     bridge_server,
     crash_env,
     free_port,
     wait_until,
     write_config,
 )
+from tests.support.configs import FILE_FORM
 
 pytestmark = pytest.mark.e2e
 

@@ -4,7 +4,6 @@ everything it writes in one directory, and a shop page on another origin."""
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 import requests
 
 from tests.e2e.browser import chromium, need_chromium
-from tests.e2e.harness import ROOT, free_port, wait_until
+from tests.e2e.harness import ROOT, answering, free_port, run_printed, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -50,7 +49,7 @@ def test_demo_turns_the_printed_webhook_and_the_shop_form_into_tickets(tmp_path:
     site = f"http://127.0.0.1:{site_port}"
     tickets_url = f"http://127.0.0.1:{emulator_port}/_emulator/tickets"
     try:
-        assert wait_until(lambda: _up(bridge), timeout=30)
+        assert wait_until(lambda: answering(bridge), timeout=30)
         answer = requests.post(
             f"{bridge}/hooks/events",
             timeout=10,
@@ -83,20 +82,7 @@ def test_demo_turns_the_printed_webhook_and_the_shop_form_into_tickets(tmp_path:
     assert f"data:      {data}" in out  # shown, absolute
     assert sorted(p.name for p in where.iterdir()) == ["bridge-demo"]  # nothing else written
     assert (data / "demo.db").exists()
-    printed = next(line.strip() for line in out.splitlines() if " outbox list " in line)
-    listed = subprocess.run(
-        shlex.split(printed),
-        cwd=where,
-        env={**env, "DEMO_STORE": f"sqlite:///{data / 'demo.db'}"},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    listed = run_printed(
+        out, " outbox list ", where, {**env, "DEMO_STORE": f"sqlite:///{data / 'demo.db'}"}
     )
-    assert listed.returncode == 0 and "delivered" in listed.stdout, listed.stderr
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=1).status_code == 200
-    except requests.RequestException:  # not up yet, or too busy to answer in time
-        return False
+    assert "delivered" in listed

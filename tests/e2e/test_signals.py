@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.harness import ROOT, _up, free_port, wait_until, write_config
+from tests.e2e.harness import ROOT, answering, free_port, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
 GRACEFUL = 25.0  # gunicorn's graceful timeout (20 s) plus the supervisor's own stop
@@ -60,7 +60,7 @@ def test_serve_exits_cleanly_whenever_sigterm_lands(
         cmd += ["--port", str(port)] + (["--no-delivery"] if round_number % 2 else [])
         proc = start(cmd, tmp_path / "serve.log")
         url = f"http://127.0.0.1:{port}"
-        assert wait_until(lambda url=url: _up(url), 30, 0.2), "bridge serve did not come up"
+        assert wait_until(lambda url=url: answering(url), 30, 0.2), "bridge serve did not come up"
         time.sleep(rng.uniform(0, 1.5))  # land anywhere in the supervisor's loop
         timings.append(terminate_at_random(proc, rng))
         assert proc.returncode == 0, (tmp_path / "serve.log").read_text()[-2000:]

@@ -5,7 +5,6 @@ checkout, then ``bridge demo`` from an empty directory — the hosted form rende
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 import requests
 
 import bridge
-from tests.e2e.harness import ROOT, free_port, wait_until
+from tests.e2e.harness import ROOT, answering, free_port, run_printed, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +87,7 @@ def test_the_wheel_is_the_whole_service(installed: Path, tmp_path: Path) -> None
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: _up(url), 40), proc.poll()
+        assert wait_until(lambda: answering(url), 40), proc.poll()
         form = requests.get(f"{url}/forms/contact", timeout=10)
         assert form.status_code == 200 and "<form" in form.text and 'name="email"' in form.text
         script = requests.get(f"{url}/widget.js", timeout=10)
@@ -115,21 +114,9 @@ def test_the_wheel_is_the_whole_service(installed: Path, tmp_path: Path) -> None
     data = empty / "bridge-demo"
     assert (data / "demo.db").is_file() and f"data:      {data}" in out  # one place, shown
     assert [p.name for p in empty.iterdir()] == ["bridge-demo"]
-    printed = next(line.strip() for line in out.splitlines() if " outbox list " in line)
+    printed = next(line for line in out.splitlines() if " outbox list " in line)
     assert ".venv" not in printed and str(ROOT) not in printed  # where the wheel is installed
-    listed = subprocess.run(
-        shlex.split(printed),
-        cwd=empty,
-        env={**clean_env(), "DEMO_STORE": f"sqlite:///{data / 'demo.db'}"},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    listed = run_printed(
+        out, " outbox list ", empty, {**clean_env(), "DEMO_STORE": f"sqlite:///{data / 'demo.db'}"}
     )
-    assert listed.returncode == 0 and "delivered" in listed.stdout, listed.stderr
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(url + "/healthz", timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
+    assert "delivered" in listed

@@ -22,6 +22,7 @@ from bridge.outbox.worker import DeliverySettings, Worker
 from bridge.proprofs import ProProfsClient, TicketDraft
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import ACCOUNT_EMAIL, TOKEN
+from tests.support.configs import FILE_FORM
 
 PERSONAL = [
     "Jane Doe",
@@ -242,14 +243,7 @@ def test_erasure_leaves_no_byte_behind(tmp_path: object) -> None:
 proprofs: {{account_email: {ACCOUNT_EMAIL}, token: {TOKEN}}}
 store: "sqlite:///{data / "bridge.db"}"
 files: {{directory: {data / "files"}}}
-routes:
-  contact:
-    kind: form
-    fields:
-      email: {{type: email, required: true}}
-      message: {{type: text, required: true}}
-      files: {{type: file}}
-"""
+routes:{FILE_FORM}"""
     )
     settings = load_settings(config)
     store = SubmissionStore(settings.store)

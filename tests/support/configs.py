@@ -27,6 +27,17 @@ routes:
 """
 
 
+#: A form route that takes files.
+FILE_FORM = """
+  contact:
+    kind: form
+    fields:
+      email: {type: email, required: true}
+      message: {type: text, required: true}
+      files: {type: file}
+"""
+
+
 def problems(text: str, env: dict[str, str] | None = None) -> list[str]:
     """Every problem ``text`` is refused with (it must be refused)."""
     with pytest.raises(ConfigError) as info:
