@@ -366,3 +366,32 @@ def ordinary_posts(
                 raise RuntimeError(f"{url} answered {response.status_code}")
             time.sleep(gap)
     return latencies
+
+
+#: The gunicorn settings `bridge serve` uses, for a bare app served alike.
+GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "16"]
+GUNICORN += ["--timeout", "30", "--graceful-timeout", "20", "--reuse-port"]
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], health: str, log: Path, env: dict[str, str]) -> Iterator[int]:
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
+        try:
+            wait_for(health, timeout=60, process=proc)
+            yield proc.pid
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
+@contextlib.contextmanager
+def bare(workdir: Path) -> Iterator[tuple[str, int]]:
+    """The bare Flask app (``bench/bare_app.py``) under the same gunicorn settings as
+    `bridge serve`: its URL and its gunicorn's pid."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *GUNICORN]
+    cmd += ["bench.bare_app:app"]
+    url = f"http://127.0.0.1:{port}"
+    with process(cmd, url + "/healthz", workdir / "bare.log", dict(os.environ)) as pid:
+        yield url + "/hooks/alerts", pid

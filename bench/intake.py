@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -39,12 +37,11 @@ from bench import _wrk
 from bench._harness import (
     ROOT,
     Usage,
+    bare,
     bridge_serve,
-    free_port,
     stored,
     tree_usage,
     verdict,
-    wait_for,
 )
 
 TOKEN = "bench-bearer-token-0001"
@@ -58,31 +55,6 @@ routes:
     auth: {{bearer: {token}}}
     ticket: {{email: alerts@example.com, subject: "{{{{ data.title }}}}"}}
 """
-GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "16"]
-GUNICORN += ["--timeout", "30", "--graceful-timeout", "20", "--reuse-port"]
-
-
-@contextlib.contextmanager
-def process(cmd: list[str], health: str, log: Path, env: dict[str, str]) -> Iterator[int]:
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=out)
-        try:
-            wait_for(health, timeout=60, process=proc)
-            yield proc.pid
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=60)
-
-
-@contextlib.contextmanager
-def bare(workdir: Path) -> Iterator[tuple[str, int]]:
-    """The bare app's URL and its gunicorn's pid."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", *GUNICORN]
-    cmd += ["bench.bare_app:app"]
-    url = f"http://127.0.0.1:{port}"
-    with process(cmd, url + "/healthz", workdir / "bare.log", dict(os.environ)) as pid:
-        yield url + "/hooks/alerts", pid
 
 
 @contextlib.contextmanager

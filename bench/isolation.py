@@ -6,7 +6,9 @@ emulator in its own process), refusing connections, or a black hole (connections
 never answered, so every create waits out the read timeout). The same serve with delivery
 off, in the same run, is the baseline.
 
-Target: intake p99 with delivery on <= 1.5x its p99 with delivery off, for each upstream.
+Targets: intake p99 with delivery on <= 1.5x its p99 with delivery off, for each upstream;
+and that delivery-off p99 within 3x of a bare Flask app's under the same gunicorn settings
+(measured first, rounds alternating).
 Run: ``.venv/bin/python bench/isolation.py`` (needs wrk: ``make bench-tools``).
 """
 
@@ -28,6 +30,7 @@ from bench import _wrk
 from bench._harness import (
     ACCOUNT_EMAIL,
     TOKEN,
+    bare,
     bridge_serve,
     emulator_process,
     free_port,
@@ -96,6 +99,31 @@ def serve(workdir: Path, name: str, upstream: str, delivery: bool) -> Iterator[s
         yield url + "/hooks/alerts"
 
 
+def against_bare(workdir: Path, rounds: int, seconds: float) -> bool:
+    """The delivery-off p99 against a bare Flask app's under the same gunicorn settings, at
+    the same 4 connections, rounds alternating: within 3x."""
+    p99s: dict[str, list[float]] = {"bare": [], "bridge": []}
+    with (
+        bare(workdir) as (bare_url, _),
+        serve(workdir, "baseline-off", f"http://127.0.0.1:{free_port()}", False) as off,
+    ):
+        for url in (bare_url, off):
+            _wrk.run(url, connections=4, seconds=1, token=BEARER)
+        for _ in range(rounds):
+            for name, url in (("bare", bare_url), ("bridge", off)):
+                result = _wrk.run(url, connections=4, seconds=seconds, token=BEARER)
+                if result.not_2xx or result.errors:
+                    raise SystemExit(f"{name}: {result.line()}")
+                p99s[name].append(result.p99_ms)
+    bare_p99, off_p99 = statistics.median(p99s["bare"]), statistics.median(p99s["bridge"])
+    ok = off_p99 <= 3 * bare_p99
+    print(
+        f"  baseline    bare Flask: p99 {bare_p99:6.1f} ms   bridge, delivery off: p99 "
+        f"{off_p99:6.1f} ms   {off_p99 / bare_p99:.2f}x (target <= 3x) -> {verdict(ok)}"
+    )
+    return ok
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
@@ -111,6 +139,7 @@ def main() -> None:
     verdicts = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
+        verdicts.append(against_bare(workdir, rounds, seconds))
         upstreams = {
             "healthy": lambda: emulator_process(),
             "refusing": refusing,
