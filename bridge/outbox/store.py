@@ -9,7 +9,6 @@ each have a small store of their own, reached from this one (``store.incidents``
 
 from __future__ import annotations
 
-import functools
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -71,10 +70,18 @@ class SubmissionStore:
         commit waits for more writes to share it (the delivery worker's store waits, see
         docs/benchmarks.md; intake's writes never do)."""
         self.db = Database(url, pool_size=pool_size, auto_upgrade=auto_upgrade)
-        self.url = url
-        self.is_sqlite = self.db.is_sqlite
         self.lease_seconds = lease_seconds
-        self.attachments = FileRows(self.db, files)
+        # The stores beside the outbox, on the same database.
+        self.attachments = FileRows(self.db, files)  # file rows; the bytes are in .files
+        self.access = AccessStore(self.db)  # console sessions, generated keys
+        self.quarantine = QuarantineStore(self.db, self.attachments)  # likely spam, held
+        self.incidents = IncidentStore(self.db)  # alert groups, their notifications
+        self.heartbeats = HeartbeatStore(self.db)  # when each route last heard one
+        self.storms = StormStore(self.db)  # the storm guard's windows
+        self.messages = MessageStore(self.db)  # webhook ids and the answers given
+        self.captures = CaptureStore(self.db)  # raw payloads for the console's test bench
+        self.pauses = PauseStore(self.db)  # paused routes
+        self.privacy = PrivacyStore(self.db, self.attachments)  # purge, scrubbing, erasure
         turns = self.db.turns
         self._gather = gather if turns is not None else 0.0
         self._group = GroupCommit(
@@ -83,6 +90,14 @@ class SubmissionStore:
             gather=self._wait if self._gather else None,
             turn=turns.turn if turns is not None else None,
         )
+
+    @property
+    def url(self) -> str:
+        return self.db.url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db.is_sqlite
 
     @property
     def files(self) -> FileStore | None:
@@ -98,53 +113,6 @@ class SubmissionStore:
         process is writing too, else nothing."""
         crowded = self.db.turns is not None and self.db.turns.crowded()
         return self._gather if crowded else 0.0
-
-    # --- the stores beside the outbox ----------------------------------------------------------
-
-    @functools.cached_property
-    def access(self) -> AccessStore:
-        """Console sessions and generated keys."""
-        return AccessStore(self.db)
-
-    @functools.cached_property
-    def quarantine(self) -> QuarantineStore:
-        """Submissions held back as likely spam."""
-        return QuarantineStore(self.db, self.attachments)
-
-    @functools.cached_property
-    def incidents(self) -> IncidentStore:
-        """Alert groups and their notifications."""
-        return IncidentStore(self.db)
-
-    @functools.cached_property
-    def heartbeats(self) -> HeartbeatStore:
-        """When each route last heard its heartbeat."""
-        return HeartbeatStore(self.db)
-
-    @functools.cached_property
-    def storms(self) -> StormStore:
-        """The storm guard's windows."""
-        return StormStore(self.db)
-
-    @functools.cached_property
-    def messages(self) -> MessageStore:
-        """Webhook message ids and the answers given."""
-        return MessageStore(self.db)
-
-    @functools.cached_property
-    def captures(self) -> CaptureStore:
-        """Raw payloads kept for the console's test bench."""
-        return CaptureStore(self.db)
-
-    @functools.cached_property
-    def pauses(self) -> PauseStore:
-        """Paused routes."""
-        return PauseStore(self.db)
-
-    @functools.cached_property
-    def privacy(self) -> PrivacyStore:
-        """Purge, retention scrubbing and erasure."""
-        return PrivacyStore(self.db, self.attachments)
 
     # --- the database ---------------------------------------------------------------------------
 
