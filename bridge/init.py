@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from . import __version__
+from .guards.origins import origin_of
 
 ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -185,10 +186,20 @@ def render(
 def site_origin(text: str) -> str:
     """The origin of a site's address (``https://www.example.com``); ``ValueError`` when it
     is not an http(s) address."""
-    match = re.fullmatch(r"(https?)://([^/\s?#]+)(/\S*)?", text.strip())
-    if not match:
+    origin = origin_of(text.strip())
+    if origin is None:
         raise ValueError(f"{text.strip()!r} is not a site address like https://www.example.com")
-    return f"{match.group(1)}://{match.group(2)}".lower()
+    return origin
+
+
+def bad_route_names(names: list[str]) -> list[str]:
+    """Those of ``names`` that cannot be route names."""
+    return [name for name in names if not ROUTE_NAME.match(name)]
+
+
+def unknown_presets(names: list[str]) -> list[str]:
+    """Those of ``names`` that are no sender preset."""
+    return [name for name in names if name not in SENDERS]
 
 
 def _origins_line(sites: list[str]) -> str:
@@ -198,12 +209,12 @@ def _origins_line(sites: list[str]) -> str:
 
 
 def _check_names(forms: list[str], alerts: list[str], widgets: list[str]) -> None:
-    unknown = [p for p in alerts if p not in SENDERS]
+    unknown = unknown_presets(alerts)
     if unknown:
         raise ValueError(f"unknown sender preset(s): {', '.join(unknown)}; one of {presets()}")
-    for name in [*forms, *widgets]:
-        if not ROUTE_NAME.match(name):
-            raise ValueError(f"{name!r} is not a route name (a-z, 0-9, - and _)")
+    bad = bad_route_names([*forms, *widgets])
+    if bad:
+        raise ValueError(f"{bad[0]!r} is not a route name (a-z, 0-9, - and _)")
     names = [*forms, *(a.replace("_", "-") for a in alerts), *widgets]
     if len(set(names)) != len(names):
         raise ValueError("two routes would have the same name; choose other names")

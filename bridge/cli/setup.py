@@ -131,11 +131,14 @@ def init(
 def _ask(base_url: str) -> tuple[str, str, str, str, str]:
     """The questions ``bridge init`` asks on a terminal; each answer is checked as it is
     given, and asked again until it is usable."""
-    from ..init import ROUTE_NAME, SENDERS, presets, site_origin
+    from ..init import bad_route_names, presets, site_origin, unknown_presets
+
+    def chosen(value: str) -> list[str]:
+        return [name for name in split_names(value) if name != "-"]
 
     def names(kind: str) -> Callable[[str], str]:
         def check(value: str) -> str:
-            bad = [n for n in split_names(value) if n != "-" and not ROUTE_NAME.match(n)]
+            bad = bad_route_names(chosen(value))
             if bad:
                 raise click.BadParameter(f"{bad[0]!r} is not a route name ({kind}: a-z, 0-9, - _)")
             return value
@@ -143,7 +146,7 @@ def _ask(base_url: str) -> tuple[str, str, str, str, str]:
         return check
 
     def senders(value: str) -> str:
-        unknown = [p for p in split_names(value) if p != "-" and p not in SENDERS]
+        unknown = unknown_presets(chosen(value))
         if unknown:
             raise click.BadParameter(f"unknown: {', '.join(unknown)}; one of {presets()}")
         return value
@@ -156,9 +159,8 @@ def _ask(base_url: str) -> tuple[str, str, str, str, str]:
         return value.rstrip("/")
 
     def addresses(value: str) -> str:
-        for site in split_names(value):
-            if site != "-":
-                address(site)
+        for site in chosen(value):
+            address(site)
         return value
 
     forms = click.prompt(
