@@ -224,13 +224,26 @@ def check(limits: Limits, uploads: Sequence[Upload]) -> tuple[int, dict[str, lis
     return (status, errors) if errors else None
 
 
+#: The heading of the files list a ticket's description ends with.
+FILES_HEADING = "Attachments:"
+
+
 def description_block(attachments: Iterable[tuple[Upload, str]]) -> str:
     """The lines a ticket's description gets for its files: name, size, type and link."""
-    lines = ["Attachments:"]
+    lines = [FILES_HEADING]
     for upload, link in attachments:
         lines.append(f"- {upload.name} ({human_size(upload.size)}, {upload.type})")
         lines.append(f"  {link}")
     return "\n".join(lines)
+
+
+def without_files(description: str) -> str:
+    """A description without the files list :func:`description_block` put at its end
+    (the files are shown apart, with their links)."""
+    head, found, _ = description.rpartition(f"\n\n{FILES_HEADING}\n- ")
+    if found:
+        return head
+    return "" if description.startswith(f"{FILES_HEADING}\n- ") else description
 
 
 class Links:

@@ -524,16 +524,6 @@ def without_footer(text: str) -> str:
     return text.split(FOOTER_PREFIX, 1)[0]
 
 
-def as_written(text: str) -> str:
-    """A description as the person wrote it: without the footer, and without the list of
-    their files the bridge appends (shown apart, with their links)."""
-    body = without_footer(text)
-    head, found, _ = body.rpartition("\n\nAttachments:\n- ")
-    if found:
-        return head
-    return "" if body.startswith("Attachments:\n- ") else body
-
-
 def validation_messages(exc: ValidationError) -> dict[str, list[str]]:
     """marshmallow's nested messages flattened to ``{"field": [...]}`` (one shape everywhere)."""
     out: dict[str, list[str]] = {}

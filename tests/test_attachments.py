@@ -103,3 +103,18 @@ def test_markup_is_found_wherever_it_starts(data: bytes, kind: str) -> None:
 )
 def test_the_offered_name_says_what_the_content_is(name: str, kind: str, offered: str) -> None:
     assert safe_name(name, kind) == offered
+
+
+def test_the_persons_words_come_back_without_the_footer_and_the_files_list() -> None:
+    from bridge.attachments import Upload, description_block, without_files
+    from bridge.mapping import footer, without_footer
+
+    def as_written(text: str) -> str:  # what the widget's status view shows of it
+        return without_files(without_footer(text))
+
+    upload = Upload(field="files", name="invoice.pdf", type="application/pdf", data=b"%PDF-1.7")
+    block = description_block([(upload, "https://bridge.example.com/files/abc")])
+    words = "Please see the attached invoice.\n\nAttachments: are they fine?"
+    assert as_written(f"{words}\n\n{block}{footer('pb-0123456789abcdef0123')}") == words
+    assert as_written(f"{block}{footer('pb-0123456789abcdef0123')}") == ""  # files alone
+    assert as_written("No files here.") == "No files here."

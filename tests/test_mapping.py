@@ -314,15 +314,3 @@ def test_the_generic_status_is_the_word_jinja_renders(data: dict[str, Any]) -> N
     assert template.choice is not None
     context = {"data": data}
     assert template.render(context) == template.compiled.render(context)
-
-
-def test_as_written_leaves_out_the_footer_and_the_files_list() -> None:
-    from bridge.attachments import Upload, description_block
-    from bridge.mapping import as_written, footer
-
-    upload = Upload(field="files", name="invoice.pdf", type="application/pdf", data=b"%PDF-1.7")
-    block = description_block([(upload, "https://bridge.example.com/files/abc")])
-    words = "Please see the attached invoice.\n\nAttachments: are they fine?"
-    assert as_written(f"{words}\n\n{block}{footer('pb-0123456789abcdef0123')}") == words
-    assert as_written(f"{block}{footer('pb-0123456789abcdef0123')}") == ""  # files alone
-    assert as_written("No files here.") == "No files here."

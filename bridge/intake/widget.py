@@ -21,9 +21,10 @@ from flask import Blueprint, Response, current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..attachments import without_files
 from ..config.settings import Route
 from ..guards import GuardRefusal, captcha
-from ..mapping import as_written, without_footer
+from ..mapping import without_footer
 from ..outbox.records import Submission
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Message, Ticket
@@ -441,7 +442,11 @@ def status(name: str, receipt: str) -> Response:
                             "from": "support" if m.reply_by else "you",
                             "name": m.reply_by.name if m.reply_by else "",
                             "at": m.created.isoformat(),
-                            "text": without_footer(m.text) if m.reply_by else as_written(m.text),
+                            "text": (
+                                without_footer(m.text)
+                                if m.reply_by
+                                else without_files(without_footer(m.text))
+                            ),
                         }
                         for m in ticket.messages
                         if for_requester(
