@@ -35,18 +35,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.intake import CONFIG  # the same route, with the same durable store
+from bench.intake import TOKEN as BEARER
+
 THREADS = 16
-BEARER = "bench-bearer-token-0001"
-CONFIG = """
-proprofs: {{account_email: bench@example.com, token: bench-token-secret,
-            base_url: "http://127.0.0.1:9/app/api/v1/"}}
-store: "sqlite:///{db}"
-routes:
-  alerts:
-    kind: hook
-    auth: {{bearer: {token}}}
-    ticket: {{email: alerts@example.com, subject: "{{{{ data.title }}}}"}}
-"""
 PHASES = (
     "guard",
     "read body",

@@ -20,8 +20,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.e2e.browser import chromium, fill, need_chromium, static_site
-from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
+from tests.e2e.browser import chromium, site_and_bridge
+from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -145,20 +145,13 @@ def verifier() -> Iterator[Verifier]:
 def widget_with(
     captcha: dict[str, Any], emulator: EmulatorServer, tmp_path: Path
 ) -> Iterator[tuple[str, str]]:
-    need_chromium()
-    with static_site({"shop.html": PAGE, "captcha.js": STAND_IN}) as site:
-        port = free_port()
-        bridge = f"http://127.0.0.1:{port}"
-        fill(site, bridge=bridge)
+    def routes(site: str) -> str:
         spec = {**captcha, "script_url": f"{site}/captcha.js?hl=en"}
-        config = write_config(
-            tmp_path / "bridge.yaml",
-            f"sqlite:///{tmp_path / 'w.db'}",
-            emulator,
-            routes=ROUTES.format(site=site, captcha=json.dumps(spec)),
-        )
-        with bridge_server(config, port=port, delivery=True):
-            yield bridge, site
+        return ROUTES.format(site=site, captcha=json.dumps(spec))
+
+    pages = {"shop.html": PAGE, "captcha.js": STAND_IN}
+    with site_and_bridge(emulator, tmp_path, pages, routes) as both:
+        yield both
 
 
 def open_and_write(page: Any, site: str) -> None:
