@@ -67,6 +67,7 @@ def receive_body(route: Route) -> bytes:
 
 
 def parse_json(body: bytes) -> Any:
+    """A JSON body, bounded as intake reads any; 400 with a message when it is not."""
     if not body.strip():
         raise Rejected(400, "malformed_json", "The body is empty; send a JSON object.")
     try:

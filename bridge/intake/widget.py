@@ -437,27 +437,27 @@ def status(name: str, receipt: str) -> Response:
                 {
                     "ticket_status": ticket.status,
                     "last_update": ticket.modified.isoformat(),
-                    "messages": [
-                        {
-                            "from": "support" if m.reply_by else "you",
-                            "name": m.reply_by.name if m.reply_by else "",
-                            "at": m.created.isoformat(),
-                            "text": (
-                                without_footer(m.text)
-                                if m.reply_by
-                                else without_files(without_footer(m.text))
-                            ),
-                        }
-                        for m in ticket.messages
-                        if for_requester(
-                            m,
-                            {submission.draft.email, ticket.customer_email},
-                            staff_addresses(ticket),
-                        )
-                    ],
+                    "messages": thread(submission, ticket),
                 }
             )
     return json_response(body, 200, headers)
+
+
+def thread(submission: Submission, ticket: Ticket) -> list[dict[str, str]]:
+    """The messages the person may see, oldest first: their own as they wrote them (the
+    files are listed apart), and the staff's replies to them."""
+    return [
+        {
+            "from": "support" if m.reply_by else "you",
+            "name": m.reply_by.name if m.reply_by else "",
+            "at": m.created.isoformat(),
+            "text": without_footer(m.text) if m.reply_by else without_files(without_footer(m.text)),
+        }
+        for m in ticket.messages
+        if for_requester(
+            m, {submission.draft.email, ticket.customer_email}, staff_addresses(ticket)
+        )
+    ]
 
 
 def for_requester(message: Message, requester: set[str], staff: Set[str] = frozenset()) -> bool:
