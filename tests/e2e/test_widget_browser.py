@@ -126,7 +126,10 @@ def test_on_an_ordinary_page_a_person_writes_in_and_reads_the_reply(
         launcher.click()
         page.get_by_label("Your name").fill("Robin Reader")
         page.get_by_label("Email").fill("robin@example.com")
-        page.get_by_label("Message").fill("Can I still change the shoe size on order #10492?")
+        page.get_by_label("Message").fill(
+            "Can I still change the shoe size on order #10492? It is this one: "
+            "https://shop.example.com/orders/10492/items/trail-running-shoes-size-42-blue"
+        )
         page.get_by_role("button", name="Send").click()
         page.get_by_role("status").filter(has_text="received").wait_for(timeout=15000)
         assert wait_until(lambda: len(emulator.state.tickets) == 1, timeout=20)
@@ -142,5 +145,11 @@ def test_on_an_ordinary_page_a_person_writes_in_and_reads_the_reply(
         reply = page.get_by_text("I have changed it to 43")
         reply.wait_for(timeout=15000)
         reply.scroll_into_view_if_needed()
+        overflowing = page.evaluate(
+            """() => [...document.querySelector("proprofs-bridge-widget").shadowRoot
+                  .querySelectorAll(".message, .request")]
+                  .filter(box => box.scrollWidth > box.clientWidth + 1).length"""
+        )
+        assert overflowing == 0  # the long link wraps inside the panel
         assert page.get_by_text(f"Ticket #{ticket.ticket_id}").count() == 1
         picture(page, "widget-status", full_page=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -387,3 +388,43 @@ def test_a_status_link_expires_30_days_after_the_last_change(
     monkeypatch.setattr(time, "time", lambda: now + 52 * 86400)
     gone = client.get(f"/widget/support/status/{receipt}")
     assert gone.status_code == 404 and gone.get_json()["code"] == "expired"
+
+
+def test_the_status_view_shows_the_persons_words_once_and_their_files_apart(
+    emulator: EmulatorServer, tmp_path: Any
+) -> None:
+    """The ticket's description ends with the files list and links; the person's own
+    message in the thread leaves that out (the view lists the files, with links, apart)."""
+    url = f"sqlite:///{tmp_path / 'files.db'}"
+    settings = settings_with(
+        emulator,
+        url,
+        f"""
+files: {{directory: "{tmp_path / "files"}"}}
+routes:
+  help:
+    kind: widget
+    fields:
+      email:   {{type: email, required: true}}
+      message: {{type: text, required: true}}
+      shot:    {{type: file}}
+    widget: {{status_cache: 0s}}
+""",
+    )
+    store = SubmissionStore(url)
+    client = create_app(settings, store=store).test_client()
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
+    payload = json.dumps({"fields": {"email": "wes@example.com", "message": "Broken button"}})
+    answer = client.post(
+        "/widget/help",
+        data={"payload": payload, "shot": (io.BytesIO(png), "pasted.png")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 202, answer.get_json()
+    deliver(store, settings)
+    status = client.get(f"/widget/help/status/{answer.get_json()['receipt']}").get_json()
+    (ticket,) = emulator.state.tickets.values()
+    assert "Attachments:\n- pasted.png" in (ticket.description or "")
+    assert [m["text"] for m in status["messages"]] == ["Broken button"]
+    assert [f["name"] for f in status["files"]] == ["pasted.png"]
+    store.dispose()
