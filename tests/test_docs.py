@@ -300,3 +300,25 @@ def test_the_attachments_block_the_docs_show_is_the_one_tickets_get() -> None:
     made = description_block([(upload, "https://bridge.example.com/files/WyJjb250YWN0IiwgInBi")])
     pattern = ".*".join(re.escape(part) for part in shown.split("…"))
     assert re.fullmatch(pattern, made), made
+
+
+def test_the_readme_names_every_serve_and_demo_flag() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [
+        f"bridge {command.name} {flag}"
+        for command in (main.commands["serve"], main.commands["demo"])
+        for option in command.params
+        for flag in option.opts
+        if flag.startswith("--") and flag not in ("--config", "--help") and flag not in readme
+    ]
+    assert missing == []
+
+
+def test_make_demo_installs_the_service_alone() -> None:
+    """The first ticket should not wait for the test and docs tools to install."""
+    makefile = (ROOT / "Makefile").read_text()
+    demo = re.search(r"^demo: (.+)$", makefile, re.M)
+    assert demo is not None and "$(STAMP)" not in demo.group(1)
+    for target in demo.group(1).split():
+        recipe = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", makefile, re.M)
+        assert recipe is not None and "[dev]" not in recipe.group(1), target
