@@ -22,8 +22,9 @@ $(RUNTIME): pyproject.toml | $(BIN)/python
 	touch $(RUNTIME)
 
 ## Run the main job on embedded defaults (the runtime only: the first ticket comes quickly).
+## DEMO_ARGS passes flags on: make demo DEMO_ARGS="--port 9000".
 demo: $(RUNTIME)
-	$(BIN)/bridge demo
+	$(BIN)/bridge demo $(DEMO_ARGS)
 
 ## The check to run every few minutes (under a minute): lint, types, import rules, and
 ## the tests that need no server, browser or external tool, on two processes.
