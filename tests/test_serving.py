@@ -1,23 +1,37 @@
-"""A gunicorn worker's threads are scheduled as batch work (``bridge.serving.batch_scheduling``);
-``tests/e2e/test_serve.py`` checks it in a real ``bridge serve``."""
+"""How the app gunicorn loads sets up the worker it runs in: its store opened and the
+garbage collector's view frozen before any request; with ``server.pin_cpus``, its threads
+scheduled as batch work (``bridge.serving.batch_scheduling``) on a CPU of its own.
+``tests/e2e/test_serve.py`` checks them in a real ``bridge serve``."""
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
+import sqlite3
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from bridge import app as app_module
 from bridge.app import from_environment
+from bridge.outbox.database import Database
+from bridge.outbox.records import StoreUnavailable
 from bridge.serving import CpuClaim, batch_scheduling, claim_a_cpu
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="scheduling policies are Linux's"
 )
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen() -> Iterator[None]:
+    """The app's set-up freezes the garbage collector's view of this process: undone."""
+    yield
+    gc.unfreeze()
 
 
 def _in_a_thread(work: Callable[[dict[str, object]], None]) -> dict[str, object]:
@@ -82,6 +96,48 @@ def test_the_app_gunicorn_loads_sets_up_the_worker_it_runs_in(
 
     assert _in_a_thread(work) == {"app": "bridge", "own": policy}
     assert len(logged) == 1
+
+
+def _worker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text(
+        "proprofs: {account_email: a@example.com, token: t0ken-secret}\n"
+        f"store: sqlite:///{tmp_path / 'o.db'}\n"
+        "routes: {events: {kind: hook, ticket: {email: a@example.com, subject: x}}}\n"
+    )
+    monkeypatch.setenv("BRIDGE_CONFIG", str(config))
+    monkeypatch.setattr(app_module, "configure_logging", lambda **kw: None)
+
+
+def test_a_worker_opens_its_store_and_sets_its_imports_aside_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What would stall a first request, or a commit: the store is open and migrated, and
+    what the imports made is out of the garbage collector's full collections."""
+    _worker_config(tmp_path, monkeypatch)
+    gc.unfreeze()
+    app = from_environment()
+    db = app.extensions["bridge"].store.db
+    assert db._engine is not None and db._ready
+    with sqlite3.connect(tmp_path / "o.db") as conn:
+        assert conn.execute("select count(*) from submissions").fetchone() == (0,)
+    assert gc.get_freeze_count() > 10_000
+
+
+def test_a_worker_whose_store_cannot_open_yet_still_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _worker_config(tmp_path, monkeypatch)
+
+    def down(self: object, engine: object) -> None:
+        raise StoreUnavailable("the store cannot be migrated: OperationalError")
+
+    monkeypatch.setattr(Database, "_migrate", down)
+    with caplog.at_level(logging.WARNING, logger="bridge.app"):
+        app = from_environment()
+    assert app.name == "bridge"
+    assert "the store could not be opened yet" in caplog.text
+    assert app.extensions["bridge"].store.db._ready is False  # the first request tries again
 
 
 def _claim_in_a_thread(slots: Path) -> tuple[CpuClaim | None, set[int]]:

@@ -125,7 +125,13 @@ class Database:
                 self._engine = None
                 self._ready = False
 
-    def _turn(self) -> contextlib.AbstractContextManager[None]:
+    def turn(self) -> contextlib.AbstractContextManager[None]:
+        """The writers' turn (SQLite; nothing to wait for on PostgreSQL), with the store
+        opened first."""
+        # Opened (and, on SQLite, its schema checked: a migration imports Alembic and
+        # reads the revision, tens of milliseconds) before the turn, never inside it,
+        # where every writer of every process would wait for it.
+        self.engine  # noqa: B018
         if self.checkpoints is not None:
             self.checkpoints.ensure_running()
         return self.turns.turn() if self.turns is not None else contextlib.nullcontext()
@@ -133,7 +139,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """One short write transaction, in the writers' turn."""
-        with self._turn():
+        with self.turn():
             try:
                 with self.engine.begin() as conn:
                     yield conn
@@ -149,7 +155,7 @@ class Database:
         pool (and resetting it, and for PostgreSQL pinging it) for every transaction; the
         connection is dropped after any error and opened afresh by the next leader. Without
         ``begin`` the caller's own statement is its transaction."""
-        with self._turn():
+        with self.turn():
             try:
                 conn = self._leader if self._leader_pid == os.getpid() else None
                 if conn is None or conn.closed or conn.invalidated:

@@ -88,7 +88,7 @@ class SubmissionStore:
             self.db.shared_write,
             self._insert_rows,
             gather=self._wait if self._gather else None,
-            turn=turns.turn if turns is not None else None,
+            turn=self.db.turn if turns is not None else None,
         )
 
     @property

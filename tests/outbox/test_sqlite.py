@@ -177,3 +177,34 @@ def test_a_checkpoint_a_reader_holds_up_gives_up_at_once_and_frees_the_turn(
     assert held < 0.05, held
     assert store.counts()["pending"] == 52
     store.dispose()
+
+
+def test_the_store_is_opened_and_its_schema_checked_before_the_writers_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process's first write opens the store and checks its schema (which imports
+    Alembic: tens of milliseconds) before it takes the turn, so no writer of any process
+    waits for that; the lock file is free while the check runs."""
+    store = SubmissionStore(f"sqlite:///{tmp_path / 'first.db'}")
+    migrate = store.db._migrate
+    seen: list[tuple[int, bool]] = []
+
+    def checked(engine: Any) -> None:
+        assert store.db.turns is not None
+        fd = os.open(store.db.turns.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # another holder: BlockingIOError
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            free = True
+        except BlockingIOError:
+            free = False
+        finally:
+            os.close(fd)
+        seen.append((store.db.turns._depth, free))
+        migrate(engine)
+
+    monkeypatch.setattr(store.db, "_migrate", checked)
+    store.enqueue("alerts", "hook", DRAFT)
+    assert seen == [(0, True)]
+    assert store.counts()["pending"] == 1
+    store.dispose()
