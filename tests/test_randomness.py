@@ -4,6 +4,7 @@ forked child (which would otherwise go on with its parent's block)."""
 from __future__ import annotations
 
 import os
+import re
 import threading
 
 from bridge import randomness
@@ -44,3 +45,18 @@ def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
     os.waitpid(pid, 0)
     parent = {randomness.token_hex(10) for _ in range(50)}
     assert len(child) == 50 and not child & parent
+
+
+def test_submission_ids_come_in_time_order_with_40_random_bits() -> None:
+    """The first 10 digits are the millisecond an id was made, so ids of later
+    milliseconds sort after earlier ones (and the rows of one commit share the id index's
+    pages); the rest is random: a thousand ids of one millisecond are a thousand ids."""
+    now = 1_796_678_400.25
+    earlier = new_submission_id(now - 0.001)
+    same = {new_submission_id(now) for _ in range(1_000)}
+    later = new_submission_id(now + 0.002)
+    assert len(same) == 1_000
+    assert all(re.fullmatch(r"pb-[0-9a-f]{20}", made) for made in same)
+    assert {made[3:13] for made in same} == {f"{int(now * 1000) & 0xFF_FFFF_FFFF:010x}"}
+    assert earlier < min(same) and max(same) < later
+    assert len({made[13:] for made in same}) == 1_000

@@ -156,7 +156,7 @@ class SubmissionStore:
         """Store one submission, with its attachments' rows, in one transaction; a repeated
         dedup key is a no-op."""
         now = time.time() if now is None else now
-        sid = submission_id or new_submission_id()
+        sid = submission_id or new_submission_id(now)
         row = (
             sid,
             route,
