@@ -140,8 +140,8 @@ def row(name: str, values: list[float], total_median: float | None = None) -> st
     p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
     share = f"{statistics.median(ms) / total_median:6.0%}" if total_median else "      "
     return (
-        f"  {name:<20} {len(ms):>7,}  p50 {p(0.5):7.2f}  p90 {p(0.9):7.2f}  p99 {p(0.99):7.2f}"
-        f"  max {ms[-1]:8.2f} ms  median share {share}"
+        f"  {name:<20} {len(ms):>7,}  p50 {p(0.5):6.2f}  p90 {p(0.9):6.2f}  p99 {p(0.99):6.2f}"
+        f"  p99.9 {p(0.999):7.2f}  max {ms[-1]:7.2f} ms  median share {share}"
     )
 
 
