@@ -18,6 +18,8 @@ so a change is told apart only side by side: ``--against REV`` also serves the b
 git revision REV (exported beside the run, with this environment's packages) in the same
 rounds, and prints both against the same bare app. A revision that needs packages this
 tree no longer installs finds them on ``PYTHONPATH`` (``pip install --target DIR …``).
+``--tuned`` also serves this tree with the opt-in host tuning (``server.pin_cpus``) in the
+same rounds, and prints what it is worth against the defaults.
 """
 
 from __future__ import annotations
@@ -57,11 +59,16 @@ routes:
 """
 
 
+#: The host tuning a config may opt into (docs/production.md): each worker on a CPU of its
+#: own, its threads scheduled as batch work.
+TUNED = "server: {pin_cpus: true}\n"
+
+
 @contextlib.contextmanager
-def bridge(workdir: Path, root: Path = ROOT) -> Iterator[tuple[str, int]]:
+def bridge(workdir: Path, root: Path = ROOT, extra: str = "") -> Iterator[tuple[str, int]]:
     """``bridge serve``'s URL and its pid (gunicorn and its workers run under it)."""
     config = workdir / "bridge.yaml"
-    config.write_text(CONFIG.format(db=workdir / "bridge.db", token=TOKEN))
+    config.write_text(CONFIG.format(db=workdir / "bridge.db", token=TOKEN) + extra)
     with bridge_serve(config, workdir / "bridge.log", root=root) as (url, proc):
         yield url + "/hooks/alerts", proc.pid
 
@@ -90,6 +97,11 @@ def main() -> None:
     parser.add_argument(
         "--against", metavar="REV", help="also serve git revision REV's bridge, side by side"
     )
+    parser.add_argument(
+        "--tuned",
+        action="store_true",
+        help="also serve this tree with the opt-in host tuning (server.pin_cpus), side by side",
+    )
     args = parser.parse_args()
     rounds = max(1, min(args.rounds, 10))
     seconds = max(2.0, min(args.seconds, 60.0))
@@ -106,6 +118,10 @@ def main() -> None:
             root = export(args.against, workdir / "against")
             urls[against] = serving.enter_context(bridge(root, root=root))
             results[against] = []
+        if args.tuned:
+            (workdir / "tuned").mkdir()
+            urls["tuned"] = serving.enter_context(bridge(workdir / "tuned", extra=TUNED))
+            results["tuned"] = []
         for url, _ in urls.values():  # warm up
             _wrk.run(url, connections=connections, seconds=1, token=TOKEN)
         warm = stored(workdir / "bridge.db")
@@ -136,6 +152,14 @@ def main() -> None:
             f"  side by side: {args.against} {before / bare_rate:.3f}x bare ({before:,.0f} "
             f"req/s), this tree {rate / bare_rate:.3f}x ({rate:,.0f} req/s); p99 "
             f"{before_p99:.1f} -> {p99:.1f} ms (medians)"
+        )
+    if args.tuned:
+        tuned = statistics.median(r.per_s for r in results["tuned"])
+        tuned_p99 = statistics.median(r.p99_ms for r in results["tuned"])
+        print(
+            f"  host tuning (opt-in: server.pin_cpus): {tuned / bare_rate:.3f}x bare "
+            f"({tuned:,.0f} req/s, {tuned / rate:.2f}x the defaults); p99 {p99:.1f} -> "
+            f"{tuned_p99:.1f} ms (medians)"
         )
     answered = sum(r.requests - r.not_2xx for r in results["bridge"])
     refused = sum(r.not_2xx + r.errors for r in results["bridge"])
