@@ -14,7 +14,15 @@ if TYPE_CHECKING:
         RateLimitedError,
         TransientError,
     )
-    from .models import Message, Person, Ticket, TicketDraft, TicketFilters, TicketPage
+    from .models import (
+        Message,
+        Person,
+        Ticket,
+        TicketDraft,
+        TicketFilters,
+        TicketPage,
+        TicketUpdate,
+    )
     from .protocol import Credentials
 
 __getattr__ = exports(
@@ -34,6 +42,7 @@ __getattr__ = exports(
         "TicketDraft": ".models",
         "TicketFilters": ".models",
         "TicketPage": ".models",
+        "TicketUpdate": ".models",
         "Credentials": ".protocol",
     },
 )
@@ -53,5 +62,6 @@ __all__ = [
     "TicketDraft",
     "TicketFilters",
     "TicketPage",
+    "TicketUpdate",
     "TransientError",
 ]

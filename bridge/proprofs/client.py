@@ -17,7 +17,7 @@ from urllib3.util.retry import Retry
 
 from . import protocol
 from .errors import AmbiguousError, ProProfsError, RateLimitedError, TransientError
-from .models import Ticket, TicketDraft, TicketFilters, TicketPage
+from .models import Ticket, TicketDraft, TicketFilters, TicketPage, TicketUpdate
 from .protocol import Credentials
 from .times import DEFAULT_TIMEZONE, split_windows, utcnow
 
@@ -28,11 +28,12 @@ DEFAULT_BASE_URL = "https://www.proprofsdesk.com/app/api/v1/"
 
 
 class ProProfsClient:
-    """Creates and lists ProProfs tickets over one pooled HTTP session.
+    """Creates, updates and lists ProProfs tickets over one pooled HTTP session.
 
     Creates are never retried here: a create whose outcome is unknown raises
-    :class:`AmbiguousError` and the caller reconciles. Lists are read-only and
-    are retried a few times on transient failures.
+    :class:`AmbiguousError` and the caller reconciles. Updates are not retried
+    here either (the caller's retries are safe). Lists are read-only and are
+    retried a few times on transient failures.
     """
 
     def __init__(
@@ -101,6 +102,20 @@ class ProProfsClient:
             "create",
             lambda: protocol.decode_create(
                 *self._post(protocol.CREATE_PATH, payload, page=1, create=True)
+            ),
+        )
+
+    # --- update -----------------------------------------------------------------------------
+
+    def update_ticket(self, ticket_id: str, update: TicketUpdate) -> None:
+        """Change the fields ``update`` sets on ticket ``ticket_id`` (PROPROFS_API U1–U4,
+        A5–A9); the ticket keeps the others. Not retried here: the caller retries, which
+        is safe, since an update sets values rather than adding to them."""
+        payload = protocol.build_update_payload(self.credentials, ticket_id, update)
+        self._observed(
+            "update",
+            lambda: protocol.decode_update(
+                *self._post(protocol.UPDATE_PATH, payload, page=1, create=False)
             ),
         )
 
@@ -229,7 +244,7 @@ class ProProfsClient:
         except requests.RequestException as exc:
             if create:
                 raise AmbiguousError(f"create failed in transport: {_reason(exc)}") from None
-            raise TransientError(f"list failed in transport: {_reason(exc)}") from None
+            raise TransientError(f"{path} failed in transport: {_reason(exc)}") from None
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.debug("POST %s -> HTTP %d in %.1f ms", path, response.status_code, elapsed_ms)
         return response.status_code, dict(response.headers), response.content

@@ -56,6 +56,37 @@ class TicketDraft:
 
 
 @dataclass(frozen=True)
+class TicketUpdate:
+    """The fields an update-ticket request changes (PROPROFS_API U3): only those set are
+    sent, and the ticket keeps the rest. There is no status: the API has none (U2, A5)."""
+
+    email: str | None = None
+    subject: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    description: str | None = None
+    staff: str | None = None
+    priority: Priority | None = None
+    inbox: str | None = None
+    custom_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields set, JSON-ready (custom fields as id → value)."""
+        out: dict[str, Any] = {}
+        for key in UPDATABLE:
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        if self.custom_fields:
+            out["custom_fields"] = dict(self.custom_fields)
+        return out
+
+
+#: What an update may change besides custom fields (PROPROFS_API, update's table).
+UPDATABLE = ("email", "subject", "name", "phone", "description", "staff", "priority", "inbox")
+
+
+@dataclass(frozen=True)
 class Person:
     """A staff member, inbox or message author as the list API returns them."""
 

@@ -32,11 +32,13 @@ from .models import (
     TicketDraft,
     TicketFilters,
     TicketPage,
+    TicketUpdate,
 )
 from .times import WINDOW_MONTHS, add_months, from_account, to_account
 
 CREATE_PATH = "create/ticket/"  # PROPROFS_API C1: case-sensitive, trailing slash
 LIST_PATH = "list/ticket/"
+UPDATE_PATH = "update/ticket/"
 JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}  # C2
 AUTH_FAILED_TEXT = "Unable to authenticate request using account email and token"  # C4
 
@@ -77,6 +79,41 @@ def build_create_payload(credentials: Credentials, draft: TicketDraft) -> dict[s
         "token": credentials.token,
     }
     for key, value in draft.to_dict().items():
+        if key == "custom_fields":
+            body[key] = [{"id": fid, "value": fvalue} for fid, fvalue in value.items()]
+        else:
+            body[key] = value
+    return body
+
+
+def ticket_number(ticket_id: str) -> int:
+    """Update's ``ticket_id``: a JSON number, ``"00700"`` → ``700`` (PROPROFS_API A6); ids
+    stay strings everywhere else."""
+    if not isinstance(ticket_id, str) or not re.fullmatch(r"[0-9]+", ticket_id.strip()):
+        raise InvalidRequestError(f"a ticket id is a string of digits, not {ticket_id!r} (A6)")
+    return int(ticket_id)
+
+
+def build_update_payload(
+    credentials: Credentials, ticket_id: str, update: TicketUpdate
+) -> dict[str, Any]:
+    """The update-ticket body: credentials, the ticket's number (U1, A6) and only the
+    fields ``update`` sets (U3); refuses an update that changes nothing."""
+    fields = update.to_dict()
+    if not fields:
+        raise InvalidRequestError("an update must change at least one field (U3)")
+    if "email" in fields and not fields["email"].strip():
+        raise InvalidRequestError("a ticket's requester email cannot be emptied")
+    if "subject" in fields and not fields["subject"].strip():
+        raise InvalidRequestError("a ticket's subject cannot be emptied")
+    if update.priority is not None and update.priority not in ("high", "normal", "low"):
+        raise InvalidRequestError(f"priority must be high, normal or low, not {update.priority!r}")
+    body: dict[str, Any] = {
+        "account_email": credentials.account_email,
+        "token": credentials.token,
+        "ticket_id": ticket_number(ticket_id),
+    }
+    for key, value in fields.items():
         if key == "custom_fields":
             body[key] = [{"id": fid, "value": fvalue} for fid, fvalue in value.items()]
         else:
@@ -178,6 +215,13 @@ def decode_create(status: int, headers: dict[str, str], body: bytes) -> str:
             status=status,
         )
     return ticket_id
+
+
+def decode_update(status: int, headers: dict[str, str], body: bytes) -> None:
+    """An update's answer: ``{"status": "success"}`` or the error it means (C4, C5). An
+    update sets fields to values, so sending it again is safe: an answer that is not the
+    API's is a passing failure, not an ambiguous one."""
+    _decode(status, headers, body, garbled=TransientError)
 
 
 def decode_list(status: int, headers: dict[str, str], body: bytes, tz: ZoneInfo) -> TicketPage:

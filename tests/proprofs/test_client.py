@@ -512,10 +512,12 @@ def test_a_created_ticket_is_found_again_by_its_reference_A4(
     assert [t.ticket_id for t in found] == ["00703"]
 
 
-def test_the_api_has_no_update_endpoint_A5(
+def test_the_api_has_no_reply_or_close_endpoint_A5(
     client: ProProfsClient, emulator: EmulatorServer
 ) -> None:
-    for path in ("update/ticket/", "reply/ticket/", "close/ticket/"):
+    """Update exists (tests/proprofs/test_update.py); nothing replies, closes or sets a
+    status, and the client offers no other write."""
+    for path in ("reply/ticket/", "close/ticket/", "status/ticket/"):
         response = raw_post(
             emulator, "/app/api/v1/" + path, {"account_email": ACCOUNT_EMAIL, "token": TOKEN}
         )
@@ -535,6 +537,7 @@ def test_the_api_has_no_update_endpoint_A5(
         "session",
         "timeout",
         "tz",
+        "update_ticket",
     }
     assert writes == set()
 

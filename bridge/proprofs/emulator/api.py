@@ -1,5 +1,5 @@
-"""The vendor's endpoints: ``create/ticket/`` and ``list/ticket/``, with the checks every call
-goes through and the faults a test sets."""
+"""The vendor's endpoints: ``create/ticket/``, ``update/ticket/`` and ``list/ticket/``, with
+the checks every call goes through and the faults a test sets."""
 
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ from .rules import (
     API_PREFIX,
     PER_PAGE,
     Refused,
+    apply_update,
     page_link,
     page_number,
     render,
     select,
     validate_create,
+    validate_update,
 )
 from .state import EmulatorState, Faults
 
@@ -144,6 +146,21 @@ def create_ticket() -> Response:
     state.count("create.created")
     if state.roll(state.faults.lose_create_rate):
         state.count("create.lost")
+        lose_response(state.faults)
+    return json_answer({"status": "success", "ticket_id": ticket.ticket_id}, 200)
+
+
+@blueprint.post(API_PREFIX + "update/ticket/", strict_slashes=False)
+def update_ticket() -> Response:
+    """POST update-ticket, by the vendor's rules as PROPROFS_API reads them."""
+    state = current_state()
+    generation = state.generation
+    body = api_call("update")
+    number, changes = validate_update(body)
+    ticket = apply_update(state, number, changes, generation)
+    state.count("update.updated")
+    if state.roll(state.faults.lose_update_rate):
+        state.count("update.lost")
         lose_response(state.faults)
     return json_answer({"status": "success", "ticket_id": ticket.ticket_id}, 200)
 

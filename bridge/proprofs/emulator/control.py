@@ -73,6 +73,21 @@ def set_status(ticket_id: str) -> Response:
     return json_answer({"ticket_id": ticket_id, "status": ticket.status}, 200)
 
 
+@blueprint.post("/_emulator/tickets/<ticket_id>/delete")
+def delete(ticket_id: str) -> Response:
+    """Delete a ticket, as staff would: it stays listed with ``deleted: "1"``, and an
+    update of it is an error (PROPROFS_API A9)."""
+    state = current_state()
+    with state.lock:
+        ticket = state.tickets.get(ticket_id)
+        if ticket is None:
+            abort(404)
+        ticket.deleted = True
+        ticket.modified = datetime.now(UTC).isoformat()
+        state._save()
+    return json_answer({"ticket_id": ticket_id, "deleted": True}, 200)
+
+
 @blueprint.post("/_emulator/tickets/<ticket_id>/labels")
 def set_labels(ticket_id: str) -> Response:
     """What an agent does in the help desk's UI: put labels on a ticket (the list

@@ -32,6 +32,9 @@ CREATE_FIELDS = {
     "inbox",
     "custom_fields",
 }
+#: PROPROFS_API U1–U3: update takes create's fields, all optional, and the ticket's id;
+#: there is no status (U2), so ``status`` is an unknown parameter.
+UPDATE_FIELDS = CREATE_FIELDS | {"ticket_id"}
 LIST_FIELDS = {
     "account_email",
     "token",
@@ -90,32 +93,34 @@ def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str | 
     return value
 
 
-def validate_create(body: dict[str, Any], state: EmulatorState) -> StoredTicket:
-    """A create's problems, in the vendor's words."""
-    unknown = sorted(set(body) - CREATE_FIELDS)
-    if unknown:
-        raise Refused(f"Unknown parameter: {', '.join(unknown)}")
-    email = _string(body, "email", required=True)
-    subject = _string(body, "subject", required=True)
-    assert email is not None and subject is not None
-    if not EMAIL_RE.match(email):
+def _checked(body: dict[str, Any]) -> dict[str, Any]:
+    """The ticket fields ``body`` sends, each checked as the vendor checks it."""
+    found: dict[str, Any] = {}
+    for key in ("email", "subject", "name", "phone", "description", "staff", "priority", "inbox"):
+        value = _string(body, key)
+        if value is not None:
+            found[key] = value
+    email, subject = found.get("email"), found.get("subject")
+    if email is not None and not EMAIL_RE.match(email):
         raise Refused("email is not a valid email address")
-    if len(subject) > MAX_SUBJECT or "\n" in subject or "\r" in subject:
+    if subject is not None and (len(subject) > MAX_SUBJECT or "\n" in subject or "\r" in subject):
         raise Refused(f"subject must be one line of at most {MAX_SUBJECT} characters")
-    priority = _string(body, "priority")
+    if subject is not None and not subject.strip():
+        raise Refused("subject is required")
+    priority = found.get("priority")
     if priority is not None and priority not in PRIORITIES:
         raise Refused("priority must be one of high, normal, low")
-    staff = _string(body, "staff")
+    staff = found.get("staff")
     if staff is not None and not STAFF_RE.match(staff):
         raise Refused(f"staff {staff!r} is not a staff id")
-    inbox = _string(body, "inbox")
+    inbox = found.get("inbox")
     if inbox is not None and not INBOX_RE.match(inbox):
         raise Refused(f"inbox {inbox!r} is not an inbox id")
     custom = body.get("custom_fields")
-    custom_fields: list[dict[str, str]] = []
     if custom is not None:
         if not isinstance(custom, list):
             raise Refused("custom_fields must be an array of {id, value} objects")
+        custom_fields: list[dict[str, str]] = []
         for item in custom:
             if (
                 not isinstance(item, dict)
@@ -129,18 +134,97 @@ def validate_create(body: dict[str, Any], state: EmulatorState) -> StoredTicket:
             custom_fields.append(
                 {"id": item["id"], "name": f"Field {item['id']}", "value": item["value"]}
             )
+        found["custom_fields"] = custom_fields
+    return found
+
+
+def validate_create(body: dict[str, Any], state: EmulatorState) -> StoredTicket:
+    """A create's problems, in the vendor's words."""
+    unknown = sorted(set(body) - CREATE_FIELDS)
+    if unknown:
+        raise Refused(f"Unknown parameter: {', '.join(unknown)}")
+    _string(body, "email", required=True)
+    _string(body, "subject", required=True)
+    found = _checked(body)
     return StoredTicket(
         ticket_id="",
-        email=email,
-        subject=subject,
-        name=_string(body, "name") or "",
-        phone=_string(body, "phone") or "",
-        description=_string(body, "description"),
-        staff=staff or "",
-        priority=priority or "normal",
-        inbox=inbox or "",
-        custom_fields=custom_fields,
+        email=found["email"],
+        subject=found["subject"],
+        name=found.get("name") or "",
+        phone=found.get("phone") or "",
+        description=found.get("description"),
+        staff=found.get("staff") or "",
+        priority=found.get("priority") or "normal",
+        inbox=found.get("inbox") or "",
+        custom_fields=found.get("custom_fields") or [],
     )
+
+
+def update_number(body: dict[str, Any]) -> int:
+    """The ticket an update names: a JSON number (PROPROFS_API A6), or leniently a string
+    of digits; a float, ``true``, a negative or an empty string is an error. None: U1."""
+    value = body.get("ticket_id")
+    if value is None:
+        raise Refused("ticket_id is required")
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value):
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Refused("ticket_id must be a ticket number")
+    return value
+
+
+def validate_update(body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """An update's ticket number and the fields it changes, or its problems (U1–U3)."""
+    unknown = sorted(set(body) - UPDATE_FIELDS)
+    if unknown:
+        raise Refused(f"Unknown parameter: {', '.join(unknown)}")
+    number = update_number(body)
+    return number, _checked(body)
+
+
+def apply_update(
+    state: EmulatorState, number: int, changes: dict[str, Any], generation: int
+) -> StoredTicket:
+    """Make an update on the ticket it names (U1, A9), as PROPROFS_API reads it: fields
+    sent replace the stored ones, the rest stay (U3); custom fields change by id (A8);
+    the description is the first message's text, replies untouched (A7); the ticket's
+    modified time moves (U4). The update joins the ticket's history."""
+    now = datetime.now(UTC).isoformat()
+    with state.lock:
+        ticket = state.by_number(number)
+        if ticket is None or generation != state.generation:
+            raise Refused(f"Ticket {number} not found")  # U1
+        if ticket.deleted:
+            raise Refused(f"Ticket {number} has been deleted")  # A9
+        for key, value in changes.items():
+            if key == "custom_fields":
+                kept = {f["id"]: f for f in ticket.custom_fields}
+                kept.update({f["id"]: f for f in value})
+                ticket.custom_fields = list(kept.values())
+            elif key == "description":
+                ticket.description = value
+                if ticket.messages:
+                    ticket.messages[0]["message_plain_text"] = value
+                else:
+                    ticket.messages.append(_first_message(ticket, value, now, state))
+            else:
+                setattr(ticket, key, value)
+        ticket.modified = now
+        sent = {k: v if k != "custom_fields" else [f["id"] for f in v] for k, v in changes.items()}
+        ticket.updates.append({"at": now, "fields": sent})
+        state._save()
+        return ticket
+
+
+def _first_message(
+    ticket: StoredTicket, text: str, created: str, state: EmulatorState
+) -> dict[str, Any]:
+    return {
+        "message_plain_text": text,
+        "created": created,
+        "from": f"{ticket.name} <{ticket.email}>" if ticket.name else ticket.email,
+        "to": f"ProProfs <support_{state.account_email}>",
+    }
 
 
 def _date(body: dict[str, Any], key: str) -> datetime | None:

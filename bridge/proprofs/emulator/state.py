@@ -29,6 +29,7 @@ class Faults:
     retry_after: int = 1
     auth_failure: bool = False
     lose_create_rate: float = 0.0
+    lose_update_rate: float = 0.0  # the update is made, its answer lost (like lose_create_rate)
     lose_mode: str = "hang"  # "hang": answer after hang_seconds; "drop": close the connection
     hang_seconds: float = 10.0
     list_lag_seconds: float = 0.0
@@ -77,6 +78,8 @@ class StoredTicket:
     messages: list[dict[str, Any]] = field(default_factory=list)
     labels: list[dict[str, str]] = field(default_factory=list)
     deleted: bool = False
+    #: Every update made, oldest first: when, and the fields it sent (the ticket view's).
+    updates: list[dict[str, Any]] = field(default_factory=list)
 
 
 class EmulatorState:
@@ -135,6 +138,13 @@ class EmulatorState:
             self.tickets[ticket.ticket_id] = ticket
             self._save()
         return ticket
+
+    def by_number(self, number: int) -> StoredTicket | None:
+        """The ticket whose id has this numeric value (``700`` is ``"00700"``); hold the
+        lock."""
+        return self.tickets.get(f"{number:0{TICKET_ID_WIDTH}d}") or next(
+            (t for t in self.tickets.values() if int(t.ticket_id) == number), None
+        )
 
     def reset(self) -> None:
         """Forget every ticket, call and fault."""
