@@ -78,12 +78,7 @@ def build_create_payload(credentials: Credentials, draft: TicketDraft) -> dict[s
         "account_email": credentials.account_email,
         "token": credentials.token,
     }
-    for key, value in draft.to_dict().items():
-        if key == "custom_fields":
-            body[key] = [{"id": fid, "value": fvalue} for fid, fvalue in value.items()]
-        else:
-            body[key] = value
-    return body
+    return body | _as_sent(draft.to_dict())
 
 
 def ticket_number(ticket_id: str) -> int:
@@ -113,12 +108,16 @@ def build_update_payload(
         "token": credentials.token,
         "ticket_id": ticket_number(ticket_id),
     }
-    for key, value in fields.items():
-        if key == "custom_fields":
-            body[key] = [{"id": fid, "value": fvalue} for fid, fvalue in value.items()]
-        else:
-            body[key] = value
-    return body
+    return body | _as_sent(fields)
+
+
+def _as_sent(fields: dict[str, Any]) -> dict[str, Any]:
+    """A ticket's fields as create and update send them: custom fields as the API's list of
+    ``{"id", "value"}`` objects."""
+    sent = dict(fields)
+    if "custom_fields" in sent:
+        sent["custom_fields"] = [{"id": k, "value": v} for k, v in sent["custom_fields"].items()]
+    return sent
 
 
 def build_list_payload(
