@@ -191,7 +191,7 @@ def settle(store: SubmissionStore) -> None:
     hundred thousand objects of the imports, 45-60 ms holding the GIL, often while another
     thread held the SQLite writers' turn (docs/benchmarks.md, "Stalls")."""
     try:
-        store.db.engine  # noqa: B018
+        store.engine  # noqa: B018
     except StoreUnavailable as exc:  # the first request that needs it tries again
         log.warning("the store could not be opened yet: %s", exc)
     gc.freeze()

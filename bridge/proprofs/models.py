@@ -30,14 +30,7 @@ class TicketDraft:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (custom fields as id → value), for storage and display."""
-        out: dict[str, Any] = {"email": self.email, "subject": self.subject}
-        for key in ("name", "phone", "description", "staff", "priority", "inbox"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        if self.custom_fields:
-            out["custom_fields"] = dict(self.custom_fields)
-        return out
+        return _fields_set(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TicketDraft:
@@ -72,18 +65,23 @@ class TicketUpdate:
 
     def to_dict(self) -> dict[str, Any]:
         """The fields set, JSON-ready (custom fields as id → value)."""
-        out: dict[str, Any] = {}
-        for key in UPDATABLE:
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        if self.custom_fields:
-            out["custom_fields"] = dict(self.custom_fields)
-        return out
+        return _fields_set(self)
 
 
-#: What an update may change besides custom fields (PROPROFS_API, update's table).
-UPDATABLE = ("email", "subject", "name", "phone", "description", "staff", "priority", "inbox")
+#: A ticket's fields besides custom fields, as create and update name them.
+TICKET_FIELDS = ("email", "subject", "name", "phone", "description", "staff", "priority", "inbox")
+
+
+def _fields_set(ticket: TicketDraft | TicketUpdate) -> dict[str, Any]:
+    """The fields ``ticket`` sets, JSON-ready (custom fields as id → value)."""
+    out: dict[str, Any] = {}
+    for key in TICKET_FIELDS:
+        value = getattr(ticket, key)
+        if value is not None:
+            out[key] = value
+    if ticket.custom_fields:
+        out["custom_fields"] = dict(ticket.custom_fields)
+    return out
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from .errors import (
     TransientError,
 )
 from .models import (
+    PRIORITIES,
     STATUSES,
     CustomFieldValue,
     Label,
@@ -72,8 +73,6 @@ def build_create_payload(credentials: Credentials, draft: TicketDraft) -> dict[s
         raise InvalidRequestError("a ticket needs the requester's email")
     if not draft.subject:
         raise InvalidRequestError("a ticket needs a subject")
-    if draft.priority is not None and draft.priority not in ("high", "normal", "low"):
-        raise InvalidRequestError(f"priority must be high, normal or low, not {draft.priority!r}")
     body: dict[str, Any] = {
         "account_email": credentials.account_email,
         "token": credentials.token,
@@ -101,8 +100,6 @@ def build_update_payload(
         raise InvalidRequestError("a ticket's requester email cannot be emptied")
     if "subject" in fields and not fields["subject"].strip():
         raise InvalidRequestError("a ticket's subject cannot be emptied")
-    if update.priority is not None and update.priority not in ("high", "normal", "low"):
-        raise InvalidRequestError(f"priority must be high, normal or low, not {update.priority!r}")
     body: dict[str, Any] = {
         "account_email": credentials.account_email,
         "token": credentials.token,
@@ -113,7 +110,10 @@ def build_update_payload(
 
 def _as_sent(fields: dict[str, Any]) -> dict[str, Any]:
     """A ticket's fields as create and update send them: custom fields as the API's list of
-    ``{"id", "value"}`` objects."""
+    ``{"id", "value"}`` objects; a priority the API does not know is refused."""
+    priority = fields.get("priority")
+    if priority is not None and priority not in PRIORITIES:
+        raise InvalidRequestError(f"priority must be high, normal or low, not {priority!r}")
     sent = dict(fields)
     if "custom_fields" in sent:
         sent["custom_fields"] = [{"id": k, "value": v} for k, v in sent["custom_fields"].items()]

@@ -20,6 +20,7 @@ from .rules import (
     PER_PAGE,
     Refused,
     apply_update,
+    first_message,
     page_link,
     page_number,
     render,
@@ -132,16 +133,8 @@ def create_ticket() -> Response:
     now = datetime.now(UTC)
     ticket.created = ticket.modified = now.isoformat()
     ticket.visible_at = (now + timedelta(seconds=state.faults.list_lag_seconds)).isoformat()
-    if ticket.description is not None:
-        # The description is the ticket's first message.
-        ticket.messages.append(
-            {
-                "message_plain_text": ticket.description,
-                "created": now.isoformat(),
-                "from": f"{ticket.name} <{ticket.email}>" if ticket.name else ticket.email,
-                "to": f"ProProfs <support_{state.account_email}>",
-            }
-        )
+    if ticket.description is not None:  # the description is the ticket's first message
+        ticket.messages.append(first_message(ticket, ticket.description, now.isoformat(), state))
     state.add_ticket(ticket, generation)
     state.count("create.created")
     if state.roll(state.faults.lose_create_rate):

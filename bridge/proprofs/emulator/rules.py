@@ -206,7 +206,7 @@ def apply_update(
                 if ticket.messages:
                     ticket.messages[0]["message_plain_text"] = value
                 else:
-                    ticket.messages.append(_first_message(ticket, value, now, state))
+                    ticket.messages.append(first_message(ticket, value, now, state))
             else:
                 setattr(ticket, key, value)
         ticket.modified = now
@@ -216,9 +216,10 @@ def apply_update(
         return ticket
 
 
-def _first_message(
+def first_message(
     ticket: StoredTicket, text: str, created: str, state: EmulatorState
 ) -> dict[str, Any]:
+    """A ticket's first message: its description, from the requester."""
     return {
         "message_plain_text": text,
         "created": created,
