@@ -19,7 +19,17 @@ class AcceptedSchema(Schema):
 
     status = fields.String(
         required=True,
-        metadata={"enum": ["accepted", "duplicate", "ignored", "held", "heartbeat", "subscribed"]},
+        metadata={
+            "enum": [
+                "accepted",
+                "duplicate",
+                "updated",
+                "ignored",
+                "held",
+                "heartbeat",
+                "subscribed",
+            ]
+        },
     )
     id = fields.String(metadata={"description": "The submission's reference (pb-…)"})
     ids = fields.List(fields.String())

@@ -224,6 +224,80 @@ class StormSchema(Strict):
     )
 
 
+#: What the update block's custom fields can hold.
+UPDATE_FIELDS = ("state", "occurrences", "first_seen", "last_seen")
+
+
+class UpdateFieldsSchema(Strict):
+    """Custom fields the bridge keeps current on an alert group's ticket."""
+
+    state = fields.String(
+        validate=CUSTOM_FIELD_ID,
+        metadata=about("Gets the group's state: `firing`, `resolved` or `firing again`."),
+    )
+    occurrences = fields.String(
+        validate=CUSTOM_FIELD_ID,
+        metadata=about("Gets how many firing notifications the ticket has had."),
+    )
+    first_seen = fields.String(
+        validate=CUSTOM_FIELD_ID,
+        metadata=about("Gets when the group first fired for this ticket (UTC)."),
+    )
+    last_seen = fields.String(
+        validate=CUSTOM_FIELD_ID,
+        metadata=about("Gets when the bridge last heard of the group (UTC)."),
+    )
+
+
+class UpdateSchema(Strict):
+    """How an alert group's open ticket is kept current (`update: {}` takes every default)."""
+
+    every = Duration(
+        load_default=60.0,
+        metadata=about(
+            "At most one update per ticket this often; it carries the latest state "
+            "(0: as soon as each one is sent)."
+        ),
+    )
+    priority = fields.String(
+        load_default="raise",
+        validate=validate.OneOf(["raise", "follow", "keep"]),
+        metadata=about(
+            "When a notification's severity maps to another priority: `raise` the "
+            "ticket's (never lower it), `follow` it up and down, or `keep` it."
+        ),
+    )
+    resolved_prefix = fields.String(
+        validate=validate.Length(max=60),
+        metadata=about(
+            "Put before the subject while the group is resolved (default: `[RESOLVED] `, or "
+            "nothing for a preset whose subject already says the state)."
+        ),
+    )
+    resolved_suffix = fields.String(
+        load_default="",
+        validate=validate.Length(max=60),
+        metadata=about("Put after the subject while the group is resolved."),
+    )
+    status_block = fields.Boolean(
+        load_default=True,
+        metadata=about(
+            "End the description with the group's status: state, first and last seen, "
+            "notifications, incident page."
+        ),
+    )
+    fields_ = fields.Nested(
+        UpdateFieldsSchema,
+        data_key="fields",
+        attribute="fields",
+        load_default=dict,
+        metadata=about(
+            "Custom fields that get the group's state, count and times.",
+            schema=UpdateFieldsSchema,
+        ),
+    )
+
+
 class RetentionSchema(Strict):
     """How long personal content stays after delivery."""
 
@@ -413,6 +487,17 @@ class RouteSchema(Strict):
             "Above `max_new` new alert groups in a `window`, the rest go into one summary "
             "ticket per window instead of a ticket each.",
             schema=StormSchema,
+            kinds=("hook",),
+        ),
+    )
+    update = fields.Nested(
+        UpdateSchema,
+        metadata=about(
+            "Keep each alert group's open ticket current: its priority when the severity "
+            "rises, its subject and state when the group resolves or fires again, its "
+            "count and status block on repeats. Updates go through the outbox, at most one "
+            "per ticket per `every`.",
+            schema=UpdateSchema,
             kinds=("hook",),
         ),
     )

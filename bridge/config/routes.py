@@ -12,7 +12,7 @@ from ..attachments import Limits
 from ..declared import FieldSpec, build_schema
 from ..mapping import MappingError, RouteMapping, Template, TicketSpec
 from ..proprofs.models import PRIORITIES
-from ..sources import Source, get_source, source_names
+from ..sources import RESOLVED_PREFIX, Source, get_source, source_names
 from .auth import HookAuthSchema
 from .document import Report, load, load_partly
 from .route_schema import FORM_AND_WIDGET, FieldSpecSchema, RouteSchema, TicketSpecSchema
@@ -28,6 +28,7 @@ from .settings import (
     Retention,
     Route,
     Storm,
+    UpdateSettings,
     WidgetSettings,
 )
 
@@ -249,12 +250,35 @@ def _alerts(
         heartbeat=Heartbeat(**loaded["heartbeat"]) if loaded.get("heartbeat") else None,
         storm=Storm(**loaded["storm"]) if loaded.get("storm") else None,
         capture=loaded["capture"],
+        update=_update(loaded.get("update"), source),
     )
     if (alerts.heartbeat or alerts.storm) and source is None:
         report(path, ["heartbeat and storm need an alert sender (source:)"])
+    if alerts.update is not None and source is None:
+        report(
+            (*path, "update"),
+            ["update needs an alert sender (source:) that says firing or resolved"],
+        )
     if alerts.alert_mode == "alert" and (source is None or source.split is None):
         report((*path, "alert_mode"), ["per-alert mode needs source: alertmanager or grafana"])
     return alerts
+
+
+def _update(loaded: Mapping[str, Any] | None, source: Source | None) -> UpdateSettings | None:
+    """The route's ``update:`` block, with its preset's default prefix."""
+    if loaded is None:
+        return None
+    prefix = loaded.get("resolved_prefix")
+    if prefix is None:
+        prefix = source.resolved_prefix if source is not None else RESOLVED_PREFIX
+    return UpdateSettings(
+        every=loaded["every"],
+        priority=loaded["priority"],
+        resolved_prefix=prefix,
+        resolved_suffix=loaded["resolved_suffix"],
+        status_block=loaded["status_block"],
+        fields={k: v for k, v in (loaded.get("fields") or {}).items() if v},
+    )
 
 
 def _limits(loaded: Mapping[str, Any] | None) -> Limits:

@@ -134,6 +134,19 @@ class AlertSettings:
     heartbeat: Heartbeat | None = None
     storm: Storm | None = None
     capture: int = 0  # raw payloads kept for the console's test bench
+    update: UpdateSettings | None = None  # keep the group's ticket current (``update:``)
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """How a hook route keeps an alert group's open ticket current (outbox/updates.py)."""
+
+    every: float = 60.0  # at most one update per ticket this often, carrying the latest
+    priority: str = "raise"  # raise | follow (up and down) | keep
+    resolved_prefix: str = ""
+    resolved_suffix: str = ""
+    status_block: bool = True  # the ticket's status block at the end of its description
+    fields: Mapping[str, str] = field(default_factory=dict)  # state, occurrences, ... → id
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,14 @@ from flask import url_for
 
 from ..config.settings import Route
 from ..mapping import MappingError, footer, without_footer
-from ..outbox.records import Incident
+from ..outbox.records import Incident, Tracked
+from ..outbox.updates import Noted
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Ticket
 from ..watches import heartbeat_key
 from .accept import Prepared, request_meta, stored
 from .state import bridge, public_link
+from .updates import status_block, ticket_now
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +50,7 @@ SNOOZE_LABEL = re.compile(r"^bridge-snooze-(\d{1,4})d$", re.IGNORECASE)
 class Outcome:
     """What intake did with one alert group."""
 
-    status: str  # accepted | duplicate | ignored | held
+    status: str  # accepted | duplicate | updated | ignored | held
     id: str | None = None
     message: str | None = None
 
@@ -106,6 +108,10 @@ def receive_alert(route: Route, ready: Prepared) -> Outcome:
     if status == "resolved":
         if key is not None:
             _note(route, key, "resolved", "resolved", ready)
+            if route.alerts.update is not None:
+                resolved = _resolve(route, ready, key)
+                if resolved is not None:
+                    return resolved
         if route.alerts.resolved == "ignore":
             return Outcome("ignored")
         key = f"{key}:resolved" if key else None
@@ -225,6 +231,7 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
         steering = _steering(route, key, current)
         if not steering.closed:
             _note(route, key, "firing", "repeat", ready, generation=current.generation)
+            _keep_current(route, ready, key, current, "firing")
             return Outcome("duplicate", current.submission.id)
         if steering.muted:
             _note(route, key, "firing", "muted", ready, generation=current.generation)
@@ -244,7 +251,14 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
         previous = current.submission.ticket_id
         if previous:
             lines.insert(0, f"Previous ticket: #{previous} (closed; this alert group fired again)")
+    else:
+        previous = None
+    if route.alerts.update is not None and route.alerts.update.status_block:
+        now = bridge().clock()
+        first = Tracked(1, now, now, "firing", ready.draft.priority)
+        lines = status_block(first, incident_link(route, key), previous)
     ready = _with_lines(ready, lines)
+    meta = request_meta({"previous_ticket": previous} if previous else None)
     result = stored(
         lambda: store.incidents.open(
             route.name,
@@ -253,7 +267,7 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
             generation,
             ready.draft,
             submission_id=ready.submission_id,
-            meta=request_meta(),
+            meta=meta,
         ),
         route,
     )
@@ -262,6 +276,46 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
         return Outcome("duplicate", result.id)
     _note(route, key, "firing", "ticket", ready, generation=generation, submission_id=result.id)
     return Outcome("accepted", result.id)
+
+
+def _resolve(route: Route, ready: Prepared, key: str) -> Outcome | None:
+    """A resolved group whose ticket the bridge keeps current: the ticket says so (an
+    ``updated`` answer); ``None`` when the group has no ticket to update."""
+    current = stored(lambda: bridge().store.incidents.get(route.name, key), route)
+    if current is None or current.submission.state in ("dead", "suppressed"):
+        return None
+    noted = _keep_current(route, ready, key, current, "resolved")
+    if noted is None:
+        return None
+    return Outcome("updated", current.submission.id)
+
+
+def _keep_current(
+    route: Route, ready: Prepared, key: str, current: Incident, status: str
+) -> Noted | None:
+    """Track one more notification of an open ticket's group and have the ticket say so
+    (nothing on a route without ``update:``)."""
+    update = route.alerts.update
+    if update is None:
+        return None
+    link = incident_link(route, key)
+    store = bridge().store
+    noted = stored(
+        lambda: store.updates.note(
+            route.name,
+            key,
+            current.generation,
+            status=status,
+            priority=ready.draft.priority,
+            rule=update.priority,
+            every=update.every,
+            build=lambda tracked, create: ticket_now(route, ready.draft, tracked, create, link),
+            meta=request_meta(),
+            now=bridge().clock(),
+        ),
+        route,
+    )
+    return noted
 
 
 def _with_lines(ready: Prepared, lines: list[str]) -> Prepared:

@@ -254,6 +254,9 @@ def _alerts(route: Route, payload: Any) -> Response:
     accepted = [o.id for o in outcomes if o.status == "accepted"]
     if accepted:
         return json_response({"status": "accepted", "id": accepted[0], "ids": accepted}, 202)
+    updated = [o.id for o in outcomes if o.status == "updated"]
+    if updated:
+        return json_response({"status": "updated", "id": updated[0]}, 200)
     duplicates = [o.id for o in outcomes if o.status == "duplicate"]
     if duplicates:
         return json_response({"status": "duplicate", "id": duplicates[0]}, 200)

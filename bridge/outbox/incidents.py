@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ..proprofs.models import TicketDraft
-from .records import EnqueueResult, Incident, IncidentEvent, StoreUnavailable, Submission
+from .records import (
+    EnqueueResult,
+    Incident,
+    IncidentEvent,
+    StoreUnavailable,
+    Submission,
+    Tracked,
+)
 from .tables import incident_events, incidents, submissions
 
 if TYPE_CHECKING:
@@ -81,6 +88,15 @@ class IncidentStore:
             "created_at": now,
             "updated_at": now,
         }
+        # What the new ticket says: one firing, seen now.
+        tracked = {
+            "occurrences": 1,
+            "first_seen": now,
+            "last_seen": now,
+            "state": "firing",
+            "priority": draft.priority,
+            "update_id": None,
+        }
         try:
             with self.db.write() as conn:
                 if generation == 1:
@@ -94,6 +110,7 @@ class IncidentStore:
                             checked_at=None,
                             created_at=now,
                             updated_at=now,
+                            **tracked,
                         )
                     )
                 else:
@@ -110,6 +127,8 @@ class IncidentStore:
                             ticket_open=None,
                             checked_at=None,
                             updated_at=now,
+                            resolved_at=None,
+                            **tracked,
                         )
                     )
                     if moved.rowcount != 1:
@@ -243,6 +262,12 @@ def _incident_query() -> sa.Select[Any]:
         i.c.snooze_label,
         i.c.labels,
         i.c.resolved_at,
+        i.c.occurrences,
+        i.c.first_seen,
+        i.c.last_seen,
+        i.c.state.label("incident_state"),
+        i.c.priority.label("incident_priority"),
+        i.c.update_id,
         i.c.created_at.label("incident_created_at"),
         i.c.route.label("incident_route"),
         i.c.key.label("incident_key"),
@@ -264,6 +289,21 @@ def _incident_from(row: Any) -> Incident:
         snooze_label=row["snooze_label"],
         labels=json.loads(row["labels"]) if row["labels"] else {},
         resolved_at=row["resolved_at"],
+        tracked=_tracked(row),
+    )
+
+
+def _tracked(row: Any) -> Tracked:
+    """What the incident's ticket says; an incident from before updates counted its
+    firings counts from its creation, once."""
+    created = row["incident_created_at"]
+    return Tracked(
+        occurrences=row["occurrences"] or 1,
+        first_seen=row["first_seen"] or created,
+        last_seen=row["last_seen"] or created,
+        state=row["incident_state"] or "firing",
+        priority=row["incident_priority"],
+        update_id=row["update_id"],
     )
 
 

@@ -53,6 +53,12 @@ class Submission:
     created_at: float
     updated_at: float
     delivered_at: float | None
+    target: str | None = None  # an update: the submission whose create made the ticket
+
+    @property
+    def is_update(self) -> bool:
+        """An update of a ticket another submission created (not a create)."""
+        return self.target is not None
 
     @property
     def ref(self) -> str:
@@ -82,6 +88,7 @@ class Submission:
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             delivered_at=row["delivered_at"],
+            target=row.get("target"),
         )
 
 
@@ -146,6 +153,19 @@ class Incident:
     snooze_label: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # the group's, last seen
     resolved_at: float | None = None
+    tracked: Tracked | None = None  # what the ticket says (routes with ``update:``)
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """What the bridge keeps an incident's ticket saying, this generation."""
+
+    occurrences: int  # firing notifications
+    first_seen: float
+    last_seen: float
+    state: str  # firing | resolved | firing again (after a resolve, on the same ticket)
+    priority: str | None  # as the bridge last set it
+    update_id: str | None = None  # the newest update of the ticket
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from .statements import (
 from .storms import StormStore
 from .tables import attachments as files_table
 from .tables import attempts, route_pauses, submissions
+from .updates import UpdateStore
 
 s = submissions
 
@@ -76,6 +77,7 @@ class SubmissionStore:
         self.access = AccessStore(self.db)  # console sessions, generated keys
         self.quarantine = QuarantineStore(self.db, self.attachments)  # likely spam, held
         self.incidents = IncidentStore(self.db)  # alert groups, their notifications
+        self.updates = UpdateStore(self.db)  # what alert tickets say, and their updates
         self.heartbeats = HeartbeatStore(self.db)  # when each route last heard one
         self.storms = StormStore(self.db)  # the storm guard's windows
         self.messages = MessageStore(self.db)  # webhook ids and the answers given

@@ -34,12 +34,23 @@ submissions = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("delivered_at", sa.Float),
     sa.Column("scrubbed_at", sa.Float),  # personal content removed (retention, erasure)
+    # An update of an alert group's ticket: the submission whose create made that ticket
+    # (NULL for a create). The update sends the draft's subject, description, priority
+    # and custom fields to the ticket once it exists.
+    sa.Column("target", sa.String(40)),
     sa.UniqueConstraint("route", "dedup_key", name="uq_submissions_route_dedup"),
     sa.CheckConstraint(f"state IN {STATES!r}", name="ck_submissions_state"),
 )
 sa.Index("ix_submissions_due", submissions.c.state, submissions.c.next_attempt_at)
 sa.Index("ix_submissions_lease", submissions.c.state, submissions.c.lease_expires_at)
 sa.Index("ix_submissions_route_state", submissions.c.route, submissions.c.state)
+# Only updates have a target: creates add nothing to this index.
+sa.Index(
+    "ix_submissions_target",
+    submissions.c.target,
+    sqlite_where=submissions.c.target.isnot(None),
+    postgresql_where=submissions.c.target.isnot(None),
+)
 
 attempts = sa.Table(
     "attempts",
@@ -80,6 +91,13 @@ incidents = sa.Table(
     sa.Column("snooze_label", sa.String(64)),  # the label that set it (seen again: not reset)
     sa.Column("labels", sa.Text),  # JSON: the group's labels, from its last notification
     sa.Column("resolved_at", sa.Float),  # the last resolved notification, if after the firing
+    # What the bridge keeps its ticket saying (routes with ``update:``), this generation:
+    sa.Column("occurrences", sa.Integer),  # firing notifications
+    sa.Column("first_seen", sa.Float),
+    sa.Column("last_seen", sa.Float),
+    sa.Column("state", sa.String(16)),  # firing | resolved
+    sa.Column("priority", sa.String(16)),  # the ticket's priority as the bridge last set it
+    sa.Column("update_id", sa.String(40)),  # the newest update of the ticket
 )
 
 seen_messages = sa.Table(

@@ -36,6 +36,7 @@ from .pacing import Breaker, RateLimiter, unreachable
 from .records import Outcome, StoreUnavailable, Submission
 from .retry import RetryPolicy
 from .store import SubmissionStore
+from .updates import as_update
 
 log = logging.getLogger(__name__)
 REF_RE = re.compile(r"\b(pb-[0-9a-f]{20})\b")
@@ -48,6 +49,9 @@ INCIDENT_HISTORY = 90 * 86400.0
 #: commit a few tens of milliseconds later costs delivery nothing (recording holds no
 #: upstream slot, and claims wait in hand), and it leaves intake the write turn.
 DELIVERY_GATHER = 0.03
+#: The longest an update waits before looking again at what it waits for (its ticket's
+#: create, or the update before it).
+UPDATE_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -252,8 +256,10 @@ class Worker:
         return bool(counts["pending"] or counts["unknown"] or counts["in_flight"])
 
     def _tasks(self, claimed: Iterable[Submission]) -> list[Callable[[], None]]:
-        creates = [c for c in claimed if c.claimed_from == "pending"]
-        checks = [c for c in claimed if c.claimed_from != "pending"]
+        # An update is sent again whatever became of its last attempt: sending one twice
+        # changes nothing, so there is nothing to reconcile.
+        creates = [c for c in claimed if c.claimed_from == "pending" or c.is_update]
+        checks = [c for c in claimed if c.claimed_from != "pending" and not c.is_update]
         tasks: list[Callable[[], None]] = [
             functools.partial(self._guard, self.deliver, c) for c in creates
         ]
@@ -294,7 +300,10 @@ class Worker:
             REQUEST_ID.reset(token)
 
     def _deliver(self, claim: Submission) -> None:
-        sent = self._send(claim)
+        if claim.is_update:
+            self._update(claim)
+            return
+        sent = self._send(claim, lambda: self.client.create_ticket(claim.draft))
         if sent is None:
             self.store.release(claim)
             return
@@ -339,8 +348,11 @@ class Worker:
             )
         faults.reached("stored")
 
-    def _send(self, claim: Submission) -> tuple[float, str, ProProfsError | None] | None:
-        """Send the claim's create in one of the ``concurrency`` upstream slots: when it was
+    def _send(
+        self, claim: Submission, call: Callable[[], str]
+    ) -> tuple[float, str, ProProfsError | None] | None:
+        """Make the claim's call (a create: the new ticket's id; an update: the ticket's) in
+        one of the ``concurrency`` upstream slots: when it was
         started, the ticket id, or what went wrong; None when it must not be sent now (the
         breaker is open, or waiting for the rate limit ate the lease). The slot is free again
         the moment the answer is in, so the next claim's create goes out while this one's
@@ -355,9 +367,85 @@ class Worker:
             ):
                 return None  # sending now could race a reconcile
             try:
-                return started, self.client.create_ticket(claim.draft), None
+                return started, call(), None
             except ProProfsError as exc:
                 return started, "", exc
+
+    # --- one update -------------------------------------------------------------------------
+
+    def _update(self, claim: Submission) -> None:
+        """Send one claimed update to its ticket, in order (outbox/updates.py): after its
+        create, never after a newer update, never beside an older one in flight."""
+        now = self.clock()
+        target = self.store.get(claim.target or "")
+        if target is None or target.state in ("dead", "suppressed"):
+            state = "gone" if target is None else target.state
+            reason = (
+                f"the create of its ticket ({claim.target}) is {state}; replay that first, "
+                "then this update"
+            )
+            if self.store.finish(claim, Outcome.dead(reason), kind="update", started_at=now):
+                self._dead(claim, reason)
+            self.metrics.delivery(claim.route, "update_dead")
+            return
+        if target.ticket_id is None:
+            # Its ticket is not made yet: look again when the create is next tried.
+            at = min(max(target.next_attempt_at, now + 1.0), now + UPDATE_WAIT)
+            self.store.updates.postpone(
+                claim, at, f"waiting for the create of its ticket ({target.id}, {target.state})"
+            )
+            return
+        newer = self.store.updates.superseded(claim)
+        if newer is not None:
+            self._supersede(claim, newer, now)
+            return
+        ends = self.store.updates.older_in_flight(claim, now)
+        if ends is not None:
+            at = min(ends, now + UPDATE_WAIT)
+            self.store.updates.postpone(claim, at, "waiting for the update before it")
+            return
+        ticket_id = target.ticket_id
+        sent = self._send(claim, lambda: self._update_call(ticket_id, claim))
+        if sent is None:
+            self.store.release(claim)
+            return
+        started, _, failure = sent
+        if failure is None:
+            self._upstream(None)
+            if self._record(
+                claim,
+                lambda: self.store.finish(
+                    claim, Outcome.delivered(ticket_id), kind="update", started_at=started
+                ),
+            ):
+                self.metrics.delivery(claim.route, "updated")
+                log.info("update %s sent to ticket %s", claim.id, ticket_id)
+            return
+        if isinstance(failure, AuthenticationError | InvalidRequestError):
+            self._upstream(None)
+            reason = f"ticket {ticket_id} refused the update: {failure}"
+            if self.store.finish(
+                claim, Outcome.dead(reason, failure.status), kind="update", started_at=started
+            ):
+                self._dead(claim, reason)
+            self.metrics.delivery(claim.route, "update_dead")
+            log.warning("update %s is dead: %s", claim.id, reason)
+            return
+        self._upstream(failure)
+        newer = self.store.updates.superseded(claim)
+        if newer is not None:  # the newer one carries this one's state: no retry
+            self._supersede(claim, newer, started)
+            return
+        self._retry_or_dead(claim, failure, str(failure), started, failure.status, kind="update")
+
+    def _update_call(self, ticket_id: str, claim: Submission) -> str:
+        self.client.update_ticket(ticket_id, as_update(claim.draft))
+        return ticket_id
+
+    def _supersede(self, claim: Submission, newer: str, started: float) -> None:
+        outcome = Outcome("suppressed", error=f"superseded by the newer update {newer}")
+        self.store.finish(claim, outcome, kind="update", started_at=started)
+        self.metrics.delivery(claim.route, "update_superseded")
 
     def _dead(self, claim: Submission, reason: str) -> None:
         if self.on_dead is not None:

@@ -62,6 +62,9 @@ class Source:
     preprocess: Callable[[Any], Any] | None = None
     split: Callable[[Mapping[str, Any]], list[dict[str, Any]]] | None = None
     alert_dedup_key: str | None = None  # the dedup key in per-alert mode
+    # Put before the subject of a resolved group's ticket (``update:``): nothing when the
+    # preset's own subject already says the state.
+    resolved_prefix: str = ""
     docs: str = ""
 
     def parse(self, body: bytes, mimetype: str, form: Mapping[str, str]) -> Any:
@@ -75,6 +78,9 @@ class Source:
         payload = parse_json_or_form(body, form if use_form else {})
         return self.preprocess(payload) if self.preprocess else payload
 
+
+#: The resolved prefix of a subject that does not say the state itself.
+RESOLVED_PREFIX = "[RESOLVED] "
 
 NOT_AN_OBJECT = "The body must be a JSON object."
 
@@ -134,6 +140,7 @@ GENERIC = Source(
     "('resolved', 'ok', 'closed', 'recovered') else 'firing' }}",
     priority="{{ data.priority or data.severity or '' }}",
     priority_map=SEVERITY_MAP,
+    resolved_prefix=RESOLVED_PREFIX,
     docs="Any JSON object; subject from subject/title/summary/message/text, body lists every key.",
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from . import Source, nested, register, template, tolerant
+from . import RESOLVED_PREFIX, Source, nested, register, template, tolerant
 
 SOURCE = register(
     Source(
@@ -49,6 +49,7 @@ SOURCE = register(
         },
         dedup_key="{{ 'issue:' ~ data.data.issue.id if data.data.issue else 'issue:' ~ "
         "(data.data.event.issue_id or data.data.event.event_id or data.data.event.title) }}",
+        resolved_prefix=RESOLVED_PREFIX,
         docs="Sentry internal integration: issue and alert webhooks.",
     )
 )
