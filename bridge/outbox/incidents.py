@@ -88,15 +88,7 @@ class IncidentStore:
             "created_at": now,
             "updated_at": now,
         }
-        # What the new ticket says: one firing, seen now.
-        tracked = {
-            "occurrences": 1,
-            "first_seen": now,
-            "last_seen": now,
-            "state": "firing",
-            "priority": draft.priority,
-            "update_id": None,
-        }
+        tracked = _fresh(draft, now)
         try:
             with self.db.write() as conn:
                 if generation == 1:
@@ -249,6 +241,18 @@ class IncidentStore:
                 incident_events.delete().where(incident_events.c.received_at < cutoff)
             )
         return int(result.rowcount)
+
+
+def _fresh(draft: TicketDraft, now: float) -> dict[str, Any]:
+    """What a new generation's ticket says: one firing, seen now."""
+    return {
+        "occurrences": 1,
+        "first_seen": now,
+        "last_seen": now,
+        "state": "firing",
+        "priority": draft.priority,
+        "update_id": None,
+    }
 
 
 def _incident_query() -> sa.Select[Any]:

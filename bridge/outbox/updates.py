@@ -1,20 +1,16 @@
 """Updates of alert tickets, through the outbox: coalesced, ordered, after their create.
 
-Each notification of an alert group whose ticket is open changes what the bridge keeps
-that ticket saying (the incident's tracked state: firings, first and last seen, state,
-priority). The ticket learns it through an update, a submission like a create with a
-``target`` (the create's submission), so it is stored, retried, dead-lettered, replayed
-and shown like any other.
+Each notification of a group whose ticket is open changes the incident's tracked state;
+an update (a submission whose ``target`` is the create) carries it to the ticket, and is
+stored, retried, dead-lettered, replayed and shown like any other submission.
 
-- **Coalesced.** An incident has at most one update waiting (``pending``); each new
-  notification rewrites that one's draft, so it carries the latest state when it goes.
-  A new one is made only once the last has been sent, due ``every`` seconds after it.
-  While the create itself has never been sent, the notification goes into its draft
-  instead: the ticket is made as it now stands.
-- **Ordered.** An update is sent only while no newer update of its ticket exists (an
-  older one is ``suppressed`` as superseded: the newer carries all it had) and no older
-  one is in flight under a live lease. Both are checked after the claim, and a claim's
-  lease outlives its call, so an older state never lands after a newer one.
+- **Coalesced.** At most one update per ticket waits; each notification rewrites its
+  draft. A new one is made once the last was sent, due ``every`` seconds after it. A
+  create never sent takes the notification itself.
+- **Ordered.** An update is sent only while no newer update of its ticket exists (the
+  older is ``suppressed``: the newer carries all it had) and no older one is in flight
+  under a live lease, both checked after the claim; a lease outlives its call, so an
+  older state never lands after a newer one.
 - **After the create.** An update whose ticket is not made yet waits for it.
 """
 

@@ -15,7 +15,7 @@ from bridge.app import create_app
 from bridge.config import Settings
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.support.alerts import FIRING, RESOLVED, deliver, post
+from tests.support.alerts import FIRING, RESOLVED, deliver, due_now, post
 from tests.support.configs import settings_with
 
 UPDATE = """
@@ -195,7 +195,7 @@ def test_an_update_waits_for_its_tickets_create(alerts: Any, emulator: EmulatorS
     assert waiting.state == "pending" and waiting.attempts == 0
     assert "waiting for the create of its ticket" in (waiting.last_error or "")
     emulator.state.faults.update({"error_rate": 0.0})
-    store_due_now(store)
+    due_now(store)
     deliver(store, settings)
     (ticket,) = tickets(emulator)
     assert ticket.priority == "high" and len(ticket.updates) == 1
@@ -233,12 +233,3 @@ def deliver_once(store: SubmissionStore, settings: Settings) -> None:
         )
         for claim in store.claim(worker.owner, 10):
             worker.deliver(claim)
-
-
-def store_due_now(store: SubmissionStore) -> None:
-    from bridge.outbox.tables import submissions
-
-    with store.db.write() as conn:
-        conn.execute(
-            submissions.update().where(submissions.c.state == "pending").values(next_attempt_at=0.0)
-        )

@@ -69,3 +69,13 @@ def deliver(store: SubmissionStore, settings: Settings) -> None:
         Worker(store, client, DeliverySettings(poll_interval=0.05)).run(
             until_idle=True, max_seconds=20
         )
+
+
+def due_now(store: SubmissionStore) -> None:
+    """Make everything waiting due now (past a retry's or an update's wait)."""
+    from bridge.outbox.tables import submissions
+
+    with store.db.write() as conn:
+        conn.execute(
+            submissions.update().where(submissions.c.state == "pending").values(next_attempt_at=0.0)
+        )
