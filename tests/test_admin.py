@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,6 +94,81 @@ def test_replay_one_and_all(console: Any) -> None:
     home = client.get("/admin").get_data(as_text=True)
     assert client.post("/admin/dead/replay", data={"csrf_token": token(home)}).status_code == 303
     assert store.counts()["pending"] == 3
+
+
+def test_dead_letters_replay_by_route_error_and_time_after_showing_how_many(
+    console: Any,
+) -> None:
+    client, store = console
+    log_in(client)
+    t0 = time.time() - 7200
+    dead = {}
+    for n, (route, error, age) in enumerate(
+        [
+            ("alerts", "ProProfs answered 503", 3600),
+            ("alerts", "ProProfs answered 503", 60),
+            ("alerts", "refused: bad inbox", 60),
+            ("signed", "ProProfs answered 503", 60),
+        ]
+    ):
+        sid = store.enqueue(route, "hook", TicketDraft(email="a@b.co", subject=f"s{n}")).id
+        (claim,) = store.claim("w", 1)
+        store.finish(claim, Outcome.dead(error), kind="create", started_at=t0, now=t0 + 7200 - age)
+        dead[n] = sid
+    since = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() - 1800))
+    query = {"route": "alerts", "error": "503", "since": since}
+    page = client.get("/admin/dead", query_string=query).get_data(as_text=True)
+    assert "<b>1</b> dead submission(s) match" in page and "Replay these 1" in page
+    assert dead[1] in page and dead[0] not in page and dead[3] not in page
+    # What was shown is what runs: a count that changed meanwhile sends nothing.
+    stale = client.post(
+        "/admin/dead/replay", data={**query, "expected": "2", "csrf_token": token(page)}
+    )
+    assert stale.status_code == 200 and "the number has changed" in stale.get_data(as_text=True)
+    assert store.get(dead[1]).state == "dead"  # type: ignore[union-attr]
+    done = client.post(
+        "/admin/dead/replay", data={**query, "expected": "1", "csrf_token": token(page)}
+    )
+    assert done.status_code == 303 and "replayed=1" in done.headers["Location"]
+    assert [store.get(dead[n]).state for n in range(4)] == [  # type: ignore[union-attr]
+        "dead",
+        "pending",
+        "dead",
+        "dead",
+    ]
+    assert "Replayed 1 dead" in client.get(done.headers["Location"]).get_data(as_text=True)
+    bad = client.get("/admin/dead", query_string={"since": "yesterday"})
+    assert bad.status_code == 200
+    assert "since: &#39;yesterday&#39; is not a time" in bad.get_data(as_text=True)
+    everything = client.get("/admin/dead").get_data(as_text=True)
+    assert "<b>3</b> dead submission(s) match (all)" in everything
+
+
+def test_ticket_updates_show_beside_their_create(console: Any) -> None:
+    client, store = console
+    log_in(client)
+    draft = TicketDraft(email="a@b.co", subject="Disk full", priority="normal")
+    create = store.incidents.open(
+        "alerts", "hook", "alerts:g", 1, draft, submission_id="pb-" + "a" * 20
+    )
+    store.claim("w", 1)  # sent: a notification now needs an update
+    noted = store.updates.note(
+        "alerts",
+        "alerts:g",
+        1,
+        status="resolved",
+        priority=None,
+        rule="raise",
+        every=60,
+        build=lambda tracked, made: dataclasses.replace(made.draft, subject="[RESOLVED] Disk full"),
+    )
+    assert noted is not None
+    page = client.get(f"/admin/submissions/{create.id}").get_data(as_text=True)
+    assert "Updates of this ticket" in page and noted.submission_id in page
+    page = client.get(f"/admin/submissions/{noted.submission_id}").get_data(as_text=True)
+    assert f'An update of the ticket made by <a href="/admin/submissions/{create.id}">' in page
+    listed = client.get("/admin/submissions").get_data(as_text=True)
+    assert "update of</span>" in listed and "[RESOLVED] Disk full" in listed
 
 
 def test_search_detail_and_ticket_link(console: Any) -> None:

@@ -124,18 +124,42 @@ def outbox_show(config_file: str | None, submission_id: str) -> None:
 @outbox.command("replay")
 @config_option
 @click.argument("submission_id", required=False)
-@click.option("--all-dead", is_flag=True, help="Replay every dead submission.")
+@click.option("--all-dead", is_flag=True, help="Replay every dead submission the filters take.")
 @click.option("--route", help="With --all-dead: only this route's.")
+@click.option("--error", help="With --all-dead: only those whose last error has this text.")
+@click.option("--since", help="With --all-dead: only those dead since (UTC, YYYY-MM-DD HH:MM).")
+@click.option("--until", help="With --all-dead: only those dead before (UTC).")
+@click.option("--dry-run", is_flag=True, help="With --all-dead: say how many, replay none.")
 def outbox_replay(
-    config_file: str | None, submission_id: str | None, all_dead: bool, route: str | None
+    config_file: str | None,
+    submission_id: str | None,
+    all_dead: bool,
+    route: str | None,
+    error: str | None,
+    since: str | None,
+    until: str | None,
+    dry_run: bool,
 ) -> None:
     """Send dead submissions again from a fresh retry schedule."""
+    from ..outbox.records import DeadFilter
+
     store = open_outbox(settings_or_exit(config_file))
     if all_dead == bool(submission_id):
         click.echo("give a submission id or --all-dead", err=True)
         raise SystemExit(2)
     if all_dead:
-        click.echo(f"replaying {store.replay_all_dead(route=route)} dead submission(s)")
+        try:
+            which = DeadFilter.from_fields(
+                {"route": route, "error": error, "since": since, "until": until}
+            )
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        if dry_run:
+            count = store.count_dead(which)
+            click.echo(f"{count} dead submission(s) would be replayed ({which.describe()})")
+            return
+        count = store.replay_dead(which)
+        click.echo(f"replaying {count} dead submission(s) ({which.describe()})")
         return
     assert submission_id is not None
     if not store.replay(submission_id):

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .. import randomness
@@ -90,6 +91,61 @@ class Submission:
             delivered_at=row["delivered_at"],
             target=row.get("target"),
         )
+
+
+@dataclass(frozen=True)
+class DeadFilter:
+    """Which dead submissions a bulk replay takes: of a route, with text in their last
+    error (any case), dead since or before a time (UNIX seconds). Empty: all of them."""
+
+    route: str | None = None
+    error: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    @classmethod
+    def from_fields(cls, values: Mapping[str, Any]) -> DeadFilter:
+        """The filter from the console's fields or the CLI's options; ``since`` and
+        ``until`` are UTC times (``YYYY-MM-DD HH:MM``, or the form's ``T``). Raises
+        ValueError, with a message to act on, for a time that is not one."""
+
+        def moment(name: str) -> float | None:
+            text = (values.get(name) or "").strip()
+            if not text:
+                return None
+            try:
+                parsed = datetime.fromisoformat(text)
+            except ValueError:
+                raise ValueError(
+                    f"{name}: {text!r} is not a time; use YYYY-MM-DD HH:MM (UTC)"
+                ) from None
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=UTC)
+            return parsed.timestamp()
+
+        return cls(
+            route=(values.get("route") or "").strip() or None,
+            error=(values.get("error") or "").strip()[:200] or None,
+            since=moment("since"),
+            until=moment("until"),
+        )
+
+    def describe(self) -> str:
+        """The filter in words, for the console and the CLI."""
+
+        def when(ts: float) -> str:
+            return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+        parts = []
+        if self.route:
+            parts.append(f"of route {self.route}")
+        if self.error:
+            parts.append(f"whose last error has {self.error!r}")
+        if self.since is not None:
+            parts.append(f"dead since {when(self.since)}")
+        if self.until is not None:
+            parts.append(f"dead before {when(self.until)}")
+        return ", ".join(parts) or "all"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from .quarantine import QuarantineStore
 from .records import (
     STATES,
     Attempt,
+    DeadFilter,
     EnqueueResult,
     Outcome,
     StoreUnavailable,
@@ -342,13 +343,8 @@ class SubmissionStore:
         if route:
             query = query.where(s.c.route == route)
         if search:
-            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             query = query.where(
-                sa.or_(
-                    s.c.id == search,
-                    s.c.ticket_id == search,
-                    s.c.draft.like(f"%{escaped}%", escape="\\"),
-                )
+                sa.or_(s.c.id == search, s.c.ticket_id == search, _contains(s.c.draft, search))
             )
         with self.db.read() as conn:
             rows = conn.execute(query).mappings().all()
@@ -389,12 +385,48 @@ class SubmissionStore:
 
     def replay_all_dead(self, *, route: str | None = None, now: float | None = None) -> int:
         """Send every dead submission (of ``route``) again; how many."""
+        return self.replay_dead(DeadFilter(route=route), now=now)
+
+    def count_dead(self, which: DeadFilter) -> int:
+        """How many dead submissions ``which`` takes (those a replay would send)."""
+        with self.db.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(*_dead(which))).scalar() or 0)
+
+    def list_dead(self, which: DeadFilter, *, limit: int = 50) -> Sequence[Submission]:
+        """The dead submissions ``which`` takes, the latest to die first."""
+        query = s.select().where(*_dead(which)).order_by(s.c.updated_at.desc()).limit(limit)
+        with self.db.read() as conn:
+            rows = conn.execute(query).mappings().all()
+        return [Submission.from_row(r) for r in rows]
+
+    def replay_dead(self, which: DeadFilter, *, now: float | None = None) -> int:
+        """Send the dead submissions ``which`` takes again, from a fresh schedule; how many."""
         now = time.time() if now is None else now
-        stmt = s.update().where(s.c.state == "dead", s.c.scrubbed_at.is_(None))
-        if route:
-            stmt = stmt.where(s.c.route == route)
         with self.db.write() as conn:
             result = conn.execute(
-                stmt.values(state="pending", attempts=0, next_attempt_at=now, updated_at=now)
+                s.update()
+                .where(*_dead(which))
+                .values(state="pending", attempts=0, next_attempt_at=now, updated_at=now)
             )
         return int(result.rowcount)
+
+
+def _contains(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
+    """``column`` holds ``text`` (LIKE, its wildcards escaped)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"%{escaped}%", escape="\\")
+
+
+def _dead(which: DeadFilter) -> list[sa.ColumnElement[bool]]:
+    """The conditions of a bulk replay: dead, not scrubbed (nothing left to send), and the
+    filter's. A dead submission's ``updated_at`` is when it died."""
+    where = [s.c.state == "dead", s.c.scrubbed_at.is_(None)]
+    if which.route:
+        where.append(s.c.route == which.route)
+    if which.error:
+        where.append(_contains(sa.func.lower(s.c.last_error), which.error.lower()))
+    if which.since is not None:
+        where.append(s.c.updated_at >= which.since)
+    if which.until is not None:
+        where.append(s.c.updated_at < which.until)
+    return where

@@ -60,6 +60,14 @@ def test_list_show_replay_purge(tmp_path: Path) -> None:
     assert code == 1 and "not a dead submission" in err
     for claim in store.claim("w", 5):
         store.finish(claim, Outcome.dead("again"), kind="create", started_at=now)
+    filters = ["--all-dead", "--error", "AGAIN", "--since", "2020-01-01 00:00"]
+    code, out, _ = run("outbox", "replay", "--config", str(config), *filters, "--dry-run")
+    assert code == 0 and "1 dead submission(s) would be replayed" in out
+    assert "whose last error has 'AGAIN', dead since 2020-01-01 00:00 UTC" in out
+    code, out, _ = run("outbox", "replay", "--config", str(config), "--all-dead", "--error", "503")
+    assert code == 0 and "replaying 0 dead" in out
+    code, _, err = run("outbox", "replay", "--config", str(config), "--all-dead", "--until", "x")
+    assert code == 2 and "is not a time" in err
     code, out, _ = run("outbox", "replay", "--config", str(config), "--all-dead")
     assert code == 0 and "replaying 1 dead" in out
     code, out, _ = run("outbox", "purge", "--config", str(config), "--older-than", "30d")
