@@ -300,6 +300,7 @@ def _alert_route(preset: str, base_url: str, written: Written) -> list[str]:
         out.append(f'    auth: {{hmac: {{scheme: {scheme}, secret: "${{{var}}}"{stamp}}}}}')
     if preset == "generic":
         out.append("    dedup_key: \"{{ data.id or '' }}\"   # one ticket per event id")
+    out.append("    update: {}   # keep its ticket current: severity, resolved, repeats")
     out += [
         "    ticket:",
         "      email: alerts@example.com   # the requester its tickets show",
