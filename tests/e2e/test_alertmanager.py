@@ -3,7 +3,9 @@ suppressed, and a new ticket once the first is closed and the alert keeps firing
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import itertools
 import shutil
 import subprocess
 import time
@@ -14,8 +16,8 @@ import pytest
 import requests
 
 from bridge.proprofs.emulator import EmulatorServer
-from tests.conftest import IN_CI
-from tests.e2e.harness import bridge_server, free_port, wait_until, write_config
+from tests.conftest import IN_CI, pg_schema_url
+from tests.e2e.harness import bridge_server, free_port, run_bridge, wait_until, write_config
 
 pytestmark = pytest.mark.e2e
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -364,3 +366,45 @@ def test_a_storm_from_alertmanager_leaves_no_group_unaccounted_for(
         assert incident is not None
         story = requests.get(f"http://127.0.0.1:{bridge_port}{incident.group(1)}", timeout=10)
         assert "/storms/" in story.text and "full list" in story.text
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_a_real_alertmanager_keeps_its_ticket_current_until_it_resolves(
+    alertmanager: tuple[str, int], emulator: EmulatorServer, tmp_path: Path, engine: str
+) -> None:
+    am, bridge_port = alertmanager
+    block = "update: {every: 1s, fields: {state: CF101-01, occurrences: CF101-02}}"
+    with contextlib.ExitStack() as stack:
+        store_url = (
+            stack.enter_context(pg_schema_url())
+            if engine == "postgres"
+            else f"sqlite:///{tmp_path / 'b.db'}"
+        )
+        config = write_config(
+            tmp_path / "bridge.yaml",
+            store_url,
+            emulator,
+            routes=ROUTES.replace(
+                "    ticket_check_ttl: 0\n", f"    ticket_check_ttl: 0\n    {block}\n"
+            ),
+        )
+        if engine == "postgres":  # as on a server: the schema is migrated before serving
+            assert run_bridge("db", "upgrade", "--config", str(config)).returncode == 0
+        log = tmp_path / "serve.log"
+        stack.enter_context(bridge_server(config, port=bridge_port, log=log))
+        push(am, "DiskFull", "db-1")
+        assert wait_until(lambda: len(emulator.state.tickets) == 1, timeout=30), log.read_text()
+        (ticket,) = emulator.state.tickets.values()
+        assert "Firing notifications: 1" in (ticket.description or "")
+        # Alertmanager repeats the group every 3 s: the count on the ticket follows.
+        assert wait_until(lambda: len(ticket.updates) >= 2, timeout=30), ticket.updates
+        fields = {f["id"]: f["value"] for f in ticket.custom_fields}
+        assert fields["CF101-01"] == "firing" and int(fields["CF101-02"]) >= 2
+        stamps = [dt.datetime.fromisoformat(u["at"]) for u in ticket.updates]
+        assert all(b - a >= dt.timedelta(seconds=0.9) for a, b in itertools.pairwise(stamps))
+        resolve(am, "DiskFull", "db-1")
+        assert wait_until(lambda: ticket.subject.startswith("[RESOLVED:1]"), timeout=30)
+        fields = {f["id"]: f["value"] for f in ticket.custom_fields}
+        assert fields["CF101-01"] == "resolved"
+        assert "Status: resolved" in (ticket.description or "")
+        assert ticket.priority == "high" and len(emulator.state.tickets) == 1

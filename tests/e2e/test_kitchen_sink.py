@@ -51,6 +51,7 @@ def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_
     )
     log = tmp_path / "serve.log"
     accepted: list[str] = []
+    updated: set[str] = set()  # creates whose tickets a resolve or repeat updated
     answers: dict[str, dict[int, int]] = {}
     with bridge_server(KITCHEN_SINK, env=env, log=log) as url:
         for route in hooks:
@@ -78,7 +79,10 @@ def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_
                     if answer.status_code == 202:  # per-alert routes store one per alert
                         accepted.extend(reply.get("ids", [reply["id"]]))
                     else:
-                        assert reply["status"] in ("ignored", "duplicate"), reply
+                        assert reply["status"] in ("ignored", "duplicate", "updated"), reply
+                        if reply["status"] == "updated":  # the route keeps tickets current
+                            assert route.alerts.update is not None, route.name
+                            updated.add(reply["id"])
 
         for preset in presets:  # each preset made a ticket through at least one route
             assert any(
@@ -130,6 +134,13 @@ def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_
             len(accepted),
         )
 
+        # …and every update of a ticket goes out too.
+        with SubmissionStore(store_url) as watching:
+            waiting = ("pending", "in_flight", "unknown")
+            assert wait_until(lambda: not any(watching.counts()[s] for s in waiting), 60), (
+                watching.counts()
+            )
+
         # The ticket exists at ProProfs a moment before the bridge records it.
         def status_of(receipt: str) -> dict:
             return requests.get(f"{url}/widget/support/status/{receipt}", timeout=10).json()
@@ -142,7 +153,15 @@ def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_
         document = requests.get(f"{url}/openapi.json", timeout=10).json()
     store = SubmissionStore(store_url)
     try:
-        assert store.counts().get("delivered") == len(accepted)
+        delivered = store.list(state="delivered", limit=1000)
+        assert len([s for s in delivered if not s.is_update]) == len(accepted)
+        # Each notification that updated a ticket did so through a delivered update (or
+        # went into the create, when that had not been sent yet).
+        assert updated, "no shipped payload resolved or repeated a group on an update route"
+        sent = {s.target for s in delivered if s.is_update}
+        folded = {sid for sid in updated - sent if "Status: resolved" in _ticket_of(emulator, sid)}
+        assert sent | folded >= updated, (updated, sent)
+        assert store.counts()["dead"] == 0
         # The capturing routes kept what they were sent, without their credentials.
         kept = {name: store.captures.list(name) for name in ("alerts-prod", "grafana-signed")}
         assert all(kept.values()), {name: len(c) for name, c in kept.items()}
@@ -175,6 +194,14 @@ def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_
     for secret in kitchen_env(emulator, store_url).values():
         if "ks-" in secret or secret.startswith("whsec_"):
             assert secret not in text
+
+
+def _ticket_of(emulator: EmulatorServer, ref: str) -> str:
+    """The description of the ticket whose reference is ``ref``."""
+    for ticket in emulator.state.tickets.values():
+        if ref in (ticket.description or ""):
+            return ticket.description or ""
+    return ""
 
 
 def _sns_kind(body: bytes) -> str | None:
