@@ -49,6 +49,23 @@ def higher(current: str | None, new: str | None) -> str | None:
     return new if URGENCY.index(new) > URGENCY.index(current) else current
 
 
+#: The longest an update waits before looking again at its ticket's create.
+WAIT = 30.0
+
+
+@dataclass(frozen=True)
+class Hold:
+    """What a claimed update must do instead of going now: die (``dead``: why), give way
+    to a newer update (``superseded_by``), or wait ``until`` (``why``); with none of
+    those, it goes to ``ticket_id``."""
+
+    dead: str | None = None
+    superseded_by: str | None = None
+    until: float | None = None
+    why: str = ""
+    ticket_id: str | None = None
+
+
 @dataclass(frozen=True)
 class Noted:
     """What a notification did to its incident's ticket: ``folded`` into a create not yet
@@ -189,7 +206,7 @@ class UpdateStore:
                 attempts=0,
                 next_attempt_at=due,
                 lease_token=0,
-                meta=json.dumps({**dict(meta or {}), "update_of": create.id}),
+                meta=json.dumps({**dict(meta or {}), "update_of": create.id, "every": every}),
                 created_at=now,
                 updated_at=now,
                 target=create.id,
@@ -198,6 +215,40 @@ class UpdateStore:
         return Noted("update", sid, _with(tracked, sid))
 
     # --- what the worker asks before sending one ------------------------------------------
+
+    def hold(self, update: Submission, now: float) -> Hold:
+        """Whether a claimed update may go now: its ticket's create must have made the
+        ticket, no newer update of it may exist, no older one may be in flight, and the
+        route's ``every`` must have passed since the last one arrived."""
+        target = self.get(update.target or "")
+        if target is None or target.state in ("dead", "suppressed"):
+            state = "gone" if target is None else target.state
+            return Hold(
+                dead=f"the create of its ticket ({update.target}) is {state}; replay that "
+                "first, then this update"
+            )
+        if target.ticket_id is None:
+            # Not made yet: look again when the create is next tried.
+            at = min(max(target.next_attempt_at, now + 1.0), now + WAIT)
+            why = f"waiting for the create of its ticket ({target.id}, {target.state})"
+            return Hold(until=at, why=why)
+        newer = self.superseded(update)
+        if newer is not None:
+            return Hold(superseded_by=newer)
+        ends = self.older_in_flight(update, now)
+        if ends is not None:
+            # Its call takes a second or so; its lease ends much later (a lost worker's).
+            return Hold(until=min(ends, now + 1.0), why="waiting for the update before it")
+        spaced = self.spaced_until(update)
+        if spaced is not None and spaced > now:
+            return Hold(until=spaced, why="waiting out the route's update.every")
+        return Hold(ticket_id=target.ticket_id)
+
+    def get(self, sid: str) -> Submission | None:
+        """One submission (an update's create)."""
+        with self.db.read() as conn:
+            row = conn.execute(s.select().where(s.c.id == sid)).mappings().first()
+        return Submission.from_row(row) if row else None
 
     def superseded(self, update: Submission) -> str | None:
         """The id of a newer update of the same ticket, if there is one (it carries all
@@ -226,6 +277,21 @@ class UpdateStore:
                 )
             ).scalar()
         return None if ends is None else float(ends)
+
+    def spaced_until(self, update: Submission) -> float | None:
+        """When the interval since the last update of the same ticket that arrived ends
+        (its answer was in when it was recorded, so the next arrives at least ``every``
+        after it), or ``None`` when there is nothing to wait for."""
+        every = float(update.meta.get("every") or 0)
+        if every <= 0:
+            return None
+        with self.db.read() as conn:
+            last = conn.execute(
+                sa.select(sa.func.max(s.c.delivered_at)).where(
+                    s.c.target == update.target, s.c.id != update.id, s.c.state == "delivered"
+                )
+            ).scalar()
+        return None if last is None else float(last) + every
 
     def postpone(self, claim: Submission, at: float, why: str, *, now: float | None = None) -> bool:
         """Give a claimed update back unsent, due again at ``at`` (its attempt not

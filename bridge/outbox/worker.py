@@ -49,9 +49,6 @@ INCIDENT_HISTORY = 90 * 86400.0
 #: commit a few tens of milliseconds later costs delivery nothing (recording holds no
 #: upstream slot, and claims wait in hand), and it leaves intake the write turn.
 DELIVERY_GATHER = 0.03
-#: The longest an update waits before looking again at what it waits for (its ticket's
-#: create, or the update before it).
-UPDATE_WAIT = 30.0
 
 
 @dataclass(frozen=True)
@@ -377,35 +374,20 @@ class Worker:
         """Send one claimed update to its ticket, in order (outbox/updates.py): after its
         create, never after a newer update, never beside an older one in flight."""
         now = self.clock()
-        target = self.store.get(claim.target or "")
-        if target is None or target.state in ("dead", "suppressed"):
-            state = "gone" if target is None else target.state
-            reason = (
-                f"the create of its ticket ({claim.target}) is {state}; replay that first, "
-                "then this update"
-            )
-            if self.store.finish(claim, Outcome.dead(reason), kind="update", started_at=now):
-                self._dead(claim, reason)
+        hold = self.store.updates.hold(claim, now)
+        if hold.dead is not None:
+            if self.store.finish(claim, Outcome.dead(hold.dead), kind="update", started_at=now):
+                self._dead(claim, hold.dead)
             self.metrics.delivery(claim.route, "update_dead")
             return
-        if target.ticket_id is None:
-            # Its ticket is not made yet: look again when the create is next tried.
-            at = min(max(target.next_attempt_at, now + 1.0), now + UPDATE_WAIT)
-            self.store.updates.postpone(
-                claim, at, f"waiting for the create of its ticket ({target.id}, {target.state})"
-            )
+        if hold.superseded_by is not None:
+            self._supersede(claim, hold.superseded_by, now)
             return
-        newer = self.store.updates.superseded(claim)
-        if newer is not None:
-            self._supersede(claim, newer, now)
+        if hold.until is not None:
+            self.store.updates.postpone(claim, hold.until, hold.why)
             return
-        ends = self.store.updates.older_in_flight(claim, now)
-        if ends is not None:
-            # Its call takes a second or so; its lease ends much later (a lost worker's).
-            at = min(ends, now + 1.0)
-            self.store.updates.postpone(claim, at, "waiting for the update before it")
-            return
-        ticket_id = target.ticket_id
+        ticket_id = hold.ticket_id
+        assert ticket_id is not None
         sent = self._send(claim, lambda: self._update_call(ticket_id, claim))
         if sent is None:
             self.store.release(claim)

@@ -8,6 +8,8 @@ import re
 import threading
 import time
 
+import pytest
+
 from bridge.mapping import footer
 from bridge.outbox.records import Outcome, Submission, Tracked, new_submission_id
 from bridge.outbox.retry import RetryPolicy
@@ -242,3 +244,24 @@ def test_two_workers_and_a_stream_of_notifications_land_in_order(
     assert history and history[-1] == 61
     assert history == sorted(history), history  # an older state never landed after a newer
     assert len(history) < 60  # coalesced
+
+
+def test_the_next_update_waits_until_every_has_passed_since_the_last_arrived(
+    store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer
+) -> None:
+    opened(store, time.time())
+    ticket_id = deliver_create(store, client)
+    note(store, time.time(), every=60)
+    Worker(store, client, FAST).run(until_idle=True, max_seconds=10)
+    (first,) = store.updates.of(store.list()[-1].id)
+    assert first.state == "delivered" and first.delivered_at is not None
+    second = note(store, time.time(), every=60).submission_id
+    due_now(store)  # even when asked early (a replay, a clock step), the worker waits
+    worker = Worker(store, client, FAST)
+    (claim,) = store.claim(worker.owner, 5)
+    worker.deliver(claim)
+    waiting = store.get(second)
+    assert waiting is not None and waiting.state == "pending"
+    assert waiting.last_error == "waiting out the route's update.every"
+    assert waiting.next_attempt_at == pytest.approx(first.delivered_at + 60)
+    assert len(emulator.state.tickets[ticket_id].updates) == 1
