@@ -107,11 +107,10 @@ def receive_alert(route: Route, ready: Prepared) -> Outcome:
     key = ready.dedup_key
     if status == "resolved":
         if key is not None:
+            resolved = _resolve(route, ready, key) if route.alerts.update else None
+            if resolved is not None:
+                return resolved
             _note(route, key, "resolved", "resolved", ready)
-            if route.alerts.update is not None:
-                resolved = _resolve(route, ready, key)
-                if resolved is not None:
-                    return resolved
         if route.alerts.resolved == "ignore":
             return Outcome("ignored")
         key = f"{key}:resolved" if key else None
@@ -230,8 +229,8 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
     if current is not None:
         steering = _steering(route, key, current)
         if not steering.closed:
-            _note(route, key, "firing", "repeat", ready, generation=current.generation)
-            _keep_current(route, ready, key, current, "firing")
+            if _keep_current(route, ready, key, current, "firing", "repeat") is None:
+                _note(route, key, "firing", "repeat", ready, generation=current.generation)
             return Outcome("duplicate", current.submission.id)
         if steering.muted:
             _note(route, key, "firing", "muted", ready, generation=current.generation)
@@ -257,7 +256,7 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
         now = bridge().clock()
         first = Tracked(1, now, now, "firing", ready.draft.priority)
         lines = status_block(first, incident_link(route, key), previous)
-    ready = _with_lines(ready, lines)
+    made = _with_lines(ready, lines)
     meta = request_meta({"previous_ticket": previous} if previous else None)
     result = stored(
         lambda: store.incidents.open(
@@ -265,17 +264,31 @@ def _incident(route: Route, ready: Prepared, key: str) -> Outcome:
             route.kind,
             key,
             generation,
-            ready.draft,
-            submission_id=ready.submission_id,
+            made.draft,
+            submission_id=made.submission_id,
             meta=meta,
         ),
         route,
     )
     if result.duplicate:
-        _note(route, key, "firing", "repeat", ready, generation=generation)
+        _raced(route, ready, key, generation)
         return Outcome("duplicate", result.id)
-    _note(route, key, "firing", "ticket", ready, generation=generation, submission_id=result.id)
+    _note(route, key, "firing", "ticket", made, generation=generation, submission_id=result.id)
     return Outcome("accepted", result.id)
+
+
+def _raced(route: Route, ready: Prepared, key: str, generation: int) -> None:
+    """Another request opened this generation first: this one is a repeat of it, counted
+    on its ticket where the route keeps tickets current."""
+    if route.alerts.update is not None:
+        latest = stored(lambda: bridge().store.incidents.get(route.name, key), route)
+        if (
+            latest is not None
+            and latest.generation == generation
+            and _keep_current(route, ready, key, latest, "firing", "repeat") is not None
+        ):
+            return
+    _note(route, key, "firing", "repeat", ready, generation=generation)
 
 
 def _resolve(route: Route, ready: Prepared, key: str) -> Outcome | None:
@@ -284,17 +297,18 @@ def _resolve(route: Route, ready: Prepared, key: str) -> Outcome | None:
     current = stored(lambda: bridge().store.incidents.get(route.name, key), route)
     if current is None or current.submission.state in ("dead", "suppressed"):
         return None
-    noted = _keep_current(route, ready, key, current, "resolved")
+    noted = _keep_current(route, ready, key, current, "resolved", "resolved")
     if noted is None:
         return None
     return Outcome("updated", current.submission.id)
 
 
 def _keep_current(
-    route: Route, ready: Prepared, key: str, current: Incident, status: str
+    route: Route, ready: Prepared, key: str, current: Incident, status: str, outcome: str
 ) -> Noted | None:
-    """Track one more notification of an open ticket's group and have the ticket say so
-    (nothing on a route without ``update:``)."""
+    """Track one more notification of an open ticket's group and have the ticket say so,
+    noting it (as ``outcome``) for the incident page in the same write; ``None`` on a
+    route without ``update:``, or when the group's incident has moved on."""
     update = route.alerts.update
     if update is None:
         return None
@@ -311,6 +325,7 @@ def _keep_current(
             every=update.every,
             build=lambda tracked, create: ticket_now(route, ready.draft, tracked, create, link),
             meta=request_meta(),
+            history=(outcome, group_labels(ready.data)),
             now=bridge().clock(),
         ),
         route,

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from ..proprofs.models import TicketDraft
@@ -149,25 +150,7 @@ class IncidentStore:
         """Note one notification of an alert group (its incident page lists them)."""
         now = time.time() if now is None else now
         with self.db.write() as conn:
-            conn.execute(
-                incident_events.insert().values(
-                    route=route,
-                    key=key,
-                    generation=generation,
-                    status=status,
-                    outcome=outcome,
-                    submission_id=submission_id,
-                    received_at=now,
-                )
-            )
-            values: dict[str, Any] = {"resolved_at": now if status == "resolved" else None}
-            if labels:
-                values["labels"] = json.dumps(dict(labels))
-            conn.execute(
-                incidents.update()
-                .where(incidents.c.route == route, incidents.c.key == key)
-                .values(**values)
-            )
+            record_event(conn, route, key, generation, status, outcome, submission_id, labels, now)
 
     def record_check(
         self,
@@ -241,6 +224,39 @@ class IncidentStore:
                 incident_events.delete().where(incident_events.c.received_at < cutoff)
             )
         return int(result.rowcount)
+
+
+def record_event(
+    conn: Connection,
+    route: str,
+    key: str,
+    generation: int,
+    status: str,
+    outcome: str,
+    submission_id: str | None,
+    labels: Mapping[str, str] | None,
+    now: float,
+) -> None:
+    """One notification's line of the incident's history, in the caller's transaction."""
+    conn.execute(
+        incident_events.insert().values(
+            route=route,
+            key=key,
+            generation=generation,
+            status=status,
+            outcome=outcome,
+            submission_id=submission_id,
+            received_at=now,
+        )
+    )
+    values: dict[str, Any] = {"resolved_at": now if status == "resolved" else None}
+    if labels:
+        values["labels"] = json.dumps(dict(labels))
+    conn.execute(
+        incidents.update()
+        .where(incidents.c.route == route, incidents.c.key == key)
+        .values(**values)
+    )
 
 
 def _fresh(draft: TicketDraft, now: float) -> dict[str, Any]:

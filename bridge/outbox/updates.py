@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..proprofs.models import PRIORITIES, TicketDraft, TicketUpdate
+from .incidents import record_event
 from .records import Submission, Tracked, new_submission_id
 from .tables import incidents, submissions
 
@@ -94,12 +95,14 @@ class UpdateStore:
         every: float,
         build: Callable[[Tracked, Submission], TicketDraft],
         meta: Mapping[str, Any] | None = None,
+        history: tuple[str, Mapping[str, str]] | None = None,
         now: float | None = None,
     ) -> Noted | None:
         """Track one notification (``status`` firing or resolved, ``priority`` what its
         severity maps to) of generation ``generation`` and make sure its ticket will say
         so. ``rule``: ``raise`` the ticket's priority, ``follow`` it, or ``keep`` it.
-        ``build`` makes the ticket as
+        ``history``: the notification's line on the incident page (its outcome and the
+        group's labels), written in the same transaction. ``build`` makes the ticket as
         it must now read from the tracked state and the create. One transaction, which
         holds the incident's row (PostgreSQL: locked; SQLite: the writers' turn), so
         notifications of one group are counted one after another, never lost."""
@@ -117,6 +120,9 @@ class UpdateStore:
             )
             if row is None:
                 return None  # a new generation began meanwhile: its own ticket says the rest
+            if history is not None:
+                outcome, labels = history
+                record_event(conn, route, key, generation, status, outcome, None, labels, now)
             created = row["created_at"]
             before = Tracked(
                 occurrences=row["occurrences"] or 1,

@@ -233,3 +233,24 @@ def deliver_once(store: SubmissionStore, settings: Settings) -> None:
         )
         for claim in store.claim(worker.owner, 10):
             worker.deliver(claim)
+
+
+def test_a_first_notification_that_lost_the_race_to_open_is_counted_as_a_repeat(
+    alerts: Any, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, store, settings = alerts
+    sid = post(client, FIRING)[1]["id"]
+    deliver(store, settings)
+    real_get = store.incidents.get
+    calls = {"n": 0}
+
+    def stale_once(route: str, key: str) -> Any:
+        calls["n"] += 1  # the first read misses the incident another request just opened
+        return None if calls["n"] == 1 else real_get(route, key)
+
+    monkeypatch.setattr(store.incidents, "get", stale_once)
+    assert post(client, FIRING) == (200, {"status": "duplicate", "id": sid})
+    monkeypatch.undo()
+    deliver(store, settings)
+    (ticket,) = tickets(emulator)
+    assert "Firing notifications: 2" in ticket.description
