@@ -5,6 +5,7 @@ config, and schemathesis run against that document."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import requests
 
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
+from tests.conftest import pg_schema_url
 from tests.e2e.harness import bridge_server, error_lines, schemathesis, wait_until
 from tests.e2e.kitchen import (
     EXAMPLE_PAYLOADS,
@@ -40,8 +42,21 @@ def post_hook(url: str, route: Any, body: bytes, content_type: str) -> requests.
     )
 
 
-def test_every_shipped_payload_through_its_routes(emulator: EmulatorServer, tmp_path: Path) -> None:
-    store_url = f"sqlite:///{tmp_path / 'kitchen.db'}"
+@pytest.mark.parametrize("engine", ["sqlite", "postgres"])
+def test_every_shipped_payload_through_its_routes(
+    emulator: EmulatorServer, tmp_path: Path, engine: str
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if engine == "postgres":
+            store_url = stack.enter_context(pg_schema_url())
+            with SubmissionStore(store_url, auto_upgrade=False) as migrator:
+                migrator.upgrade()  # as `bridge db upgrade` does before serving
+        else:
+            store_url = f"sqlite:///{tmp_path / 'kitchen.db'}"
+        _through_every_route(emulator, tmp_path, store_url)
+
+
+def _through_every_route(emulator: EmulatorServer, tmp_path: Path, store_url: str) -> None:
     env = kitchen_env(emulator, store_url)
     settings = kitchen_settings(env)
     hooks = [r for r in settings.routes.values() if r.kind == "hook"]
