@@ -395,6 +395,7 @@ class Worker:
         started, _, failure = sent
         if failure is None:
             self._upstream(None)
+            faults.reached("update_sent")
             if self._record(
                 claim,
                 lambda: self.store.finish(
