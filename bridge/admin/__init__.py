@@ -12,7 +12,7 @@ import ipaddress
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
 
@@ -39,7 +39,7 @@ from ..intake import captures as bench
 from ..intake.files import link
 from ..intake.state import bridge
 from ..mapping import without_footer
-from ..outbox.records import STATES, DeadFilter, Submission, describe_erasure
+from ..outbox.records import STATES, describe_erasure
 from ..proxies import peer_in
 
 log = logging.getLogger(__name__)
@@ -345,68 +345,6 @@ def replay(submission_id: str) -> Response:
     )
 
 
-@blueprint.get("/dead")
-@login_required
-def dead() -> Response:
-    """GET /admin/dead: dead letters by route, error text and when they died; how many a
-    replay of those would send, before it runs."""
-    return _dead_page(request.args)
-
-
-@blueprint.post("/dead/replay")
-@login_required
-def replay_all() -> Response:
-    """POST: send the dead submissions the filter takes again. The form carries the count
-    it showed (``expected``): when the filter now takes another number, nothing is sent
-    and the page shows the new count to confirm."""
-    check_csrf()
-    form = request.form
-    try:
-        which = DeadFilter.from_fields(form)
-    except ValueError:
-        return _dead_page(form)  # which says what is wrong with it
-    store = bridge().store
-    expected = form.get("expected", type=int)
-    if expected is not None and store.count_dead(which) != expected:
-        return _dead_page(
-            form,
-            problem=f"{expected} matched when you looked; the number has changed since. "
-            "Check the list and replay again.",
-        )
-    count = store.replay_dead(which)
-    log.info("console: replayed %d dead submission(s) (%s)", count, which.describe())
-    args: dict[str, Any] = {k: form.get(k, "") for k in DEAD_FILTERS if form.get(k)}
-    return cast(Response, redirect(url_for("admin.dead", replayed=count, **args), code=303))
-
-
-#: The dead-letter filter's fields, in the page's query and form.
-DEAD_FILTERS = ("route", "error", "since", "until")
-
-
-def _dead_page(values: Any, problem: str | None = None) -> Response:
-    state = bridge()
-    fields = {k: (values.get(k) or "").strip() for k in DEAD_FILTERS}
-    rows: Sequence[Submission] = []
-    count = 0
-    try:
-        which: DeadFilter | None = DeadFilter.from_fields(values)
-    except ValueError as exc:
-        which, problem = None, str(exc)
-    if which is not None:
-        count = state.store.count_dead(which)
-        rows = state.store.list_dead(which)
-    return page(
-        "admin/dead.html",
-        rows=rows,
-        count=count,
-        described=which.describe() if which else "",
-        fields=fields,
-        routes=state.settings.routes,
-        problem=problem,
-        replayed=request.args.get("replayed", type=int),
-    )
-
-
 @blueprint.get("/incidents")
 @login_required
 def incidents() -> Response:
@@ -613,3 +551,7 @@ def _masked_url(url: str) -> str:
     import sqlalchemy as sa
 
     return sa.make_url(url).render_as_string(hide_password=True)
+
+
+# The dead-letter views register on the same blueprint.
+from . import dead as _dead  # noqa: E402, F401

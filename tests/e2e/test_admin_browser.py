@@ -199,3 +199,44 @@ def test_the_spam_view_shows_what_matched_and_releases_a_person(
         assert wait_until(lambda: len(emulator.state.tickets) == 1, timeout=20)
     (ticket,) = emulator.state.tickets.values()
     assert ticket.email == "priya@example.com"
+
+
+def test_dead_letters_are_replayed_by_filter_after_the_count_is_shown(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    need_chromium()
+    config = write_config(tmp_path / "bridge.yaml", f"sqlite:///{tmp_path / 'd.db'}", emulator)
+    config.write_text(
+        config.read_text() + f'admin: {{password_hash: "{generate_password_hash(PASSWORD)}"}}\n'
+    )
+    set_faults(emulator, auth_failure=True)  # ProProfs refuses the token: dead at once
+    with bridge_server(config) as url:
+        for n in range(3):
+            requests.post(
+                f"{url}/hooks/events", json={"id": f"d{n}", "title": f"Dead {n}"}, timeout=10
+            ).raise_for_status()
+        with chromium() as browser:
+            page = browser.new_page()  # type: ignore[attr-defined]
+            page.goto(f"{url}/admin")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{url}/admin")
+            page.get_by_role("link", name="Dead letters").click()
+            page.wait_for_url("**/admin/dead")
+
+            def matching() -> str:
+                page.reload()
+                return page.locator("#dead-count").inner_text()
+
+            assert wait_until(lambda: matching().startswith("3 dead"), timeout=30)
+            page.get_by_label("Error has").fill("no such text in any error")
+            page.get_by_role("button", name="Show").click()
+            assert page.locator("#dead-count").inner_text().startswith("0 dead")
+            assert page.get_by_role("button", name="Replay these").count() == 0
+            page.get_by_label("Error has").fill("token")
+            page.get_by_role("button", name="Show").click()
+            assert page.locator("#dead-count").inner_text().startswith("3 dead")
+            set_faults(emulator, auth_failure=False)
+            page.get_by_role("button", name="Replay these 3").click()
+            page.get_by_text("Replayed 3 dead submission(s).").wait_for()
+            assert wait_until(lambda: len(emulator.state.tickets) == 3, timeout=30)

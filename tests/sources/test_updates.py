@@ -69,6 +69,7 @@ def cases() -> list[Case]:
     azure = real("azure_monitor/azure-monitor-docs_common-schema_sample_metric_resolved.json")
     nr = real("newrelic/zulip_newrelic_incident_created_default_payload.json")
     sentry = real("sentry/zulip_sentry_issue_created_for_message.json")
+    sns = real("aws_sns/aws-lambda-go_cloudwatch-alarm-sns-payload-single-metric.json")
     return [
         # Both samples are of one group (the same groupKey).
         Case(
@@ -153,7 +154,17 @@ def cases() -> list[Case]:
             ),
             edit(sentry, put("data.issue.level", "fatal")),
         ),
+        # One sample (ALARM): back to OK is the same alarm's next message, a new MessageId.
+        Case("aws_sns", sns, edit(sns, sns_ok)),
     ]
+
+
+def sns_ok(payload: Payload) -> None:
+    """The alarm's message says OK (a new message: the replay guard knows the first)."""
+    message = payload["Records"][0]["Sns"]
+    alarm = json.loads(message["Message"])
+    alarm.update(OldStateValue="ALARM", NewStateValue="OK")
+    message.update(Message=json.dumps(alarm), MessageId=message["MessageId"][:-1] + "f")
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c.source)
@@ -171,6 +182,7 @@ routes:
     ticket_check_ttl: 0
     ticket: {{email: alerts@example.com}}
     update: {{every: 0s, fields: {{state: CF101-01, occurrences: CF101-02}}}}
+{"    auth: {sns: {verify: false}}" if case.source == "aws_sns" else ""}
 """,
     )
     with SubmissionStore(settings.store) as store:
