@@ -314,17 +314,9 @@ def _incident_from(row: Any) -> Incident:
 
 
 def _tracked(row: Any) -> Tracked:
-    """What the incident's ticket says; an incident from before updates counted its
-    firings counts from its creation, once."""
-    created = row["incident_created_at"]
-    return Tracked(
-        occurrences=row["occurrences"] or 1,
-        first_seen=row["first_seen"] or created,
-        last_seen=row["last_seen"] or created,
-        state=row["incident_state"] or "firing",
-        priority=row["incident_priority"],
-        update_id=row["update_id"],
-    )
+    names = ("occurrences", "first_seen", "last_seen", "incident_state", "incident_priority")
+    columns = [row[name] for name in (*names, "update_id")]
+    return Tracked.stored(row["incident_created_at"], *columns)
 
 
 class _Lost(Exception):

@@ -223,6 +223,20 @@ class Tracked:
     priority: str | None  # as the bridge last set it
     update_id: str | None = None  # the newest update of the ticket
 
+    @classmethod
+    def stored(cls, created: float, *columns: Any) -> Tracked:
+        """From an incident's columns (occurrences, first_seen, last_seen, state, priority,
+        update_id); one from before updates counts one firing, at its creation."""
+        occurrences, first_seen, last_seen, state, priority, update_id = columns
+        return cls(
+            occurrences or 1,
+            first_seen or created,
+            last_seen or created,
+            state or "firing",
+            priority,
+            update_id,
+        )
+
 
 @dataclass(frozen=True)
 class IncidentEvent:

@@ -123,15 +123,8 @@ class UpdateStore:
             if history is not None:
                 outcome, labels = history
                 record_event(conn, route, key, generation, status, outcome, None, labels, now)
-            created = row["created_at"]
-            before = Tracked(
-                occurrences=row["occurrences"] or 1,
-                first_seen=row["first_seen"] or created,
-                last_seen=row["last_seen"] or created,
-                state=row["state"] or "firing",
-                priority=row["priority"],
-                update_id=row["update_id"],
-            )
+            names = ("occurrences", "first_seen", "last_seen", "state", "priority", "update_id")
+            before = Tracked.stored(row["created_at"], *[row[name] for name in names])
             tracked = _next(before, status, priority, rule, now)
             create = Submission.from_row(
                 conn.execute(s.select().where(s.c.id == row["create_id"])).mappings().one()

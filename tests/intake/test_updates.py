@@ -15,8 +15,7 @@ from bridge.app import create_app
 from bridge.config import Settings
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
-from tests.support.alerts import FIRING, RESOLVED, deliver, due_now, post
-from tests.support.configs import settings_with
+from tests.support.alerts import FIRING, RESOLVED, config, deliver, due_now, post
 
 UPDATE = """
     update:
@@ -25,27 +24,11 @@ UPDATE = """
 """
 
 
-def config_with_update(emulator: EmulatorServer, store_url: str, block: str) -> Settings:
-    return settings_with(
-        emulator,
-        store_url,
-        f"""
-routes:
-  alerts:
-    kind: hook
-    source: alertmanager
-    ticket_check_ttl: 0
-    ticket: {{email: alerts@example.com, inbox: IB238-500}}
-{block}
-""",
-    )
-
-
 @pytest.fixture
 def alerts(
     emulator: EmulatorServer, store_url: str
 ) -> Iterator[tuple[FlaskClient, SubmissionStore, Settings]]:
-    settings = config_with_update(emulator, store_url, UPDATE)
+    settings = config(emulator, store_url, UPDATE)
     store = SubmissionStore(store_url)
     app = create_app(settings, store=store)
     yield app.test_client(), store, settings
@@ -109,7 +92,7 @@ def test_severity_raises_the_priority_and_never_lowers_it(
 
 
 def test_follow_lowers_the_priority_too(emulator: EmulatorServer, store_url: str) -> None:
-    settings = config_with_update(emulator, store_url, "    update: {every: 0s, priority: follow}")
+    settings = config(emulator, store_url, "    update: {every: 0s, priority: follow}")
     with SubmissionStore(store_url) as store:
         client = create_app(settings, store=store).test_client()
         post(client, severity("critical"))
@@ -122,7 +105,7 @@ def test_follow_lowers_the_priority_too(emulator: EmulatorServer, store_url: str
 def test_resolve_fire_again_and_close_then_a_new_ticket(
     emulator: EmulatorServer, store_url: str
 ) -> None:
-    settings = config_with_update(
+    settings = config(
         emulator,
         store_url,
         """    update:
