@@ -27,6 +27,7 @@ from .observability import (
     new_request_id,
     settings_secrets,
 )
+from .outbox.mirror import Mirror
 from .outbox.records import StoreUnavailable
 from .outbox.store import SubmissionStore
 from .proprofs.client import ProProfsClient
@@ -59,6 +60,22 @@ def proprofs_client(
         read_timeout=p.read_timeout,
         pool_size=pool_size,
         observer=observer,
+    )
+
+
+def mirror_of(settings: Settings, store: SubmissionStore, client: ProProfsClient) -> Mirror | None:
+    """The mirror's sync loop for a delivery process, when the config has ``mirror:``."""
+    if settings.mirror is None:
+        return None
+    import os
+    import socket
+
+    return Mirror(
+        store,
+        client,
+        every=settings.mirror.every,
+        max_calls_per_minute=settings.mirror.max_calls_per_minute,
+        owner=f"{socket.gethostname()}:{os.getpid()}",
     )
 
 

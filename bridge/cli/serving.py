@@ -142,7 +142,7 @@ def _serve_until_signal(server: EmulatorServer) -> None:
 )
 def worker(config_file: str | None, concurrency: int | None, until_idle: bool, nice: int) -> None:
     """Deliver submissions (any number of these may run against one database)."""
-    from ..app import proprofs_client, signing_key
+    from ..app import mirror_of, proprofs_client, signing_key
     from ..observability import Metrics
     from ..outbox.notify import DeadLetterNotifier
     from ..outbox.worker import DELIVERY_GATHER, Worker
@@ -180,6 +180,7 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool, n
             on_dead=notify,
             watches=AlertWatches(settings, lambda: signing_key(settings, store)),
             captures={name: route.alerts.capture for name, route in settings.routes.items()},
+            mirror=mirror_of(settings, store, client),
         )
         runner.install_signal_handlers()
         click.echo(

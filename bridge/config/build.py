@@ -21,6 +21,7 @@ from .schema import (
     DeliverySchema,
     FilesSchema,
     MetricsSchema,
+    MirrorSchema,
     ProProfsSchema,
     ServerSchema,
     TopSchema,
@@ -29,6 +30,7 @@ from .settings import (
     DEFAULT_STORE,
     AdminSettings,
     FileSettings,
+    MirrorSettings,
     ProProfsSettings,
     Route,
     S3Settings,
@@ -82,6 +84,7 @@ def _build(doc: Document) -> Settings:
     admin = load(AdminSchema(), top.get("admin") or {}, ("admin",), report)
     files = load(FilesSchema(), top.get("files") or {}, ("files",), report)
     metrics = load(MetricsSchema(), top.get("metrics") or {}, ("metrics",), report)
+    mirror = load(MirrorSchema(), top["mirror"], ("mirror",), report) if "mirror" in top else None
     if server is not None and admin is not None:
         _proxies(server, admin, report)
     if files is not None and files.get("s3"):
@@ -108,6 +111,7 @@ def _build(doc: Document) -> Settings:
         dead_letters=DeadLetterHook(**delivery["dead_letters"])
         if delivery.get("dead_letters")
         else None,
+        mirror=MirrorSettings(**mirror) if mirror is not None else None,
     )
 
 

@@ -253,6 +253,27 @@ class FilesSchema(Strict):
     )
 
 
+class MirrorSchema(Strict):
+    """A local mirror of the tickets the bridge made, followed through the list API."""
+
+    every = Duration(
+        load_default=30.0,
+        validate=validate.Range(min=1.0, max=3600.0),
+        metadata=about(
+            "How often the mirror asks for the tickets modified since it last looked; when "
+            "nothing changed, that costs one list call."
+        ),
+    )
+    max_calls_per_minute = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=1000),
+        metadata=about(
+            "The most list calls the mirror makes in a minute (the first sync of a large "
+            "account takes as many minutes as it needs)."
+        ),
+    )
+
+
 class TopSchema(Strict):
     """The whole file."""
 
@@ -285,6 +306,14 @@ class TopSchema(Strict):
     delivery = fields.Dict(
         load_default=dict,
         metadata=about("How submissions are sent to ProProfs.", schema=DeliverySchema),
+    )
+    mirror = fields.Dict(
+        metadata=about(
+            "Mirror the tickets the bridge made (status, staff, priority, labels, replies): "
+            "the widget's status view, the alert routes' checks and the incident pages "
+            "read it instead of listing on their own.",
+            schema=MirrorSchema,
+        ),
     )
     defaults = fields.Dict(
         load_default=dict,

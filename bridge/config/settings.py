@@ -283,6 +283,14 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class MirrorSettings:
+    """How the account's tickets are followed through the list API (outbox/mirror.py)."""
+
+    every: float = 30.0  # one poll this often
+    max_calls_per_minute: int = 20  # list calls, across every process of the bridge
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole config, checked and frozen."""
 
@@ -297,3 +305,4 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     files: FileSettings = field(default_factory=FileSettings)
     dead_letters: DeadLetterHook | None = None
+    mirror: MirrorSettings | None = None  # a local mirror of the bridge's tickets

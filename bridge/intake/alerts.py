@@ -36,6 +36,7 @@ from ..proprofs.models import Ticket
 from ..watches import heartbeat_key
 from .accept import Prepared, request_meta, stored
 from .state import bridge, public_link
+from .tickets import current_ticket
 from .updates import status_block, ticket_now
 
 log = logging.getLogger(__name__)
@@ -357,7 +358,7 @@ def _steering(route: Route, key: str, current: Incident) -> Steering:
     ):
         return Steering(not current.ticket_open, current.muted, current.snoozed_until)
     try:
-        ticket = bridge().client.get_ticket(submission.ticket_id)
+        ticket = current_ticket(submission.ticket_id)
     except ProProfsError as exc:
         # Cannot ask: treat it as open (a repeat) rather than risk a duplicate ticket.
         log.warning("cannot check ticket %s for %s: %s", submission.ticket_id, key, exc)

@@ -16,6 +16,7 @@ from itsdangerous import BadSignature
 
 from ..outbox.records import Incident, IncidentEvent
 from .state import bridge
+from .tickets import mirrored_ticket
 
 #: A sender's state at the head of a subject: "[FIRING:2] ", "[RESOLVED] ".
 STATUS_TAG = re.compile(r"^\[(?:FIRING|RESOLVED)(?::\d+)?\]\s*", re.IGNORECASE)
@@ -143,6 +144,10 @@ def _tickets(events: Sequence[IncidentEvent], incident: Incident | None) -> list
                 "state": incident.submission.state,
             }
         )
+    for ticket in tickets:  # what the help desk says of it, where the mirror knows
+        mirrored = mirrored_ticket(str(ticket["ticket_id"])) if ticket["ticket_id"] else None
+        if mirrored is not None:
+            ticket["state"] = f"{mirrored.status} in the help desk"
     return tickets
 
 

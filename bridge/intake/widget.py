@@ -46,6 +46,7 @@ from .forms import (
 )
 from .scripts import Script
 from .state import bridge
+from .tickets import current_ticket
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("widget", __name__)
@@ -346,7 +347,7 @@ class StatusCache:
                 hit = self.entries.get(ticket_id)
                 if hit and time.monotonic() - hit[0] < ttl:
                     return hit[1]
-            ticket = bridge().client.get_ticket(ticket_id)
+            ticket = current_ticket(ticket_id)
             with self.lock:
                 self.entries[ticket_id] = (time.monotonic(), ticket)
                 if len(self.entries) > 10_000:

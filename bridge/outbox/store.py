@@ -27,6 +27,7 @@ from .group import GroupCommit
 from .heartbeats import HeartbeatStore
 from .incidents import IncidentStore
 from .messages import MessageStore
+from .mirror import MirrorStore
 from .pauses import PauseStore
 from .privacy import PrivacyStore
 from .quarantine import QuarantineStore
@@ -79,6 +80,7 @@ class SubmissionStore:
         self.quarantine = QuarantineStore(self.db, self.attachments)  # likely spam, held
         self.incidents = IncidentStore(self.db)  # alert groups, their notifications
         self.updates = UpdateStore(self.db)  # what alert tickets say, and their updates
+        self.mirror = MirrorStore(self.db)  # the bridge's tickets as ProProfs shows them
         self.heartbeats = HeartbeatStore(self.db)  # when each route last heard one
         self.storms = StormStore(self.db)  # the storm guard's windows
         self.messages = MessageStore(self.db)  # webhook ids and the answers given

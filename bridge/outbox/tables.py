@@ -241,3 +241,36 @@ keys = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+#: The mirror: the tickets the bridge made, as the list API last showed them
+#: (outbox/mirror.py); each row names the submission that made its ticket.
+mirror_tickets = sa.Table(
+    "mirror_tickets",
+    metadata,
+    sa.Column("ticket_id", sa.String(64), primary_key=True),
+    sa.Column("submission_id", sa.String(40), nullable=False),
+    sa.Column("route", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("requester", sa.String(255), nullable=False),  # lower case
+    sa.Column("inbox", sa.String(64)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("modified_at", sa.Float, nullable=False),
+    sa.Column("first_reply_at", sa.Float),  # the first public staff reply
+    sa.Column("data", sa.Text, nullable=False),  # the ticket (models.Ticket.to_dict)
+    sa.Column("synced_at", sa.Float, nullable=False),
+)
+sa.Index("ix_mirror_tickets_requester", mirror_tickets.c.requester, mirror_tickets.c.created_at)
+sa.Index("ix_mirror_tickets_inbox", mirror_tickets.c.inbox, mirror_tickets.c.created_at)
+
+#: Where the mirror's sync stands: one row, taken in turn by one process at a time.
+mirror_sync = sa.Table(
+    "mirror_sync",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("cursor", sa.Float),  # every change before this is in the mirror
+    sa.Column("initial_from", sa.Float),  # the first sync's next window; NULL once done
+    sa.Column("initial_page", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("last_poll_at", sa.Float),
+    sa.Column("owner", sa.String(128)),
+    sa.Column("lease_expires_at", sa.Float),
+)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -30,16 +29,17 @@ from ..proprofs.errors import (
     InvalidRequestError,
     ProProfsError,
 )
-from ..proprofs.models import Ticket, TicketFilters
+from ..proprofs.models import TicketFilters
 from ..shutdown import StopSignals
+from .mirror import Mirror
 from .pacing import Breaker, RateLimiter, unreachable
 from .records import Outcome, StoreUnavailable, Submission
+from .references import find_references
 from .retry import RetryPolicy
 from .store import SubmissionStore
 from .updates import as_update
 
 log = logging.getLogger(__name__)
-REF_RE = re.compile(r"\b(pb-[0-9a-f]{20})\b")
 
 #: How often the worker deletes quarantined submissions past their time.
 HOUSEKEEPING_INTERVAL = 60.0
@@ -103,8 +103,10 @@ class Worker:
         watches: Watches | None = None,
         watch_interval: float = 5.0,
         captures: Mapping[str, int] | None = None,
+        mirror: Mirror | None = None,
     ) -> None:
         self.store = store
+        self.mirror = mirror  # the sync loop of the mirror of tickets, in its own thread
         self.watches = watches  # heartbeats and storm windows (watches.py)
         self.watch_interval = watch_interval
         self.on_dead = on_dead  # told of each submission that goes dead (notify.py)
@@ -148,6 +150,12 @@ class Worker:
         next_watch = 0.0
         # One thread per claim in hand: those waiting for an upstream slot have their
         # create ready to go the moment one frees, and recording never holds a slot.
+        syncing = None
+        if self.mirror is not None and not until_idle:
+            syncing = threading.Thread(
+                target=self.mirror.run, args=(self.stop_event,), name="mirror", daemon=True
+            )
+            syncing.start()
         with ThreadPoolExecutor(capacity, thread_name_prefix="deliver") as pool:
             while not self.stop_event.is_set():
                 if deadline is not None and time.monotonic() > deadline:
@@ -186,6 +194,9 @@ class Worker:
                 wake.clear()
             for future in active:
                 future.result()
+        if syncing is not None:
+            self.stop_event.set()
+            syncing.join(timeout=30)
 
     def stop(self) -> None:
         """Ask the worker to stop after the attempts in flight."""
@@ -553,25 +564,3 @@ class Worker:
                     None,
                     kind="reconcile",
                 )
-
-
-def find_references(tickets: Iterable[Ticket], wanted: set[str]) -> dict[str, str]:
-    """Map each wanted reference to the ticket that carries it (lowest id if several)."""
-    found: dict[str, str] = {}
-    for ticket in tickets:
-        texts = [ticket.messages[0].text] if ticket.messages else []
-        texts += [cf.value for cf in ticket.custom_fields]
-        for text in texts:
-            for ref in REF_RE.findall(text):
-                if ref in wanted:
-                    current = found.get(ref)
-                    if current is None or int(ticket.ticket_id) < int(current):
-                        if current is not None:
-                            log.error(
-                                "reference %s is on tickets %s and %s",
-                                ref,
-                                current,
-                                ticket.ticket_id,
-                            )
-                        found[ref] = ticket.ticket_id
-    return found

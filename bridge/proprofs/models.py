@@ -154,6 +154,49 @@ class Ticket:
                 return cf.value
         return None
 
+    def to_dict(self) -> dict[str, Any]:
+        """The ticket as JSON-ready data (times as ISO 8601), for the mirror to keep."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, datetime):
+                return value.isoformat()
+            if isinstance(value, tuple | list):
+                return [plain(v) for v in value]
+            if hasattr(value, "__dataclass_fields__"):
+                return {k: plain(getattr(value, k)) for k in value.__dataclass_fields__}
+            return value
+
+        return dict(plain(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Ticket:
+        """A ticket from :meth:`to_dict`'s data."""
+
+        def person(raw: Any) -> Person | None:
+            return Person(**raw) if raw else None
+
+        def message(raw: Mapping[str, Any]) -> Message:
+            return Message(
+                raw["text"],
+                datetime.fromisoformat(raw["created"]),
+                raw["sender"],
+                raw["to"],
+                person(raw.get("reply_by")),
+            )
+
+        return cls(
+            **{
+                **data,
+                "messages": tuple(message(m) for m in data["messages"]),
+                "staff": person(data["staff"]),
+                "inbox": person(data["inbox"]),
+                "custom_fields": tuple(CustomFieldValue(**c) for c in data["custom_fields"]),
+                "labels": tuple(Label(**label) for label in data["labels"]),
+                "created": datetime.fromisoformat(data["created"]),
+                "modified": datetime.fromisoformat(data["modified"]),
+            }
+        )
+
 
 @dataclass(frozen=True)
 class TicketPage:

@@ -79,6 +79,7 @@ def api_call(name: str) -> dict[str, Any]:
     if not request.path.endswith("/"):
         abort(404)
     state.count(f"{name}.requests")
+    state.answered(request.path.split(API_PREFIX, 1)[-1])
     faults = state.faults
     if faults.latency_ms:
         time.sleep(faults.latency_ms / 1000)

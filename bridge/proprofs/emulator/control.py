@@ -189,10 +189,11 @@ def clear_faults() -> Response:
 
 @blueprint.get("/_emulator/stats")
 def stats() -> Response:
-    """Counts of calls by kind."""
+    """The calls answered per endpoint (``{"calls": {"list/ticket/": N, ...}}``), and
+    counts by kind and outcome (``list.requests``, ``create.created``, ...)."""
     state = current_state()
     with state.lock:
-        return json_answer(dict(state.counters), 200)
+        return json_answer({**state.counters, "calls": dict(state.endpoint_calls)}, 200)
 
 
 @blueprint.get("/_emulator/calls")

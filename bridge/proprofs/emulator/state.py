@@ -108,6 +108,8 @@ class EmulatorState:
         #: Bumped by reset; a request begun before a reset stores nothing after it.
         self.generation = 0
         self.counters: dict[str, int] = {}
+        #: API calls answered per endpoint (``list/ticket/``), whatever their outcome.
+        self.endpoint_calls: dict[str, int] = {}
         #: The last API calls' filters and page, credentials removed, for tests to inspect.
         self.calls: deque[dict[str, Any]] = deque(maxlen=2000)
         if data_path and os.path.exists(data_path):
@@ -120,6 +122,11 @@ class EmulatorState:
         """Count one call of kind ``name``."""
         with self.lock:
             self.counters[name] = self.counters.get(name, 0) + 1
+
+    def answered(self, endpoint: str) -> None:
+        """Count one call of ``endpoint`` (``list/ticket/``)."""
+        with self.lock:
+            self.endpoint_calls[endpoint] = self.endpoint_calls.get(endpoint, 0) + 1
 
     def roll(self, rate: float) -> bool:
         """True with probability ``rate`` (a fault's turn)."""
@@ -151,6 +158,7 @@ class EmulatorState:
         with self.lock:
             self.tickets.clear()
             self.counters.clear()
+            self.endpoint_calls.clear()
             self.calls.clear()
             self.faults = Faults()
             self.next_number = FIRST_TICKET_NUMBER
