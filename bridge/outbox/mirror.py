@@ -99,7 +99,7 @@ class MirrorStore:
         query = (
             m.select()
             .where(m.c.requester == email.strip().lower())
-            .order_by(m.c.created_at.desc())
+            .order_by(m.c.created_at.desc(), m.c.ticket_id.desc())
             .limit(limit)
         )
         with self.db.read() as conn:
