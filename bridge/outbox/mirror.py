@@ -213,6 +213,7 @@ class Mirror:
         max_calls_per_minute: int = 20,
         owner: str = "mirror",
         clock: Callable[[], float] = time.time,
+        overlap: float = OVERLAP,
     ) -> None:
         self.store = store
         self.client = client
@@ -223,6 +224,7 @@ class Mirror:
         self.calls: deque[float] = deque()  # this process's list calls in the last minute
         self.next_at = 0.0
         self.total_calls = 0
+        self.overlap = overlap  # how far back of its cursor each poll looks
 
     def __repr__(self) -> str:
         return f"Mirror(every={self.every}, max_calls_per_minute={self.budget})"
@@ -264,7 +266,7 @@ class Mirror:
         start = state.initial_from
         if start is None:
             oldest = self.store.mirror.oldest()
-            start = (oldest if oldest is not None else now) - OVERLAP
+            start = (oldest if oldest is not None else now) - self.overlap
             self.store.mirror.save([], now, initial_from=start, initial_page=1, cursor=now)
         page = state.initial_page if state.initial_from is not None else 1
         while start < now - 1 and self._may_call():
@@ -285,7 +287,9 @@ class Mirror:
     def _follow(self, state: SyncState, now: float) -> None:
         """The tickets modified since the cursor; the cursor moves once all are read."""
         assert state.cursor is not None
-        start = min(state.cursor - OVERLAP, now - OVERLAP)
+        # At least two seconds: the API compares whole seconds, and a start must be
+        # earlier than its end (L5).
+        start = min(state.cursor - self.overlap, now - max(self.overlap, 2.0))
         window = split_windows(_at(start), _at(now), self.client.tz)[0]
         filters = TicketFilters(modified_from=window[0], modified_to=window[1])
         page = 1
