@@ -15,7 +15,7 @@ from . import admin, health
 from .attachments import open_store
 from .config import Settings, load_settings
 from .guards.ratelimit import RateLimits
-from .intake import files, forms, hooks, incidents, widget
+from .intake import files, forms, hooks, incidents, people, widget
 from .intake.answers import error
 from .intake.scripts import Script
 from .intake.state import Bridge
@@ -117,6 +117,7 @@ def create_app(
     app.register_blueprint(hooks.blueprint)
     app.register_blueprint(forms.blueprint)
     app.register_blueprint(widget.blueprint)
+    app.register_blueprint(people.blueprint)
     app.register_blueprint(files.blueprint)
     app.register_blueprint(incidents.blueprint)
     admin.init_app(app, settings)

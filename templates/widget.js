@@ -278,6 +278,7 @@
       "aria-labelledby": "pb-title", hidden: true }, [
       el("div", { "class": "head" }, [title, closeButton]),
       config.intro ? el("p", { "class": "intro", text: config.intro }) : null,
+      config.reply_time ? el("p", { "class": "intro reply-time", text: config.reply_time.text }) : null,
       form, requests
     ]);
     root.appendChild(launcher);
@@ -416,6 +417,11 @@
     }
 
     function showRequests() {
+      if (config.identity && identity.hmac && identity.email) showMine();
+      else showReceipts();
+    }
+    // The requests this browser sent (their receipts are kept here).
+    function showReceipts() {
       var list = receipts();
       requests.textContent = "";
       if (!list.length) { requests.hidden = true; return; }
@@ -448,6 +454,38 @@
           })
           .catch(function () { state.textContent = "—"; });
       });
+    }
+
+    // A verified requester (the host site signed their email): every ticket the bridge
+    // made for them, from any device, newest first, each with its public thread.
+    function showMine() {
+      fetch(base + "/widget/" + encodeURIComponent(route) + "/mine", {
+        method: "POST",
+        headers: { "Accept": "application/json", "Content-Type": "application/json" },
+        body: JSON.stringify({ identity: { email: identity.email, hmac: identity.hmac } })
+      })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (info) {
+          if (!info) { showReceipts(); return; }  // no history kept: this browser's own
+          requests.textContent = "";
+          if (!info.tickets.length) { requests.hidden = true; return; }
+          requests.hidden = false;
+          requests.appendChild(el("h3", { id: "pb-requests-title", text: s.status_title }));
+          info.tickets.forEach(function (ticket) {
+            var box = el("div", { "class": "request" }, [
+              el("div", { text: ticket.subject }),
+              el("div", { "class": "state", text: s.delivered + " #" + ticket.ticket_id + " · " + ticket.status })
+            ]);
+            ticket.messages.forEach(function (message) {
+              box.appendChild(el("div", { "class": "message " + message.from }, [
+                el("div", { "class": "meta", text: (message.name || message.from) + " · " + new Date(message.at).toLocaleString() }),
+                el("div", { text: message.text })
+              ]));
+            });
+            requests.appendChild(box);
+          });
+        })
+        .catch(showReceipts);
     }
 
     if (script.getAttribute("data-open") === "true") open();

@@ -3,9 +3,18 @@ mirror when the config keeps one and it is up to date, else with one list call."
 
 from __future__ import annotations
 
+import statistics
+from typing import Any
+
+from ..config.settings import Route
 from ..outbox.mirror import is_fresh
 from ..proprofs.models import Ticket
 from .state import bridge
+
+#: Replies a reply-time estimate needs (fewer: the widget says nothing).
+MIN_REPLIES = 5
+#: How far back the estimate looks.
+ESTIMATE_DAYS = 30
 
 
 def current_ticket(ticket_id: str) -> Ticket | None:
@@ -26,3 +35,32 @@ def mirrored_ticket(ticket_id: str) -> Ticket | None:
         return None
     found = state.store.mirror.get(ticket_id)
     return found.ticket if found is not None else None
+
+
+def reply_time(route: Route, now: float) -> dict[str, Any] | None:
+    """How soon staff usually reply in the route's inbox: the median of the first public
+    replies to tickets created in the last 30 days; ``None`` without a mirror, or with
+    fewer than ``MIN_REPLIES`` replies to say it from."""
+    state = bridge()
+    if state.settings.mirror is None:
+        return None
+    inbox = route.mapping.spec.inbox if route.mapping.spec.inbox else None
+    if inbox and ("{{" in inbox or "{%" in inbox):
+        inbox = None  # chosen per submission: every inbox counts
+    waits = state.store.mirror.first_replies(inbox, now - ESTIMATE_DAYS * 86400)
+    if len(waits) < MIN_REPLIES:
+        return None
+    median = max(0.0, statistics.median(waits))
+    return {"median_seconds": round(median), "replies": len(waits), "text": _within(median)}
+
+
+def _within(seconds: float) -> str:
+    """A median wait in words, rounded up: "within 2 hours"."""
+    minutes = max(1, -(-int(seconds) // 60))
+    if minutes < 60:
+        return f"Usually replies within {minutes} minute{'s' if minutes != 1 else ''}"
+    hours = -(-minutes // 60)
+    if hours < 48:
+        return f"Usually replies within {hours} hour{'s' if hours != 1 else ''}"
+    days = -(-hours // 24)
+    return f"Usually replies within {days} days"

@@ -46,7 +46,7 @@ from .forms import (
 )
 from .scripts import Script
 from .state import bridge
-from .tickets import current_ticket
+from .tickets import current_ticket, reply_time
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("widget", __name__)
@@ -132,6 +132,7 @@ def config(name: str) -> Response:
         "captcha": captcha.widget_view(route.guards.captcha) if route.guards.captcha else None,
         "identity": bool(widget.identity_secret),
         "files": _file_view(route),
+        "reply_time": reply_time(route, time.time()),
     }
     headers = {**_cors_for(route), "Cache-Control": "no-store"}
     return json_response(body, 200, headers)
@@ -447,6 +448,12 @@ def status(name: str, receipt: str) -> Response:
 def thread(submission: Submission, ticket: Ticket) -> list[dict[str, str]]:
     """The messages the person may see, oldest first: their own as they wrote them (the
     files are listed apart), and the staff's replies to them."""
+    return public_thread(ticket, {submission.draft.email, ticket.customer_email})
+
+
+def public_thread(ticket: Ticket, requester: set[str]) -> list[dict[str, str]]:
+    """The messages of ``ticket`` the person at the ``requester`` addresses may see."""
+    staff = staff_addresses(ticket)
     return [
         {
             "from": "support" if m.reply_by else "you",
@@ -455,9 +462,7 @@ def thread(submission: Submission, ticket: Ticket) -> list[dict[str, str]]:
             "text": without_footer(m.text) if m.reply_by else without_files(without_footer(m.text)),
         }
         for m in ticket.messages
-        if for_requester(
-            m, {submission.draft.email, ticket.customer_email}, staff_addresses(ticket)
-        )
+        if for_requester(m, requester, staff)
     ]
 
 
