@@ -27,7 +27,7 @@ blueprint = Blueprint("widget_people", __name__)
 MOST = 50
 
 
-@blueprint.post("/widget/<name>/mine")
+@blueprint.route("/widget/<name>/mine", methods=["POST"], provide_automatic_options=False)
 def mine(name: str) -> Response:
     """POST /widget/<route>/mine: the verified requester's tickets, newest first."""
     try:

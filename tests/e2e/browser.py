@@ -130,10 +130,11 @@ def site_and_bridge(
     routes: Callable[[str], str],
     *,
     linked: bool = False,
+    top: str = "",
 ) -> Iterator[tuple[str, str]]:
     """A static site of ``pages`` (``{bridge}`` filled in) and a real bridge serving
-    ``routes(site)``; with ``linked``, tickets link back to it (``server.public_url``).
-    Yields (bridge URL, site URL)."""
+    ``routes(site)`` (and ``top``, more top-level config); with ``linked``, tickets link
+    back to it (``server.public_url``). Yields (bridge URL, site URL)."""
     need_chromium()
     with static_site(pages) as site:
         port = free_port()
@@ -144,7 +145,9 @@ def site_and_bridge(
             f"sqlite:///{tmp_path / 'b.db'}",
             emulator,
             routes=routes(site),
-            top=f'server: {{public_url: "{bridge}"}}' if linked else "",
+            top="\n".join(
+                filter(None, [f'server: {{public_url: "{bridge}"}}' if linked else "", top])
+            ),
         )
         with bridge_server(config, port=port):
             yield bridge, site

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -153,3 +155,60 @@ def test_on_an_ordinary_page_a_person_writes_in_and_reads_the_reply(
         assert overflowing == 0  # the long link wraps inside the panel
         assert page.get_by_text(f"Ticket #{ticket.ticket_id}").count() == 1
         picture(page, "widget-status", full_page=False)
+
+
+IDENTITY_SECRET = "widget-people-secret-0123"
+SIGNED = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Account</title>
+</head><body><h1>Your account</h1>
+<script src="{{bridge}}/widget.js" data-route="support" data-identity-email="robin@example.com"
+  data-identity-name="Robin" data-identity-hmac="{signature}" async></script></body></html>"""
+
+
+def test_a_signed_in_person_sees_their_tickets_on_another_device(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    signature = hmac.new(IDENTITY_SECRET.encode(), b"robin@example.com", hashlib.sha256).hexdigest()
+    routes = ROUTES.replace(
+        "status_cache: 0s,", f"status_cache: 0s, identity_secret: {IDENTITY_SECRET},"
+    )
+    with (
+        site_and_bridge(
+            emulator,
+            tmp_path,
+            {"account.html": SIGNED.format(signature=signature)},
+            lambda site: routes.format(site=site),
+            top="mirror: {every: 1s, max_calls_per_minute: 120}",
+        ) as (_, site),
+        chromium() as browser,
+    ):
+        laptop = browser.new_context().new_page()  # type: ignore[attr-defined]
+        laptop.goto(f"{site}/account.html")
+        laptop.get_by_role("button", name="Help").click()
+        laptop.get_by_label("Message").fill("Where is my refund for order #10492?")
+        laptop.get_by_role("button", name="Send").click()
+        laptop.get_by_role("status").filter(has_text="received").wait_for(timeout=15000)
+        assert wait_until(lambda: len(emulator.state.tickets) == 1, timeout=20)
+        (ticket,) = emulator.state.tickets.values()
+        requests.post(
+            f"{emulator.url}/_emulator/tickets/{ticket.ticket_id}/reply",
+            json={"text": "It went out today."},
+            timeout=5,
+        ).raise_for_status()
+        # A phone: another browser, nothing of the laptop's stored in it.
+        phone = browser.new_context().new_page()  # type: ignore[attr-defined]
+        logs: list[str] = []
+        phone.on("console", lambda msg: logs.append(msg.text))
+        phone.goto(f"{site}/account.html")
+
+        def shown() -> bool:
+            phone.reload()
+            phone.get_by_role("button", name="Help").click()
+            try:
+                phone.get_by_text("It went out today.").wait_for(timeout=2000)
+            except Exception:  # not in the mirror yet: the next poll brings it
+                return False
+            return True
+
+        assert wait_until(shown, timeout=30), logs
+        assert phone.get_by_text(f"Ticket #{ticket.ticket_id} · open").count() == 1
+        assert phone.get_by_text("Where is my refund for order #10492?").count() >= 1

@@ -99,6 +99,12 @@ def test_a_verified_requester_sees_all_their_tickets_on_any_device(
             headers=ORIGIN,
         )
         assert forged.status_code == 403
+        preflight = client.options(
+            "/widget/support/mine",
+            headers={**ORIGIN, "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.status_code == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == SITE
         assert forged.get_json()["code"] == "identity_not_verified"
         elsewhere = client.post(
             "/widget/support/mine",
