@@ -76,6 +76,7 @@ def mirror_of(settings: Settings, store: SubmissionStore, client: ProProfsClient
         every=settings.mirror.every,
         max_calls_per_minute=settings.mirror.max_calls_per_minute,
         owner=f"{socket.gethostname()}:{os.getpid()}",
+        subscribers=tuple(settings.events.values()),
     )
 
 

@@ -181,6 +181,7 @@ def worker(config_file: str | None, concurrency: int | None, until_idle: bool, n
             watches=AlertWatches(settings, lambda: signing_key(settings, store)),
             captures={name: route.alerts.capture for name, route in settings.routes.items()},
             mirror=mirror_of(settings, store, client),
+            subscribers=settings.events,
         )
         runner.install_signal_handlers()
         click.echo(

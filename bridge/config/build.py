@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from ..mapping import MappingError, Template
+from ..outbox.events import Subscriber
 from ..outbox.notify import DeadLetterHook
 from ..outbox.retry import DEFAULT_SCHEDULE, RetryPolicy
 from ..outbox.worker import DeliverySettings
@@ -19,6 +21,7 @@ from .routes import build_route, inherited
 from .schema import (
     AdminSchema,
     DeliverySchema,
+    EventsSchema,
     FilesSchema,
     MetricsSchema,
     MirrorSchema,
@@ -85,6 +88,7 @@ def _build(doc: Document) -> Settings:
     files = load(FilesSchema(), top.get("files") or {}, ("files",), report)
     metrics = load(MetricsSchema(), top.get("metrics") or {}, ("metrics",), report)
     mirror = load(MirrorSchema(), top["mirror"], ("mirror",), report) if "mirror" in top else None
+    events = _events(top.get("events") or {}, routes, mirror is not None, report)
     if server is not None and admin is not None:
         _proxies(server, admin, report)
     if files is not None and files.get("s3"):
@@ -112,7 +116,43 @@ def _build(doc: Document) -> Settings:
         if delivery.get("dead_letters")
         else None,
         mirror=MirrorSettings(**mirror) if mirror is not None else None,
+        events=events,
     )
+
+
+def _events(
+    raw: Mapping[str, Any], routes: Mapping[str, Route], mirrored: bool, report: Report
+) -> dict[str, Subscriber]:
+    """The event subscribers: each checked, its routes known, its body template compiled."""
+    found: dict[str, Subscriber] = {}
+    for name, value in raw.items():
+        path = ("events", name)
+        if not ROUTE_NAME.match(str(name)):
+            report(path, ["subscriber names are lower-case letters, digits, - and _"])
+            continue
+        loaded = load(EventsSchema(), value if isinstance(value, dict) else {}, path, report)
+        if loaded is None:
+            continue
+        unknown = [r for r in loaded.get("routes") or () if r not in routes]
+        if unknown:
+            report((*path, "routes"), [f"no such route: {', '.join(unknown)}"])
+        body = None
+        if loaded.get("body"):
+            try:
+                body = Template(loaded["body"], f"events.{name}.body")
+            except MappingError as exc:
+                report((*path, "body"), [str(exc)])
+        found[str(name)] = Subscriber(
+            name=str(name),
+            url=loaded["url"],
+            secret=loaded["secret"],
+            events=tuple(dict.fromkeys(loaded["events"])),
+            routes=tuple(loaded["routes"]) if loaded.get("routes") else None,
+            body=body,
+        )
+    if found and not mirrored:
+        report(("events",), ["events come from the mirror's polls: add mirror: {} (or more)"])
+    return found
 
 
 def _routes(top: Mapping[str, Any], report: Report) -> dict[str, Route]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
+from ..outbox.events import EVENT_TYPES
 from ..proprofs.client import DEFAULT_BASE_URL
 from .fields import Duration, Proxies, Strict, about, timezone_name
 from .route_schema import RouteSchema
@@ -274,6 +275,61 @@ class MirrorSchema(Strict):
     )
 
 
+def _whsec(value: str) -> None:
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of at least 16 bytes."""
+    import base64
+    import binascii
+
+    key = value.removeprefix("whsec_")
+    try:
+        ok = value.startswith("whsec_") and len(base64.b64decode(key, validate=True)) >= 16
+    except (binascii.Error, ValueError):
+        ok = False
+    if not ok:
+        raise ValidationError(
+            "a Standard Webhooks secret: whsec_ and the base64 of at least 16 random bytes "
+            "(python -c \"import base64,os; print('whsec_'+base64.b64encode(os.urandom(24))"
+            '.decode())")'
+        )
+
+
+class EventsSchema(Strict):
+    """One subscriber to what happens in the help desk (needs `mirror:`)."""
+
+    url = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^https?://[^\s]+$", error="must be an http(s) URL"),
+        metadata=about("Where each event is posted (kept out of logs: it may be a secret)."),
+    )
+    secret = fields.String(
+        required=True,
+        validate=_whsec,
+        metadata=about(
+            "Signs each event by the Standard Webhooks scheme (`webhook-id`, "
+            "`webhook-timestamp`, `webhook-signature`)."
+        ),
+    )
+    events = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata=about(
+            "Which events: `ticket.created`, `ticket.status_changed`, `ticket.replied` "
+            "(public replies), `ticket.assigned`, `ticket.updated`."
+        ),
+    )
+    routes = fields.List(
+        fields.String(),
+        metadata=about("Only events about tickets of these routes (default: every route)."),
+    )
+    body = fields.String(
+        metadata=about(
+            "A template for the body instead of the event's JSON (`event` is the event): "
+            "for a Slack or Teams incoming webhook, or Alertmanager's silences API."
+        ),
+    )
+
+
 class TopSchema(Strict):
     """The whole file."""
 
@@ -313,6 +369,17 @@ class TopSchema(Strict):
             "the widget's status view, the alert routes' checks and the incident pages "
             "read it instead of listing on their own.",
             schema=MirrorSchema,
+        ),
+    )
+    events = fields.Dict(
+        keys=fields.String(),
+        values=fields.Raw(),
+        load_default=dict,
+        metadata=about(
+            "Subscribers told what happens to the bridge's tickets in the help desk, by "
+            "name; signed, retried and dead-lettered like tickets.",
+            schema=EventsSchema,
+            each="subscriber",
         ),
     )
     defaults = fields.Dict(

@@ -11,6 +11,7 @@ from .. import jsonbody
 from ..attachments import Limits
 from ..declared import FieldSpec
 from ..mapping import RouteMapping, Template
+from ..outbox.events import Subscriber
 from ..outbox.notify import DeadLetterHook
 from ..outbox.worker import DeliverySettings
 from ..proprofs.client import DEFAULT_BASE_URL
@@ -306,3 +307,4 @@ class Settings:
     files: FileSettings = field(default_factory=FileSettings)
     dead_letters: DeadLetterHook | None = None
     mirror: MirrorSettings | None = None  # a local mirror of the bridge's tickets
+    events: Mapping[str, Subscriber] = field(default_factory=dict)  # told of its changes

@@ -35,6 +35,7 @@ from ..proprofs.client import ProProfsClient
 from ..proprofs.errors import ProProfsError
 from ..proprofs.models import Ticket, TicketFilters
 from ..proprofs.times import split_windows
+from .events import Subscriber, changes, enqueue
 from .records import StoreUnavailable
 from .references import find_references, references_in
 from .tables import mirror_sync, mirror_tickets, submissions
@@ -152,12 +153,24 @@ class MirrorStore:
         self,
         found: Iterable[tuple[Ticket, str, str]],
         now: float,
+        *,
+        subscribers: Sequence[Subscriber] = (),
         **progress: Any,
     ) -> int:
         """Keep each (ticket, its submission, its route), and the sync's ``progress``
-        (cursor, initial_from, initial_page, last_poll_at), in one transaction."""
+        (cursor, initial_from, initial_page, last_poll_at), in one transaction; with
+        ``subscribers``, what changed in each ticket is stored as their events in it too."""
+        found = list(found)
         rows = [_row(ticket, sid, route, now) for ticket, sid, route in found]
         with self.db.write() as conn:
+            if subscribers and found:
+                before = self._held(conn, [ticket.ticket_id for ticket, _, _ in found])
+                happened = [
+                    event
+                    for ticket, sid, route in found
+                    for event in changes(before.get(ticket.ticket_id), ticket, route, sid)
+                ]
+                enqueue(conn, subscribers, happened, now)
             if rows:
                 ids = [r["ticket_id"] for r in rows]
                 conn.execute(m.delete().where(m.c.ticket_id.in_(ids)))
@@ -167,6 +180,10 @@ class MirrorStore:
                     mirror_sync.update().where(mirror_sync.c.name == SYNC).values(**progress)
                 )
         return len(rows)
+
+    def _held(self, conn: Any, ids: list[str]) -> dict[str, Ticket]:
+        rows = conn.execute(sa.select(m.c.ticket_id, m.c.data).where(m.c.ticket_id.in_(ids)))
+        return {tid: Ticket.from_dict(json.loads(data)) for tid, data in rows}
 
     def ours(self, tickets: Sequence[Ticket]) -> list[tuple[Ticket, str, str]]:
         """The tickets the bridge made, each with its submission and route: matched by the
@@ -214,6 +231,7 @@ class Mirror:
         owner: str = "mirror",
         clock: Callable[[], float] = time.time,
         overlap: float = OVERLAP,
+        subscribers: Sequence[Subscriber] = (),
     ) -> None:
         self.store = store
         self.client = client
@@ -225,6 +243,7 @@ class Mirror:
         self.next_at = 0.0
         self.total_calls = 0
         self.overlap = overlap  # how far back of its cursor each poll looks
+        self.subscribers = tuple(subscribers)  # told of each change the polls see
 
     def __repr__(self) -> str:
         return f"Mirror(every={self.every}, max_calls_per_minute={self.budget})"
@@ -295,7 +314,8 @@ class Mirror:
         page = 1
         while self._may_call():
             tickets, more = self._list(filters, page)
-            self.store.mirror.save(self.store.mirror.ours(tickets), now)
+            found = self.store.mirror.ours(tickets)
+            self.store.mirror.save(found, now, subscribers=self.subscribers)
             if not more:
                 cursor = window[1].timestamp()
                 self.store.mirror.save([], now, cursor=cursor, last_poll_at=now)

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
+import requests
+
 from .. import faults
 from ..observability import REQUEST_ID, Metrics
 from ..proprofs.client import ProProfsClient
@@ -31,6 +33,7 @@ from ..proprofs.errors import (
 )
 from ..proprofs.models import TicketFilters
 from ..shutdown import StopSignals
+from .events import Subscriber, attempt
 from .mirror import Mirror
 from .pacing import Breaker, RateLimiter, unreachable
 from .records import Outcome, StoreUnavailable, Submission
@@ -104,8 +107,12 @@ class Worker:
         watch_interval: float = 5.0,
         captures: Mapping[str, int] | None = None,
         mirror: Mirror | None = None,
+        subscribers: Mapping[str, Subscriber] | None = None,
     ) -> None:
         self.store = store
+        # Who hears of the help desk's changes (events.py), by outbox route.
+        self.subscribers = {s.route: s for s in (subscribers or {}).values()}
+        self.events = requests.Session()
         self.mirror = mirror  # the sync loop of the mirror of tickets, in its own thread
         self.watches = watches  # heartbeats and storm windows (watches.py)
         self.watch_interval = watch_interval
@@ -266,8 +273,8 @@ class Worker:
     def _tasks(self, claimed: Iterable[Submission]) -> list[Callable[[], None]]:
         # An update is sent again whatever became of its last attempt: sending one twice
         # changes nothing, so there is nothing to reconcile.
-        creates = [c for c in claimed if c.claimed_from == "pending" or c.is_update]
-        checks = [c for c in claimed if c.claimed_from != "pending" and not c.is_update]
+        creates = [c for c in claimed if c.claimed_from == "pending" or _resent(c)]
+        checks = [c for c in claimed if c.claimed_from != "pending" and not _resent(c)]
         tasks: list[Callable[[], None]] = [
             functools.partial(self._guard, self.deliver, c) for c in creates
         ]
@@ -310,6 +317,9 @@ class Worker:
     def _deliver(self, claim: Submission) -> None:
         if claim.is_update:
             self._update(claim)
+            return
+        if claim.kind == "event":
+            self._event(claim)
             return
         sent = self._send(claim, lambda: self.client.create_ticket(claim.draft))
         if sent is None:
@@ -432,6 +442,22 @@ class Worker:
             self._supersede(claim, newer, started)
             return
         self._retry_or_dead(claim, failure, str(failure), started, failure.status, kind="update")
+
+    def _event(self, claim: Submission) -> None:
+        """Post one event to its subscriber, signed (events.py)."""
+        started = self.clock()
+        sent = attempt(self.subscribers.get(claim.route), self.events, claim, self.call_budget)
+        if sent.dead is not None:
+            if self.store.finish(claim, Outcome.dead(sent.dead), kind="event", started_at=started):
+                self._dead(claim, sent.dead)
+        elif sent.error is not None:
+            self._retry_or_dead(claim, None, sent.error, started, sent.status, kind="event")
+        else:
+            done = Outcome.delivered(claim.ticket_id or "", sent.status)
+            if self._record(
+                claim, lambda: self.store.finish(claim, done, kind="event", started_at=started)
+            ):
+                self.metrics.delivery(claim.route, "delivered", self.clock() - claim.created_at)
 
     def _update_call(self, ticket_id: str, claim: Submission) -> str:
         self.client.update_ticket(ticket_id, as_update(claim.draft))
@@ -564,3 +590,9 @@ class Worker:
                     None,
                     kind="reconcile",
                 )
+
+
+def _resent(claim: Submission) -> bool:
+    """An update or an event: sent again whatever became of the last attempt (sending
+    either twice changes nothing a reconcile could find)."""
+    return claim.is_update or claim.kind == "event"
