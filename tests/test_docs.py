@@ -62,7 +62,7 @@ def problems(config: dict[str, Any]) -> list[str]:
 
 def concrete(path: str) -> list[str]:
     """``routes.<route>.fields.<field>.type`` → the same path in the base config."""
-    names = {"<route>": "r1", "<field>": "message"}
+    names = {"<route>": "r1", "<field>": "message", "<subscriber>": "s1"}
     return [names.get(part, part) for part in path.split(".")]
 
 

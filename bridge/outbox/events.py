@@ -16,6 +16,7 @@ scheme: ``webhook-id`` (the submission id, the same on every retry),
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -96,12 +97,30 @@ class Event:
         return {"type": self.kind, "timestamp": stamp, "data": data}
 
 
-def changes(before: Ticket | None, after: Ticket, route: str, sid: str) -> list[Event]:
+def changes(
+    before: Ticket | None,
+    after: Ticket,
+    route: str,
+    sid: str,
+    alert_labels: Mapping[str, str] | None = None,
+) -> list[Event]:
     """What changed between the mirror's row (``before``; None: a new ticket) and what the
-    list API shows now."""
-    if before is None:
-        return [Event("ticket.created", after, route, sid)]
+    list API shows now; an alert group's ticket carries the group's labels."""
+    found = _changes(before, after, route, sid)
+    if alert_labels:
+        for n, event in enumerate(found):
+            extra = {**event.extra, "alert_labels": dict(alert_labels)}
+            found[n] = Event(event.kind, event.ticket, event.route, event.submission_id, extra)
+    return found
+
+
+def _changes(before: Ticket | None, after: Ticket, route: str, sid: str) -> list[Event]:
     found: list[Event] = []
+    if before is None:
+        # First seen: made, and whatever staff did before the poll saw it (as the bridge
+        # made it, it was new, unassigned, with its first message only).
+        found.append(Event("ticket.created", after, route, sid))
+        before = dataclasses.replace(after, status="new", staff=None, messages=after.messages[:1])
     if before.status.lower() != after.status.lower():
         extra = {"previous_status": before.status}
         found.append(Event("ticket.status_changed", after, route, sid, extra))
@@ -118,6 +137,8 @@ def changes(before: Ticket | None, after: Ticket, route: str, sid: str) -> list[
     if _staff(before) != _staff(after):
         previous = {"previous_staff": before.staff.name if before.staff else None}
         found.append(Event("ticket.assigned", after, route, sid, previous))
+    if found and found[0].kind == "ticket.created":
+        return found
     fields = [
         name
         for name, old_value, new_value in (
@@ -169,11 +190,19 @@ def enqueue(
 
 def body_of(subscriber: Subscriber, payload_json: str) -> bytes:
     """What is posted: the event's JSON, or the subscriber's template rendered with it
-    (``event``: the payload)."""
+    (``event``: the payload; ``now``, and ``later(hours)``: RFC 3339 times)."""
     if subscriber.body is None:
         return payload_json.encode()
+    now = time.time()
+
+    def later(hours: float) -> str:
+        """A time ``hours`` from now, as RFC 3339 (a silence's end)."""
+        moment = datetime.fromtimestamp(now + float(hours) * 3600, UTC)
+        return moment.isoformat().replace("+00:00", "Z")
+
     try:
-        return subscriber.body.render({"event": json.loads(payload_json)}).encode()
+        context = {"event": json.loads(payload_json), "now": later(0), "later": later}
+        return subscriber.body.render(context).encode()
     except MappingError as exc:
         raise ValueError(f"the body template of events.{subscriber.name} failed: {exc}") from None
 

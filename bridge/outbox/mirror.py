@@ -38,7 +38,7 @@ from ..proprofs.times import split_windows
 from .events import Subscriber, changes, enqueue
 from .records import StoreUnavailable
 from .references import find_references, references_in
-from .tables import mirror_sync, mirror_tickets, submissions
+from .tables import incidents, mirror_sync, mirror_tickets, submissions
 
 if TYPE_CHECKING:
     from .database import Database
@@ -165,10 +165,13 @@ class MirrorStore:
         with self.db.write() as conn:
             if subscribers and found:
                 before = self._held(conn, [ticket.ticket_id for ticket, _, _ in found])
+                labels = _alert_labels(conn, [sid for _, sid, _ in found])
                 happened = [
                     event
                     for ticket, sid, route in found
-                    for event in changes(before.get(ticket.ticket_id), ticket, route, sid)
+                    for event in changes(
+                        before.get(ticket.ticket_id), ticket, route, sid, labels.get(sid)
+                    )
                 ]
                 enqueue(conn, subscribers, happened, now)
             if rows:
@@ -348,6 +351,16 @@ def is_fresh(state: SyncState, every: float, now: float | None = None) -> bool:
 
 def _at(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
+
+def _alert_labels(conn: Any, sids: list[str]) -> dict[str, dict[str, str]]:
+    """The alert group labels of the incidents whose current ticket these submissions made."""
+    rows = conn.execute(
+        sa.select(incidents.c.submission_id, incidents.c.labels).where(
+            incidents.c.submission_id.in_(sids)
+        )
+    )
+    return {sid: json.loads(labels) for sid, labels in rows if labels}
 
 
 def _row(ticket: Ticket, sid: str, route: str, now: float) -> dict[str, Any]:

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from bridge.outbox.events import body_of
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import IN_CI, pg_schema_url
 from tests.e2e.harness import bridge_server, free_port, run_bridge, wait_until, write_config
+from tests.support.recipes import sample, subscribers
 
 pytestmark = pytest.mark.e2e
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -408,3 +410,20 @@ def test_a_real_alertmanager_keeps_its_ticket_current_until_it_resolves(
         assert fields["CF101-01"] == "resolved"
         assert "Status: resolved" in (ticket.description or "")
         assert ticket.priority == "high" and len(emulator.state.tickets) == 1
+
+
+def test_the_docs_silence_recipe_silences_the_group_in_a_real_alertmanager(
+    alertmanager: tuple[str, int],
+) -> None:
+    am, _ = alertmanager
+    silence = subscribers()["silence-while-worked"]
+    labels = {"alertname": "DiskFull", "service": "db-1"}
+    body = body_of(silence, sample("ticket.assigned", alert_labels=labels))
+    answer = requests.post(
+        am + "/api/v2/silences", data=body, headers={"Content-Type": "application/json"}, timeout=5
+    )
+    assert answer.status_code == 200, answer.text
+    made = requests.get(am + f"/api/v2/silence/{answer.json()['silenceID']}", timeout=5).json()
+    assert made["status"]["state"] == "active"
+    assert {m["name"]: m["value"] for m in made["matchers"]} == labels
+    assert made["comment"].startswith("Ticket #00731 is being worked by")

@@ -4,20 +4,24 @@ view and the alert route read it."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import time
 from pathlib import Path
 
 import pytest
 import requests
+from standardwebhooks import Webhook
 
 from bridge.proprofs.emulator import EmulatorServer
 from tests.conftest import pg_schema_url
 from tests.e2e.harness import bridge_server, run_bridge, wait_until, write_config
 from tests.support.alerts import FIRING
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 TOKEN = "mirror-e2e-bearer-token"
+SECRET = "whsec_" + base64.b64encode(b"mirror-e2e-events-key-0123").decode()
 ROUTES = f"""
   support:
     kind: widget
@@ -55,12 +59,16 @@ def test_bridge_serve_follows_the_account_and_its_readers_use_the_mirror(
             if engine == "postgres"
             else f"sqlite:///{tmp_path / 'm.db'}"
         )
+        receiver = Receiver()
+        stack.callback(receiver.close)
         config = write_config(
             tmp_path / "bridge.yaml",
             store_url,
             emulator,
             routes=ROUTES,
-            top="mirror: {every: 1s, max_calls_per_minute: 120}",
+            top="mirror: {every: 1s, max_calls_per_minute: 120}\n"
+            f"events: {{ops: {{url: '{receiver.url}', secret: {SECRET}, "
+            "events: [ticket.replied, ticket.status_changed], routes: [support]}}",
         )
         if engine == "postgres":
             assert run_bridge("db", "upgrade", "--config", str(config)).returncode == 0
@@ -73,7 +81,8 @@ def test_bridge_serve_follows_the_account_and_its_readers_use_the_mirror(
         bearer = {"Authorization": f"Bearer {TOKEN}"}
         assert requests.post(f"{url}/hooks/alerts", json=FIRING, headers=bearer, timeout=10).ok
         assert wait_until(lambda: len(emulator.state.tickets) == 2, timeout=30)
-        widget_ticket, alert_ticket = sorted(emulator.state.tickets, key=int)
+        by_email = {t.email: t.ticket_id for t in emulator.state.tickets.values()}
+        widget_ticket, alert_ticket = by_email["jo@example.com"], by_email["alerts@example.com"]
         status_url = f"{url}/widget/support/status/{answer['receipt']}"
         # Staff reply; the status view shows it once the mirror's next poll has seen it.
         requests.post(
@@ -88,6 +97,11 @@ def test_bridge_serve_follows_the_account_and_its_readers_use_the_mirror(
             ),
             timeout=30,
         )
+        # The reply was told, signed, to the subscriber of the support route's events.
+        assert wait_until(lambda: len(receiver.posts) >= 2, timeout=30)
+        told = [Webhook(SECRET).verify(body, headers) for headers, body in receiver.posts]
+        assert {e["type"] for e in told} == {"ticket.replied", "ticket.status_changed"}
+        assert all(e["data"]["route"] == "support" for e in told)
         # At rest: about one list call a second (the poll), whatever the readers do.
         time.sleep(2)
         before, started = list_calls(emulator), time.monotonic()

@@ -62,7 +62,8 @@ def test_the_status_view_steering_and_incident_page_read_the_mirror(
         assert list_calls(emulator) == before  # neither listed on its own
         # Staff reply to the widget's ticket and close the alert's: after the next poll,
         # the status view shows the reply and the group's next firing makes a new ticket.
-        widget_ticket, alert_ticket = sorted(emulator.state.tickets, key=int)
+        by_email = {t.email: t.ticket_id for t in emulator.state.tickets.values()}
+        widget_ticket, alert_ticket = by_email["jo@example.com"], by_email["alerts@example.com"]
         requests.post(
             f"{emulator.url}/_emulator/tickets/{widget_ticket}/reply",
             json={"text": "On its way."},

@@ -167,3 +167,24 @@ def test_a_new_ticket_after_the_first_sync_is_a_created_event(
     deliver(store, client, ops)  # the event
     (event,) = verified(receiver)
     assert event["type"] == "ticket.created" and event["data"]["subject"] == "New one"
+
+
+def test_what_staff_did_before_the_first_poll_saw_a_ticket_is_told_too(
+    store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer, receiver: Receiver
+) -> None:
+    made(store, emulator, 1)
+    ops = subscriber(receiver)
+    mirror = Mirror(store, client, subscribers=[ops])
+    mirror.poll(force=True)
+    sid = new_submission_id()
+    draft = TicketDraft(email="quick@example.com", subject="Fast", description=footer(sid))
+    store.enqueue("contact", "form", draft, submission_id=sid)
+    deliver(store, client, ops)
+    ticket_id = store.get(sid).ticket_id  # type: ignore[union-attr]
+    requests.post(
+        f"{emulator.url}/_emulator/tickets/{ticket_id}/reply", json={"text": "Done."}, timeout=5
+    ).raise_for_status()
+    mirror.poll(force=True)
+    deliver(store, client, ops)
+    kinds = sorted(e["type"] for e in verified(receiver))
+    assert kinds == ["ticket.created", "ticket.replied", "ticket.status_changed"]
