@@ -9,12 +9,12 @@ from typing import Any
 
 import requests
 
-from bridge.app import create_app, proprofs_client
-from bridge.outbox.mirror import Mirror
+from bridge.app import create_app
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from tests.support.alerts import FIRING, deliver, post
 from tests.support.configs import settings_with
+from tests.support.mirror import sync
 
 ROUTES = """
 mirror: {every: 30s}
@@ -36,11 +36,6 @@ routes:
 def list_calls(emulator: EmulatorServer) -> int:
     stats = requests.get(f"{emulator.url}/_emulator/stats", timeout=5).json()
     return int(stats["calls"].get("list/ticket/", 0))
-
-
-def sync(store: SubmissionStore, settings: Any) -> None:
-    with proprofs_client(settings) as client:
-        Mirror(store, client, every=30).poll(force=True)
 
 
 def test_the_status_view_steering_and_incident_page_read_the_mirror(

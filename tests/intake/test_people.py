@@ -7,16 +7,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from typing import Any
 
 import requests
 
-from bridge.app import create_app, proprofs_client
-from bridge.outbox.mirror import Mirror
+from bridge.app import create_app
 from bridge.outbox.store import SubmissionStore
 from bridge.proprofs.emulator import EmulatorServer
 from tests.support.alerts import deliver
 from tests.support.configs import settings_with
+from tests.support.mirror import sync
 
 SITE = "https://shop.example.com"
 SECRET = "people-identity-secret-0123"
@@ -43,11 +42,6 @@ ORIGIN = {"Origin": SITE}
 def identity(email: str, secret: str = SECRET) -> dict[str, str]:
     signed = hmac.new(secret.encode(), email.lower().encode(), hashlib.sha256).hexdigest()
     return {"email": email, "hmac": signed}
-
-
-def sync(store: SubmissionStore, settings: Any) -> None:
-    with proprofs_client(settings) as client:
-        Mirror(store, client).poll(force=True)
 
 
 def agent(emulator: EmulatorServer, ticket_id: str, kind: str, text: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import requests
 
@@ -43,3 +44,12 @@ def made(
         (claim,) = store.claim("w", 1, now=then)
         store.finish(claim, Outcome.delivered(ticket_id), kind="create", started_at=then, now=then)
     return ticket_ids
+
+
+def sync(store: SubmissionStore, settings: Any) -> None:
+    """One poll of the mirror, as the delivery process makes it."""
+    from bridge.app import proprofs_client
+    from bridge.outbox.mirror import Mirror
+
+    with proprofs_client(settings) as client:
+        Mirror(store, client).poll(force=True)
