@@ -216,10 +216,12 @@ def routes_group() -> None:
 
 
 def _known_route(settings: Settings, route: str) -> None:
-    if route not in settings.routes:
+    """A configured route, or an event subscriber's (``events:<name>``)."""
+    subscribers = [s.route for s in settings.events.values()]
+    if route not in settings.routes and route not in subscribers:
+        known = ", ".join([*sorted(settings.routes), *sorted(subscribers)])
         raise click.BadParameter(
-            f"no route {route!r} in {settings.source_path} (routes: "
-            f"{', '.join(sorted(settings.routes))})",
+            f"no route {route!r} in {settings.source_path} (routes: {known})",
             param_hint="ROUTE",
         )
 
@@ -231,9 +233,11 @@ def routes_list(config_file: str | None) -> None:
     settings = settings_or_exit(config_file)
     with open_outbox(settings) as store:
         paused = store.pauses.paused()
-    for name, route in sorted(settings.routes.items()):
+    kinds = {name: route.kind for name, route in settings.routes.items()}
+    kinds.update({s.route: "events" for s in settings.events.values()})
+    for name, kind in sorted(kinds.items()):
         state = f"paused since {_when(paused[name])}" if name in paused else "delivering"
-        click.echo(f"{name:<24} {route.kind:<7} {state}")
+        click.echo(f"{name:<24} {kind:<7} {state}")
 
 
 @routes_group.command("pause")

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,3 +190,29 @@ def test_what_staff_did_before_the_first_poll_saw_a_ticket_is_told_too(
     deliver(store, client, ops)
     kinds = sorted(e["type"] for e in verified(receiver))
     assert kinds == ["ticket.created", "ticket.replied", "ticket.status_changed"]
+
+
+def test_a_subscriber_is_paused_and_listed_like_a_route(
+    tmp_path: Path, emulator: EmulatorServer, receiver: Receiver
+) -> None:
+    from click.testing import CliRunner
+
+    from bridge.cli import main
+
+    config = tmp_path / "bridge.yaml"
+    config.write_text(f"""
+proprofs: {{base_url: "{emulator.base_url}", account_email: a@example.com, token: t0ken-t0ken}}
+store: "sqlite:///{tmp_path / "e.db"}"
+mirror: {{}}
+events: {{ops: {{url: "{receiver.url}", secret: {SECRET}, events: [ticket.replied]}}}}
+routes: {{contact: {{kind: hook, ticket: {{email: a@example.com}}}}}}
+""")
+    cli = CliRunner()
+    paused = cli.invoke(main, ["routes", "pause", "events:ops", "--config", str(config)])
+    assert paused.exit_code == 0 and paused.output == "route events:ops: paused\n"
+    listing = cli.invoke(main, ["routes", "list", "--config", str(config)]).output
+    assert re.search(r"events:ops\s+events\s+paused since ", listing)
+    assert re.search(r"contact\s+hook\s+delivering", listing)
+    unknown = cli.invoke(main, ["routes", "pause", "events:nope", "--config", str(config)])
+    assert unknown.exit_code == 2 and "events:ops" in unknown.output
+    assert receiver.url not in listing + unknown.output
