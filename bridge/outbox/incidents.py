@@ -18,7 +18,6 @@ from .records import (
     IncidentEvent,
     StoreUnavailable,
     Submission,
-    Tracked,
 )
 from .tables import incident_events, incidents, submissions
 
@@ -267,7 +266,6 @@ def _fresh(draft: TicketDraft, now: float) -> dict[str, Any]:
         "last_seen": now,
         "state": "firing",
         "priority": draft.priority,
-        "update_id": None,
     }
 
 
@@ -282,12 +280,6 @@ def _incident_query() -> sa.Select[Any]:
         i.c.snooze_label,
         i.c.labels,
         i.c.resolved_at,
-        i.c.occurrences,
-        i.c.first_seen,
-        i.c.last_seen,
-        i.c.state.label("incident_state"),
-        i.c.priority.label("incident_priority"),
-        i.c.update_id,
         i.c.created_at.label("incident_created_at"),
         i.c.route.label("incident_route"),
         i.c.key.label("incident_key"),
@@ -309,14 +301,7 @@ def _incident_from(row: Any) -> Incident:
         snooze_label=row["snooze_label"],
         labels=json.loads(row["labels"]) if row["labels"] else {},
         resolved_at=row["resolved_at"],
-        tracked=_tracked(row),
     )
-
-
-def _tracked(row: Any) -> Tracked:
-    names = ("occurrences", "first_seen", "last_seen", "incident_state", "incident_priority")
-    columns = [row[name] for name in (*names, "update_id")]
-    return Tracked.stored(row["incident_created_at"], *columns)
 
 
 class _Lost(Exception):

@@ -209,7 +209,6 @@ class Incident:
     snooze_label: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)  # the group's, last seen
     resolved_at: float | None = None
-    tracked: Tracked | None = None  # what the ticket says (routes with ``update:``)
 
 
 @dataclass(frozen=True)
@@ -221,20 +220,18 @@ class Tracked:
     last_seen: float
     state: str  # firing | resolved | firing again (after a resolve, on the same ticket)
     priority: str | None  # as the bridge last set it
-    update_id: str | None = None  # the newest update of the ticket
 
     @classmethod
-    def stored(cls, created: float, *columns: Any) -> Tracked:
-        """From an incident's columns (occurrences, first_seen, last_seen, state, priority,
-        update_id); one from before updates counts one firing, at its creation."""
-        occurrences, first_seen, last_seen, state, priority, update_id = columns
+    def stored(cls, row: Any) -> Tracked:
+        """From an incident's row; one from before updates counts one firing, at its
+        creation."""
+        created = row["created_at"]
         return cls(
-            occurrences or 1,
-            first_seen or created,
-            last_seen or created,
-            state or "firing",
-            priority,
-            update_id,
+            row["occurrences"] or 1,
+            row["first_seen"] or created,
+            row["last_seen"] or created,
+            row["state"] or "firing",
+            row["priority"],
         )
 
 

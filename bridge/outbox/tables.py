@@ -97,7 +97,6 @@ incidents = sa.Table(
     sa.Column("last_seen", sa.Float),
     sa.Column("state", sa.String(16)),  # firing | resolved
     sa.Column("priority", sa.String(16)),  # the ticket's priority as the bridge last set it
-    sa.Column("update_id", sa.String(40)),  # the newest update of the ticket
 )
 
 seen_messages = sa.Table(

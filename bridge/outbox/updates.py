@@ -16,7 +16,6 @@ stored, retried, dead-lettered, replayed and shown like any other submission.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -70,7 +69,7 @@ class Hold:
 @dataclass(frozen=True)
 class Noted:
     """What a notification did to its incident's ticket: ``folded`` into a create not yet
-    sent, or the update ``update_id`` carries it; ``None`` when the incident has moved on."""
+    sent, or the update ``submission_id`` carries it."""
 
     how: str  # folded | update
     submission_id: str
@@ -107,42 +106,31 @@ class UpdateStore:
         holds the incident's row (PostgreSQL: locked; SQLite: the writers' turn), so
         notifications of one group are counted one after another, never lost."""
         now = time.time() if now is None else now
+        where = (i.c.route == route, i.c.key == key, i.c.generation == generation)
         with self.db.write() as conn:
-            row = (
-                conn.execute(
-                    sa.select(i, s.c.id.label("create_id"))
-                    .join(s, s.c.id == i.c.submission_id)
-                    .where(i.c.route == route, i.c.key == key, i.c.generation == generation)
-                    .with_for_update(of=i)
-                )
-                .mappings()
-                .first()
-            )
+            row = conn.execute(i.select().where(*where).with_for_update()).mappings().first()
             if row is None:
                 return None  # a new generation began meanwhile: its own ticket says the rest
             if history is not None:
                 outcome, labels = history
                 record_event(conn, route, key, generation, status, outcome, None, labels, now)
-            names = ("occurrences", "first_seen", "last_seen", "state", "priority", "update_id")
-            before = Tracked.stored(row["created_at"], *[row[name] for name in names])
-            tracked = _next(before, status, priority, rule, now)
+            tracked = _next(Tracked.stored(row), status, priority, rule, now)
             create = Submission.from_row(
-                conn.execute(s.select().where(s.c.id == row["create_id"])).mappings().one()
+                conn.execute(s.select().where(s.c.id == row["submission_id"])).mappings().one()
             )
             draft = json.dumps(build(tracked, create).to_dict())
-            noted = self._fold(conn, create, draft, tracked, now)
-            if noted is None:
-                noted = self._carry(conn, route, create, before, draft, tracked, every, meta, now)
+            noted = self._fold(conn, create, draft, tracked, now) or self._carry(
+                conn, route, create, draft, tracked, every, meta, now
+            )
             conn.execute(
                 i.update()
-                .where(i.c.route == route, i.c.key == key, i.c.generation == generation)
+                .where(*where)
                 .values(
                     occurrences=tracked.occurrences,
                     last_seen=tracked.last_seen,
                     first_seen=tracked.first_seen,
                     state=tracked.state,
                     priority=tracked.priority,
-                    update_id=noted.tracked.update_id,
                     updated_at=now,
                 )
             )
@@ -168,7 +156,6 @@ class UpdateStore:
         conn: Connection,
         route: str,
         create: Submission,
-        before: Tracked,
         draft: str,
         tracked: Tracked,
         every: float,
@@ -176,20 +163,22 @@ class UpdateStore:
         now: float,
     ) -> Noted:
         """The waiting update takes the new state; when none waits, a new one, due
-        ``every`` seconds after the last was sent."""
-        last = None
-        if before.update_id is not None:
-            last = conn.execute(
-                sa.select(s.c.state, s.c.sent_at).where(s.c.id == before.update_id)
-            ).first()
-            if last is not None and last.state == "pending":
-                rewritten = conn.execute(
-                    s.update()
-                    .where(s.c.id == before.update_id, s.c.state == "pending")
-                    .values(draft=draft, updated_at=now)
-                )
-                if rewritten.rowcount == 1:
-                    return Noted("update", before.update_id, _with(tracked, before.update_id))
+        ``every`` seconds after the last was sent. The newest update is the one with the
+        largest id (ids are in time order)."""
+        last = conn.execute(
+            sa.select(s.c.id, s.c.state, s.c.sent_at)
+            .where(s.c.target == create.id)
+            .order_by(s.c.id.desc())
+            .limit(1)
+        ).first()
+        if last is not None and last.state == "pending":
+            rewritten = conn.execute(
+                s.update()
+                .where(s.c.id == last.id, s.c.state == "pending")
+                .values(draft=draft, updated_at=now)
+            )
+            if rewritten.rowcount == 1:
+                return Noted("update", last.id, tracked)
         due = now
         if last is not None and last.sent_at is not None:
             due = max(now, float(last.sent_at) + every)
@@ -211,15 +200,18 @@ class UpdateStore:
                 target=create.id,
             )
         )
-        return Noted("update", sid, _with(tracked, sid))
+        return Noted("update", sid, tracked)
 
     # --- what the worker asks before sending one ------------------------------------------
 
     def hold(self, update: Submission, now: float) -> Hold:
         """Whether a claimed update may go now: its ticket's create must have made the
         ticket, no newer update of it may exist, no older one may be in flight, and the
-        route's ``every`` must have passed since the last one arrived."""
-        target = self.get(update.target or "")
+        route's ``every`` must have passed since the last one arrived. One read."""
+        with self.db.read() as conn:
+            row = conn.execute(s.select().where(s.c.id == update.target)).mappings().first()
+            target = Submission.from_row(row) if row else None
+            others = _others(conn, update, now)
         if target is None or target.state in ("dead", "suppressed"):
             state = "gone" if target is None else target.state
             return Hold(
@@ -231,66 +223,24 @@ class UpdateStore:
             at = min(max(target.next_attempt_at, now + 1.0), now + WAIT)
             why = f"waiting for the create of its ticket ({target.id}, {target.state})"
             return Hold(until=at, why=why)
-        newer = self.superseded(update)
-        if newer is not None:
-            return Hold(superseded_by=newer)
-        ends = self.older_in_flight(update, now)
-        if ends is not None:
+        if others.newer is not None:
+            return Hold(superseded_by=others.newer)
+        if others.older_lease is not None:
             # Its call takes a second or so; its lease ends much later (a lost worker's).
-            return Hold(until=min(ends, now + 1.0), why="waiting for the update before it")
-        spaced = self.spaced_until(update)
-        if spaced is not None and spaced > now:
-            return Hold(until=spaced, why="waiting out the route's update.every")
+            at = min(others.older_lease, now + 1.0)
+            return Hold(until=at, why="waiting for the update before it")
+        every = float(update.meta.get("every") or 0)
+        if every > 0 and others.last_arrived is not None and others.last_arrived + every > now:
+            return Hold(
+                until=others.last_arrived + every, why="waiting out the route's update.every"
+            )
         return Hold(ticket_id=target.ticket_id)
-
-    def get(self, sid: str) -> Submission | None:
-        """One submission (an update's create)."""
-        with self.db.read() as conn:
-            row = conn.execute(s.select().where(s.c.id == sid)).mappings().first()
-        return Submission.from_row(row) if row else None
 
     def superseded(self, update: Submission) -> str | None:
         """The id of a newer update of the same ticket, if there is one (it carries all
         this one has)."""
-        # Ids are in time order (records.new_submission_id), and a new update is made only
-        # after the last was sent, so a larger id is a newer update.
         with self.db.read() as conn:
-            newer = conn.execute(
-                sa.select(sa.func.max(s.c.id)).where(
-                    s.c.target == update.target,
-                    s.c.id > update.id,
-                    s.c.state != "suppressed",
-                )
-            ).scalar()
-        return None if newer is None else str(newer)
-
-    def older_in_flight(self, update: Submission, now: float) -> float | None:
-        """When the lease of an older update of the same ticket, still in flight, ends."""
-        with self.db.read() as conn:
-            ends = conn.execute(
-                sa.select(sa.func.max(s.c.lease_expires_at)).where(
-                    s.c.target == update.target,
-                    s.c.id != update.id,
-                    s.c.state == "in_flight",
-                    s.c.lease_expires_at > now,
-                )
-            ).scalar()
-        return None if ends is None else float(ends)
-
-    def spaced_until(self, update: Submission) -> float | None:
-        """When the interval since the last update of the same ticket that arrived ends
-        (its answer was in when it was recorded, so the next arrives at least ``every``
-        after it), or ``None`` when there is nothing to wait for."""
-        every = float(update.meta.get("every") or 0)
-        if every <= 0:
-            return None
-        with self.db.read() as conn:
-            last = conn.execute(
-                sa.select(sa.func.max(s.c.delivered_at)).where(
-                    s.c.target == update.target, s.c.id != update.id, s.c.state == "delivered"
-                )
-            ).scalar()
-        return None if last is None else float(last) + every
+            return _others(conn, update, time.time()).newer
 
     def postpone(self, claim: Submission, at: float, why: str, *, now: float | None = None) -> bool:
         """Give a claimed update back unsent, due again at ``at`` (its attempt not
@@ -315,6 +265,39 @@ class UpdateStore:
                 .all()
             )
         return [Submission.from_row(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class _Others:
+    newer: str | None  # a newer update that is not suppressed
+    older_lease: float | None  # when an older update's live lease ends
+    last_arrived: float | None  # when the last delivered update was recorded
+
+
+def _others(conn: Connection, update: Submission, now: float) -> _Others:
+    """What the other updates of the same ticket say about this one, in one query. Ids
+    are in time order (records.new_submission_id), and a new update is made only after
+    the last was sent, so a larger id is a newer update."""
+    row = conn.execute(
+        sa.select(
+            sa.func.max(sa.case((sa.and_(s.c.id > update.id, s.c.state != "suppressed"), s.c.id))),
+            sa.func.max(
+                sa.case(
+                    (
+                        sa.and_(s.c.state == "in_flight", s.c.lease_expires_at > now),
+                        s.c.lease_expires_at,
+                    )
+                )
+            ),
+            sa.func.max(sa.case((s.c.state == "delivered", s.c.delivered_at))),
+        ).where(s.c.target == update.target, s.c.id != update.id)
+    ).one()
+    newer, lease, arrived = row
+    return _Others(
+        None if newer is None else str(newer),
+        None if lease is None else float(lease),
+        None if arrived is None else float(arrived),
+    )
 
 
 def as_update(draft: TicketDraft) -> TicketUpdate:
@@ -350,9 +333,4 @@ def _next(before: Tracked, status: str, priority: str | None, rule: str, now: fl
         last_seen=now,
         state=state,
         priority=chosen,
-        update_id=before.update_id,
     )
-
-
-def _with(tracked: Tracked, update_id: str) -> Tracked:
-    return dataclasses.replace(tracked, update_id=update_id)

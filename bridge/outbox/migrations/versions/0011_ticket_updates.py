@@ -19,7 +19,6 @@ INCIDENT_COLUMNS = (
     ("last_seen", sa.Float),
     ("state", lambda: sa.String(16)),
     ("priority", lambda: sa.String(16)),
-    ("update_id", lambda: sa.String(40)),
 )
 
 
