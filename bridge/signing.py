@@ -22,3 +22,15 @@ def standard_signature(secret: str, message_id: str, stamp: int | str, body: byt
         key = secret.encode()
     signed = f"{message_id}.{stamp}.".encode() + body
     return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def signed_headers(secret: str, message_id: str, stamp: int, body: bytes) -> dict[str, str]:
+    """The headers of a JSON post the bridge signs (Standard Webhooks): ``webhook-id``,
+    ``webhook-timestamp`` and ``webhook-signature``."""
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "proprofs-bridge",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": "v1," + standard_signature(secret, message_id, stamp, body),
+    }

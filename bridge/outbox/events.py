@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from ..mapping import MappingError, Template
 from ..proprofs.models import Ticket, TicketDraft
-from ..signing import standard_signature
+from ..signing import signed_headers
 from .records import new_submission_id
 from .tables import submissions
 
@@ -125,8 +125,8 @@ def _changes(before: Ticket | None, after: Ticket, route: str, sid: str) -> list
         extra = {"previous_status": before.status}
         found.append(Event("ticket.status_changed", after, route, sid, extra))
     old = {(m.created, m.text) for m in before.messages}
-    for message in after.messages:
-        if (message.created, message.text) in old or not _public_reply(after, message):
+    for message in after.public_replies():
+        if (message.created, message.text) in old:
             continue
         reply = {
             "text": message.text,
@@ -219,13 +219,7 @@ def post(
     """Post one event, signed; its HTTP status (raises ``requests.RequestException``)."""
     body = body_of(subscriber, payload_json)
     stamp = int(time.time() if now is None else now)
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": "proprofs-bridge",
-        "webhook-id": message_id,
-        "webhook-timestamp": str(stamp),
-        "webhook-signature": "v1," + standard_signature(subscriber.secret, message_id, stamp, body),
-    }
+    headers = signed_headers(subscriber.secret, message_id, stamp, body)
     answer = session.post(subscriber.url, data=body, headers=headers, timeout=timeout)
     answer.close()
     return answer.status_code
@@ -258,11 +252,6 @@ def attempt(
     if 200 <= status < 300:
         return Sent(status)
     return Sent(status, error=f"the subscriber answered HTTP {status}")
-
-
-def _public_reply(ticket: Ticket, message: Any) -> bool:
-    requester = ticket.customer_email.strip().lower()
-    return bool(message.reply_by is not None and requester and requester in message.to.lower())
 
 
 def _staff(ticket: Ticket) -> str | None:

@@ -37,7 +37,7 @@ from ..proprofs.models import Ticket, TicketFilters
 from ..proprofs.times import split_windows
 from .events import Subscriber, changes, enqueue
 from .records import StoreUnavailable
-from .references import find_references, references_in
+from .references import find_references
 from .tables import incidents, mirror_sync, mirror_tickets, submissions
 
 if TYPE_CHECKING:
@@ -72,15 +72,6 @@ class SyncState:
     initial_from: float | None
     initial_page: int
     last_poll_at: float | None
-
-
-def first_public_reply(ticket: Ticket) -> float | None:
-    """When staff first replied to the requester (a note to staff is no reply)."""
-    requester = ticket.customer_email.strip().lower()
-    for message in ticket.messages:
-        if message.reply_by is not None and requester and requester in message.to.lower():
-            return message.created.timestamp()
-    return None
 
 
 class MirrorStore:
@@ -191,8 +182,7 @@ class MirrorStore:
     def ours(self, tickets: Sequence[Ticket]) -> list[tuple[Ticket, str, str]]:
         """The tickets the bridge made, each with its submission and route: matched by the
         reference in the ticket, then checked against the ticket id the outbox holds."""
-        wanted = {ref for ticket in tickets for ref in references_in(ticket)}
-        refs = find_references(tickets, wanted)
+        refs = find_references(tickets)
         if not refs:
             return []
         s = submissions
@@ -364,6 +354,7 @@ def _alert_labels(conn: Any, sids: list[str]) -> dict[str, dict[str, str]]:
 
 
 def _row(ticket: Ticket, sid: str, route: str, now: float) -> dict[str, Any]:
+    replies = ticket.public_replies()
     return {
         "ticket_id": ticket.ticket_id,
         "submission_id": sid,
@@ -373,7 +364,7 @@ def _row(ticket: Ticket, sid: str, route: str, now: float) -> dict[str, Any]:
         "inbox": ticket.inbox.id if ticket.inbox else None,
         "created_at": ticket.created.timestamp(),
         "modified_at": ticket.modified.timestamp(),
-        "first_reply_at": first_public_reply(ticket),
+        "first_reply_at": replies[0].created.timestamp() if replies else None,
         "data": json.dumps(ticket.to_dict()),
         "synced_at": now,
     }

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import requests
 
-from ..signing import standard_signature
+from ..signing import signed_headers
 from .records import Submission
 
 log = logging.getLogger(__name__)
@@ -75,14 +75,7 @@ class DeadLetterNotifier:
             separators=(",", ":"),
         ).encode()
         message_id = f"msg_dead_{claim.id}"
-        headers = {
-            "Content-Type": "application/json",
-            "webhook-id": message_id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": "v1,"
-            + standard_signature(self.hook.secret, message_id, stamp, body),
-        }
-        return headers, body
+        return signed_headers(self.hook.secret, message_id, stamp, body), body
 
     def __call__(self, claim: Submission, error: str) -> None:
         """Send the notification in the background."""

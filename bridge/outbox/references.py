@@ -20,12 +20,13 @@ def references_in(ticket: Ticket) -> list[str]:
     return [ref for text in texts for ref in REF_RE.findall(text)]
 
 
-def find_references(tickets: Iterable[Ticket], wanted: set[str]) -> dict[str, str]:
-    """Map each wanted reference to the ticket that carries it (lowest id if several)."""
+def find_references(tickets: Iterable[Ticket], wanted: set[str] | None = None) -> dict[str, str]:
+    """Map each wanted reference (``None``: every one) to the ticket that carries it
+    (lowest id if several)."""
     found: dict[str, str] = {}
     for ticket in tickets:
         for ref in references_in(ticket):
-            if ref in wanted:
+            if wanted is None or ref in wanted:
                 current = found.get(ref)
                 if current is None or int(ticket.ticket_id) < int(current):
                     if current is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from email.utils import getaddresses
 from typing import Any, Literal
 
 Priority = Literal["high", "normal", "low"]
@@ -153,6 +154,18 @@ class Ticket:
             if cf.id == field_id:
                 return cf.value
         return None
+
+    def public_replies(self) -> list[Message]:
+        """Staff's replies to the requester, oldest first: staff messages addressed to the
+        requester's address (nothing marks a note; a note goes to staff)."""
+        requester = self.customer_email.strip().lower()
+        return [
+            m
+            for m in self.messages
+            if m.reply_by is not None
+            and requester
+            and requester in (a.strip().lower() for _, a in getaddresses([m.to or ""]))
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """The ticket as JSON-ready data (times as ISO 8601), for the mirror to keep."""
