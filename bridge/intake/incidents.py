@@ -43,7 +43,8 @@ HEADERS = {
 }
 
 
-def _when(ts: float | None) -> str:
+def when(ts: float | None) -> str:
+    """A time as the incident page and the tickets' status block give it (UTC)."""
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts)) if ts else ""
 
 
@@ -98,21 +99,21 @@ def page(token: str) -> Response:
         state="held by staff" if held else ("firing" if firing else "resolved"),
         state_class="held" if held else ("firing" if firing else "resolved"),
         labels=labels,
-        first_seen=_when(incident.created_at if incident else events[0].received_at),
+        first_seen=when(incident.created_at if incident else events[0].received_at),
         first_seen_iso=time.strftime(
             "%Y-%m-%dT%H:%M:%SZ",
             time.gmtime(incident.created_at if incident else events[0].received_at),
         ),
         counts=counts,
-        resolved_at=_when(resolved_at),
+        resolved_at=when(resolved_at),
         muted=muted,
-        snoozed_until=_when(snoozed_until) if held and not muted else "",
+        snoozed_until=when(snoozed_until) if held and not muted else "",
         tickets=tickets,
         hidden=hidden,
         events=[
             {
                 "outcome": e.outcome,
-                "at": _when(e.received_at),
+                "at": when(e.received_at),
                 "text": TEXT.get(e.outcome, e.outcome)
                 + (f" #{e.ticket_id}" if e.outcome == "ticket" and e.ticket_id else ""),
             }
@@ -128,7 +129,7 @@ def _tickets(events: Sequence[IncidentEvent], incident: Incident | None) -> list
         {
             "generation": e.generation,
             "ticket_id": e.ticket_id,
-            "at": _when(e.received_at),
+            "at": when(e.received_at),
             "state": e.state or "",
         }
         for e in events
@@ -140,7 +141,7 @@ def _tickets(events: Sequence[IncidentEvent], incident: Incident | None) -> list
             {
                 "generation": incident.generation,
                 "ticket_id": incident.submission.ticket_id,
-                "at": _when(incident.submission.created_at),
+                "at": when(incident.submission.created_at),
                 "state": incident.submission.state,
             }
         )
@@ -185,7 +186,7 @@ def storm(token: str) -> Response:
     groups = [
         {
             "subject": subject,
-            "at": _when(seen),
+            "at": when(seen),
             "page": url_for("incidents.page", token=state.incident_links.dumps([route_name, key])),
         }
         for key, subject, seen in held
@@ -194,8 +195,8 @@ def storm(token: str) -> Response:
         "storm.html",
         title=f"Alert storm on {route_name}: {len(groups)} groups held back",
         route=route_name,
-        start=_when(window),
-        end=_when(window + length),
+        start=when(window),
+        end=when(window + length),
         max_new=route.alerts.storm.max_new,
         groups=groups,
         summary=summary,

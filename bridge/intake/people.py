@@ -9,7 +9,6 @@ signature stays out of URLs and logs).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response
@@ -19,7 +18,7 @@ from .answers import Rejected, json_response
 from .body import parse_json, receive_body
 from .forms import _cors_for, check_origin, cors_preflight
 from .state import bridge
-from .widget import public_thread, verified_identity, widget_route
+from .widget import iso, public_thread, verified_identity, widget_route
 
 blueprint = Blueprint("widget_people", __name__)
 
@@ -69,7 +68,7 @@ def mine(name: str) -> Response:
     sync = state.store.mirror.state()
     body: dict[str, Any] = {
         "tickets": tickets,
-        "as_of": _iso(sync.last_poll_at) if sync.last_poll_at else None,
+        "as_of": iso(sync.last_poll_at) if sync.last_poll_at else None,
     }
     headers = {**_cors_for(route), "Cache-Control": "no-store"}
     return json_response(body, 200, headers)
@@ -79,7 +78,3 @@ def mine(name: str) -> Response:
 def preflight(name: str) -> Response:
     """OPTIONS: CORS for a site allowed to embed the widget."""
     return cors_preflight(name, ("widget",))
-
-
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat()

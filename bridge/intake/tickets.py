@@ -44,9 +44,9 @@ def reply_time(route: Route, now: float) -> dict[str, Any] | None:
     state = bridge()
     if state.settings.mirror is None:
         return None
-    inbox = route.mapping.spec.inbox if route.mapping.spec.inbox else None
-    if inbox and ("{{" in inbox or "{%" in inbox):
-        inbox = None  # chosen per submission: every inbox counts
+    template = route.mapping.templates.get("inbox")
+    # An inbox chosen per submission (a template): every inbox counts.
+    inbox = template.source if template is not None and template.is_literal else None
     waits = state.store.mirror.first_replies(inbox, now - ESTIMATE_DAYS * 86400)
     if len(waits) < MIN_REPLIES:
         return None

@@ -11,17 +11,12 @@ rule sets it, and the custom fields named in ``update.fields``.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
 
 from ..config.settings import Route, UpdateSettings
 from ..mapping import footer, without_footer
 from ..outbox.records import Submission, Tracked
 from ..proprofs.models import TicketDraft
-
-
-def when(seconds: float) -> str:
-    """A time as the status block and custom fields give it."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+from .incidents import when
 
 
 def status_block(tracked: Tracked, link: str, previous: str | None = None) -> list[str]:

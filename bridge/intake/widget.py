@@ -399,7 +399,7 @@ def status(name: str, receipt: str) -> Response:
             received = {
                 "state": "received",
                 "subject": held.draft.subject,
-                "received_at": _iso(held.created_at),
+                "received_at": iso(held.created_at),
                 "files": own_files(held.id),
             }
             return json_response(received, 200, headers)
@@ -422,7 +422,7 @@ def status(name: str, receipt: str) -> Response:
     body: dict[str, Any] = {
         "state": state,
         "subject": submission.draft.subject,
-        "received_at": _iso(submission.created_at),
+        "received_at": iso(submission.created_at),
         "files": own_files(submission.id),
     }
     if submission.ticket_id:
@@ -498,7 +498,8 @@ def _names(header: str, people: set[str]) -> bool:
     return any(address.strip().lower() in people for _, address in getaddresses([header or ""]))
 
 
-def _iso(ts: float) -> str:
+def iso(ts: float) -> str:
+    """A UNIX time as the widget's answers give it (ISO 8601, UTC)."""
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
