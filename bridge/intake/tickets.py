@@ -3,7 +3,6 @@ mirror when the config keeps one and it is up to date, else with one list call."
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 from ..config.settings import Route
@@ -13,8 +12,6 @@ from .state import bridge
 
 #: Replies a reply-time estimate needs (fewer: the widget says nothing).
 MIN_REPLIES = 5
-#: How far back the estimate looks.
-ESTIMATE_DAYS = 30
 
 
 def current_ticket(ticket_id: str) -> Ticket | None:
@@ -37,21 +34,21 @@ def mirrored_ticket(ticket_id: str) -> Ticket | None:
     return found.ticket if found is not None else None
 
 
-def reply_time(route: Route, now: float) -> dict[str, Any] | None:
-    """How soon staff usually reply in the route's inbox: the median of the first public
-    replies to tickets created in the last 30 days; ``None`` without a mirror, or with
-    fewer than ``MIN_REPLIES`` replies to say it from."""
+def reply_time(route: Route) -> dict[str, Any] | None:
+    """How soon staff usually reply in the route's inbox: the median first public reply
+    of the tickets created in the last 30 days, as the mirror worked it out at its last
+    poll; ``None`` without a mirror, or with fewer than ``MIN_REPLIES`` replies."""
     state = bridge()
     if state.settings.mirror is None:
         return None
     template = route.mapping.templates.get("inbox")
     # An inbox chosen per submission (a template): every inbox counts.
-    inbox = template.source if template is not None and template.is_literal else None
-    waits = state.store.mirror.first_replies(inbox, now - ESTIMATE_DAYS * 86400)
-    if len(waits) < MIN_REPLIES:
+    inbox = template.source if template is not None and template.is_literal else "*"
+    found = state.store.mirror.state().reply_times.get(inbox)
+    if found is None or found[1] < MIN_REPLIES:
         return None
-    median = max(0.0, statistics.median(waits))
-    return {"median_seconds": round(median), "replies": len(waits), "text": _within(median)}
+    median, replies = found
+    return {"median_seconds": round(median), "replies": int(replies), "text": _within(median)}
 
 
 def _within(seconds: float) -> str:

@@ -132,7 +132,7 @@ def config(name: str) -> Response:
         "captcha": captcha.widget_view(route.guards.captcha) if route.guards.captcha else None,
         "identity": bool(widget.identity_secret),
         "files": _file_view(route),
-        "reply_time": reply_time(route, time.time()),
+        "reply_time": reply_time(route),
     }
     headers = {**_cors_for(route), "Cache-Control": "no-store"}
     return json_response(body, 200, headers)

@@ -18,12 +18,14 @@ instead of listing each on their own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,8 @@ m = mirror_tickets
 SYNC = "account"
 #: How far back each poll looks before its cursor (clock skew, the list's own lag).
 OVERLAP = 60.0
+#: How far back the reply-time estimate looks.
+REPLY_DAYS = 30
 #: A mirror older than this many polls is not trusted (its readers ask ProProfs).
 STALE_POLLS = 3
 
@@ -72,6 +76,8 @@ class SyncState:
     initial_from: float | None
     initial_page: int
     last_poll_at: float | None
+    #: Per inbox (``*``: all), [median seconds to the first public reply, replies].
+    reply_times: Mapping[str, list[float]] = dataclasses.field(default_factory=dict)
 
 
 class MirrorStore:
@@ -97,16 +103,23 @@ class MirrorStore:
         with self.db.read() as conn:
             return [_mirrored(r) for r in conn.execute(query).mappings().all()]
 
-    def first_replies(self, inbox: str | None, since: float) -> list[float]:
-        """Seconds from creation to the first public reply, of tickets created since
-        ``since`` (in ``inbox``, or every inbox) that have one."""
-        query = sa.select(m.c.first_reply_at - m.c.created_at).where(
-            m.c.created_at >= since, m.c.first_reply_at.is_not(None)
+    def reply_times(self, now: float) -> dict[str, list[float]]:
+        """Per inbox (and ``*`` for all): the median wait for the first public reply of the
+        tickets created in the last ``REPLY_DAYS`` days that have one, and how many have."""
+        query = sa.select(m.c.inbox, m.c.first_reply_at - m.c.created_at).where(
+            m.c.created_at >= now - REPLY_DAYS * 86400, m.c.first_reply_at.is_not(None)
         )
-        if inbox:
-            query = query.where(m.c.inbox == inbox)
+        waits: dict[str, list[float]] = {"*": []}
         with self.db.read() as conn:
-            return [float(v) for v in conn.execute(query).scalars()]
+            for inbox, wait in conn.execute(query):
+                waits["*"].append(float(wait))
+                if inbox:
+                    waits.setdefault(inbox, []).append(float(wait))
+        return {
+            name: [max(0.0, statistics.median(found)), float(len(found))]
+            for name, found in waits.items()
+            if found
+        }
 
     def count(self) -> int:
         """How many tickets the mirror holds."""
@@ -119,7 +132,8 @@ class MirrorStore:
             row = conn.execute(mirror_sync.select().where(mirror_sync.c.name == SYNC)).first()
         if row is None:
             return SyncState(None, None, 1, None)
-        return SyncState(row.cursor, row.initial_from, row.initial_page, row.last_poll_at)
+        times = json.loads(row.reply_times) if row.reply_times else {}
+        return SyncState(row.cursor, row.initial_from, row.initial_page, row.last_poll_at, times)
 
     def take_turn(self, owner: str, now: float, lease: float) -> bool:
         """Hold the sync for ``lease`` seconds, unless another process holds it."""
@@ -293,7 +307,14 @@ class Mirror:
                 start, page = window[1].timestamp() + 1, 1
             self.store.mirror.save(found, now, initial_from=start, initial_page=page)
         if start >= now - 1:
-            self.store.mirror.save([], now, initial_from=None, initial_page=1, last_poll_at=now)
+            self.store.mirror.save(
+                [],
+                now,
+                initial_from=None,
+                initial_page=1,
+                last_poll_at=now,
+                reply_times=json.dumps(self.store.mirror.reply_times(now)),
+            )
             log.info("the mirror's first sync is done: %d ticket(s)", self.store.mirror.count())
 
     def _follow(self, state: SyncState, now: float) -> None:
@@ -311,7 +332,9 @@ class Mirror:
             self.store.mirror.save(found, now, subscribers=self.subscribers)
             if not more:
                 cursor = window[1].timestamp()
-                self.store.mirror.save([], now, cursor=cursor, last_poll_at=now)
+                # What the widgets say of reply times, worked out here, once a poll.
+                times = json.dumps(self.store.mirror.reply_times(now))
+                self.store.mirror.save([], now, cursor=cursor, last_poll_at=now, reply_times=times)
                 return
             page += 1
 

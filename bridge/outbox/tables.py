@@ -272,4 +272,5 @@ mirror_sync = sa.Table(
     sa.Column("last_poll_at", sa.Float),
     sa.Column("owner", sa.String(128)),
     sa.Column("lease_expires_at", sa.Float),
+    sa.Column("reply_times", sa.Text),  # JSON: per inbox, the median first reply, replies
 )

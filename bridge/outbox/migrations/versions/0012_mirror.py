@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("last_poll_at", sa.Float),
         sa.Column("owner", sa.String(128)),
         sa.Column("lease_expires_at", sa.Float),
+        sa.Column("reply_times", sa.Text),
     )
 
 
