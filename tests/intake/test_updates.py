@@ -4,6 +4,7 @@ outbox and the emulator (PROPROFS_API U1-U4, A7)."""
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,6 +72,9 @@ def test_repeats_keep_the_count_and_the_status_block_current(
     assert "Firing notifications: 3" in ticket.description
     assert custom(ticket, "CF101-02") == "3"
     assert custom(ticket, "CF101-01") == "firing"
+    last_seen = custom(ticket, "CF101-03") or ""
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", last_seen)
+    assert f"Last seen: {last_seen}" in ticket.description
     assert ticket.description.endswith(f"Reference: {answer['id']}")  # reconcile finds it
     assert ticket.description.count("Incident page:") == 1  # rebuilt, never appended (A7)
 
@@ -111,6 +115,7 @@ def test_resolve_fire_again_and_close_then_a_new_ticket(
         """    update:
       every: 0s
       resolved_prefix: "[RESOLVED] "
+      resolved_suffix: " (all clear)"
       fields: {state: CF101-01, occurrences: CF101-02}""",
     )
     with SubmissionStore(store_url) as store:
@@ -121,6 +126,7 @@ def test_resolve_fire_again_and_close_then_a_new_ticket(
         deliver(store, settings)
         (ticket,) = tickets(emulator)
         assert ticket.subject.startswith("[RESOLVED] [RESOLVED:")
+        assert ticket.subject.endswith(" (all clear)")
         assert custom(ticket, "CF101-01") == "resolved"
         assert "Status: resolved" in ticket.description
         # Fires again while the ticket is open: the same ticket, marked firing again.

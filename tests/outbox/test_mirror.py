@@ -103,3 +103,26 @@ def test_a_failing_list_leaves_the_cursor_where_it_was(
     emulator.state.faults.update({"error_rate": 1.0, "error_status": 503})
     mirror.poll(force=True)
     assert store.mirror.state().cursor == cursor
+
+
+def test_a_first_sync_past_three_months_asks_in_windows_the_api_takes(
+    store: SubmissionStore, client: ProProfsClient, emulator: EmulatorServer
+) -> None:
+    old = made(store, emulator, 2, age=200 * 86400.0)  # the bridge's first, 200 days ago
+    made(store, emulator, 2)
+    mirror = Mirror(store, client, max_calls_per_minute=100)
+    before = len(emulator.state.calls)
+    mirror.poll(force=True)
+    asked = [c["body"] for c in list(emulator.state.calls)[before:] if c["endpoint"] == "list"]
+    starts = {body["start_created_date"] for body in asked}
+    assert len(starts) >= 3  # 200 days in windows of at most three months (L1)
+    assert store.mirror.count() == 4
+    # Staff's labels come with the ticket (alert routes steer by them).
+    requests.post(
+        f"{emulator.url}/_emulator/tickets/{old[0]}/labels",
+        json={"labels": ["bridge-wontfix"]},
+        timeout=5,
+    ).raise_for_status()
+    mirror.poll(force=True)
+    held = store.mirror.get(old[0])
+    assert held is not None and [label.name for label in held.ticket.labels] == ["bridge-wontfix"]
